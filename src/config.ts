@@ -1,0 +1,282 @@
+/**
+ * The one place that reads the environment and command-line flags. Every setting is declared once in
+ * SETTINGS with its flag, environment variable, default and description; `reel serve --help` prints this
+ * table, so the help cannot drift from what the code reads.
+ */
+import path from 'node:path';
+import { errors } from './core/errors.js';
+
+export type Role = 'upload' | 'play' | 'worker';
+export const ALL_ROLES: readonly Role[] = ['upload', 'play', 'worker'];
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string | undefined;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  apiKey: string | undefined;
+  roles: Role[];
+  maxUploadBytes: number;
+  uploadExpiryHours: number;
+  leaseSeconds: number;
+  heartbeatSeconds: number;
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  concurrency: number;
+  pollMs: number;
+  ladder: number[];
+  x264Preset: string;
+  crf: number;
+  tokenTtlSeconds: number;
+  ffmpegPath: string;
+  ffprobePath: string;
+  logLevel: string;
+}
+
+interface Setting<K extends keyof Config = keyof Config> {
+  key: K;
+  flag: string;
+  env: string;
+  default: string;
+  description: string;
+  parse: (raw: string, name: string) => Config[K];
+}
+
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (raw: string, name: string): number => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw errors.invalidConfig(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return n;
+  };
+const num =
+  (min: number) =>
+  (raw: string, name: string): number => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw errors.invalidConfig(`${name} must be a number ≥ ${min}, got "${raw}"`);
+    return n;
+  };
+const str = (raw: string) => raw;
+const optional = (raw: string) => (raw === '' ? undefined : raw);
+
+function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+export const SETTINGS = [
+  setting({ key: 'port', flag: 'port', env: 'PORT', default: '8080', description: 'HTTP port', parse: int(0, 65535) }),
+  setting({ key: 'host', flag: 'host', env: 'HOST', default: '0.0.0.0', description: 'HTTP bind address', parse: str }),
+  setting({
+    key: 'publicUrl',
+    flag: 'public-url',
+    env: 'REEL_PUBLIC_URL',
+    default: '',
+    description: 'base URL in playback URLs (default: from the request)',
+    parse: optional,
+  }),
+  setting({
+    key: 'dataDir',
+    flag: 'data-dir',
+    env: 'REEL_DATA_DIR',
+    default: './data',
+    description: 'embedded database, object store and upload staging',
+    parse: (raw) => path.resolve(raw),
+  }),
+  setting({
+    key: 'databaseUrl',
+    flag: 'database-url',
+    env: 'DATABASE_URL',
+    default: '',
+    description: 'postgres://… to use Postgres (default: PGlite in the data directory)',
+    parse: optional,
+  }),
+  setting({
+    key: 'apiKey',
+    flag: 'api-key',
+    env: 'REEL_API_KEY',
+    default: '',
+    description: 'an API key to accept (default: one is created and printed on first start)',
+    parse: optional,
+  }),
+  setting({
+    key: 'roles',
+    flag: 'roles',
+    env: 'REEL_ROLES',
+    default: 'upload,play,worker',
+    description: 'comma list of roles to run: upload, play, worker',
+    parse: (raw, name) => {
+      const roles = raw
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
+      for (const r of roles) {
+        if (!ALL_ROLES.includes(r as Role)) throw errors.invalidConfig(`${name}: unknown role "${r}"`);
+      }
+      if (roles.length === 0) throw errors.invalidConfig(`${name}: name at least one role`);
+      return roles as Role[];
+    },
+  }),
+  setting({
+    key: 'maxUploadBytes',
+    flag: 'max-upload-bytes',
+    env: 'REEL_MAX_UPLOAD_BYTES',
+    default: String(20 * 1024 ** 3),
+    description: 'largest upload accepted, in bytes',
+    parse: int(1),
+  }),
+  setting({
+    key: 'uploadExpiryHours',
+    flag: 'upload-expiry-hours',
+    env: 'REEL_UPLOAD_EXPIRY_HOURS',
+    default: '24',
+    description: 'unfinished uploads expire after this many hours',
+    parse: num(0.001),
+  }),
+  setting({
+    key: 'leaseSeconds',
+    flag: 'lease-seconds',
+    env: 'REEL_LEASE_SECONDS',
+    default: '30',
+    description: 'job lease length; a worker silent this long loses its job',
+    parse: num(0.3),
+  }),
+  setting({
+    key: 'heartbeatSeconds',
+    flag: 'heartbeat-seconds',
+    env: 'REEL_HEARTBEAT_SECONDS',
+    default: '',
+    description: 'heartbeat interval (default: a third of the lease)',
+    parse: (raw, name) => (raw === '' ? 0 : num(0.1)(raw, name)),
+  }),
+  setting({
+    key: 'maxAttempts',
+    flag: 'max-attempts',
+    env: 'REEL_MAX_ATTEMPTS',
+    default: '3',
+    description: 'attempts before a job fails',
+    parse: int(1, 100),
+  }),
+  setting({
+    key: 'retryBaseSeconds',
+    flag: 'retry-base-seconds',
+    env: 'REEL_RETRY_BASE_SECONDS',
+    default: '10',
+    description: 'first retry delay; doubles each attempt',
+    parse: num(0),
+  }),
+  setting({
+    key: 'concurrency',
+    flag: 'concurrency',
+    env: 'REEL_CONCURRENCY',
+    default: '1',
+    description: 'jobs one worker runs at once',
+    parse: int(1, 64),
+  }),
+  setting({
+    key: 'pollMs',
+    flag: 'poll-ms',
+    env: 'REEL_POLL_MS',
+    default: '500',
+    description: 'how often an idle worker looks for jobs',
+    parse: int(10),
+  }),
+  setting({
+    key: 'ladder',
+    flag: 'ladder',
+    env: 'REEL_LADDER',
+    default: '1080,720,480,240',
+    description: 'rendition heights (short side), highest first',
+    parse: (raw, name) => {
+      const rungs = raw.split(',').map((r) => int(16, 4320)(r.trim(), name));
+      return [...new Set(rungs)].sort((a, b) => b - a);
+    },
+  }),
+  setting({
+    key: 'x264Preset',
+    flag: 'x264-preset',
+    env: 'REEL_X264_PRESET',
+    default: 'veryfast',
+    description: 'libx264 preset (ultrafast … veryslow)',
+    parse: (raw, name) => {
+      const presets = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'];
+      if (!presets.includes(raw)) throw errors.invalidConfig(`${name}: unknown preset "${raw}"`);
+      return raw;
+    },
+  }),
+  setting({
+    key: 'crf',
+    flag: 'crf',
+    env: 'REEL_CRF',
+    default: '21',
+    description: 'x264 quality (lower is better), capped per rung by a bitrate ceiling',
+    parse: int(0, 51),
+  }),
+  setting({
+    key: 'tokenTtlSeconds',
+    flag: 'token-ttl-seconds',
+    env: 'REEL_TOKEN_TTL_SECONDS',
+    default: '3600',
+    description: 'lifetime of playback tokens',
+    parse: int(1),
+  }),
+  setting({
+    key: 'ffmpegPath',
+    flag: 'ffmpeg',
+    env: 'FFMPEG_PATH',
+    default: 'ffmpeg',
+    description: 'ffmpeg binary',
+    parse: str,
+  }),
+  setting({
+    key: 'ffprobePath',
+    flag: 'ffprobe',
+    env: 'FFPROBE_PATH',
+    default: 'ffprobe',
+    description: 'ffprobe binary',
+    parse: str,
+  }),
+  setting({
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'LOG_LEVEL',
+    default: 'info',
+    description: 'fatal, error, warn, info, debug',
+    parse: str,
+  }),
+] as const;
+
+/**
+ * Builds the configuration: a flag beats the environment, which beats the default.
+ * `flags` maps flag names (without dashes) to their raw values.
+ */
+export function loadConfig(flags: Record<string, string | undefined> = {}, env = process.env): Config {
+  const out: Partial<Record<keyof Config, unknown>> = {};
+  for (const s of SETTINGS as readonly Setting[]) {
+    const fromFlag = flags[s.flag];
+    const fromEnv = env[s.env];
+    const raw = fromFlag ?? fromEnv ?? s.default;
+    const name = fromFlag !== undefined ? `--${s.flag}` : fromEnv !== undefined ? s.env : `default of ${s.env}`;
+    out[s.key] = s.parse(raw, name);
+  }
+  const config = out as Config;
+  if (!config.heartbeatSeconds) config.heartbeatSeconds = config.leaseSeconds / 3;
+  if (config.heartbeatSeconds >= config.leaseSeconds) {
+    throw errors.invalidConfig('the heartbeat interval must be shorter than the lease');
+  }
+  return config;
+}
+
+/** The help table printed by `reel serve --help`. */
+export function settingsHelp(): string {
+  const rows = (SETTINGS as readonly Setting[]).map((s) => [
+    `--${s.flag}`,
+    s.env,
+    s.default === '' ? '(none)' : s.default,
+    s.description,
+  ]);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ')).join('\n');
+}

@@ -1,0 +1,168 @@
+/**
+ * The one catalogue of errors. Every error a client or an operator can see is defined here with its
+ * code and HTTP status; the HTTP layer turns any ReelError into `{error, code, message, statusCode}`.
+ */
+import { STATUS_CODES } from 'node:http';
+
+export class ReelError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    /** Failures that retrying cannot fix (the source is not a video) fail the job at once. */
+    readonly permanent = false,
+  ) {
+    super(message);
+    this.name = 'ReelError';
+  }
+
+  toBody(): ErrorBody {
+    return {
+      error: STATUS_CODES[this.statusCode] ?? 'Error',
+      code: this.code,
+      message: this.message,
+      statusCode: this.statusCode,
+    };
+  }
+}
+
+export interface ErrorBody {
+  error: string;
+  code: string;
+  message: string;
+  statusCode: number;
+}
+
+const define =
+  <A extends unknown[]>(code: string, statusCode: number, message: (...args: A) => string, permanent = false) =>
+  (...args: A) =>
+    new ReelError(code, statusCode, message(...args), permanent);
+
+export const errors = {
+  // authentication and authorisation
+  missingApiKey: define(
+    'REEL_MISSING_API_KEY',
+    401,
+    () => 'This call needs an API key: send the header "Authorization: Bearer <api key>".',
+  ),
+  badApiKey: define(
+    'REEL_BAD_API_KEY',
+    401,
+    () => 'The API key is unknown or revoked. Create one with "reel keys create".',
+  ),
+  missingToken: define(
+    'REEL_MISSING_TOKEN',
+    401,
+    () => 'This video is signed: ask GET /v1/videos/{id}/playback for a playback URL with a token.',
+  ),
+  malformedToken: define(
+    'REEL_MALFORMED_TOKEN',
+    401,
+    () => 'The playback token is not a valid token. Ask GET /v1/videos/{id}/playback for a new URL.',
+  ),
+  invalidToken: define(
+    'REEL_INVALID_TOKEN',
+    403,
+    () => 'The playback token signature does not verify. Ask GET /v1/videos/{id}/playback for a new URL.',
+  ),
+  expiredToken: define(
+    'REEL_EXPIRED_TOKEN',
+    403,
+    () => 'The playback token has expired. Ask GET /v1/videos/{id}/playback for a new URL.',
+  ),
+  tokenForOtherVideo: define(
+    'REEL_TOKEN_WRONG_VIDEO',
+    403,
+    () => 'The playback token was issued for another video.',
+  ),
+
+  // resources
+  videoNotFound: define('REEL_VIDEO_NOT_FOUND', 404, (id: string) => `No video with id "${id}".`),
+  videoNotReady: define(
+    'REEL_VIDEO_NOT_READY',
+    404,
+    (id: string, status: string) => `Video "${id}" is ${status}, not ready: it cannot be played yet.`,
+  ),
+  objectNotFound: define('REEL_NOT_FOUND', 404, (what: string) => `Not found: ${what}.`),
+  routeNotFound: define('REEL_ROUTE_NOT_FOUND', 404, (method: string, url: string) => `No route ${method} ${url}.`),
+  keyNotFound: define('REEL_KEY_NOT_FOUND', 404, (id: string) => `No API key with id "${id}".`),
+  notRetryable: define(
+    'REEL_NOT_RETRYABLE',
+    409,
+    (id: string, status: string) => `Video "${id}" is ${status}; only failed videos can be retried.`,
+  ),
+
+  // input
+  invalidId: define(
+    'REEL_INVALID_ID',
+    400,
+    (what: string) => `Invalid ${what}: use only letters, digits, "-" and "_" (at most 64 characters).`,
+  ),
+  invalidRequest: define('REEL_INVALID_REQUEST', 400, (why: string) => why),
+  invalidMetadata: define('REEL_INVALID_METADATA', 400, (why: string) => `Invalid upload metadata: ${why}`),
+  uploadTooLarge: define(
+    'REEL_UPLOAD_TOO_LARGE',
+    413,
+    (size: number, max: number) =>
+      `The upload is ${size} bytes; this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES).`,
+  ),
+  rangeNotSatisfiable: define(
+    'REEL_RANGE_NOT_SATISFIABLE',
+    416,
+    (size: number) => `The requested range is outside the object (${size} bytes).`,
+  ),
+
+  // media: permanent, the source itself is the problem
+  emptySource: define(
+    'REEL_EMPTY_SOURCE',
+    422,
+    () => 'The uploaded file is empty (0 bytes). Upload the video file again.',
+    true,
+  ),
+  notMedia: define(
+    'REEL_NOT_MEDIA',
+    422,
+    (detail: string) =>
+      `The uploaded file is not a video Reel can read (${detail}). Upload a video file such as MP4, MOV, MKV or WebM.`,
+    true,
+  ),
+  noVideoStream: define(
+    'REEL_NO_VIDEO_STREAM',
+    422,
+    () => 'The uploaded file has no video stream (audio only or data only). Upload a file that contains video.',
+    true,
+  ),
+  truncatedSource: define(
+    'REEL_TRUNCATED_SOURCE',
+    422,
+    (detail: string) =>
+      `The uploaded file is damaged or incomplete (${detail}). Upload the complete file again.`,
+    true,
+  ),
+
+  // processing: transient unless stated
+  transcodeFailed: define('REEL_TRANSCODE_FAILED', 500, (detail: string) => `Transcoding failed: ${detail}`),
+  leaseLost: define(
+    'REEL_LEASE_LOST',
+    409,
+    () => 'The job lease was lost (expired, cancelled or taken over); this attempt publishes nothing.',
+  ),
+  ffmpegMissing: define(
+    'REEL_FFMPEG_MISSING',
+    500,
+    (bin: string) => `"${bin}" was not found. Install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH.`,
+  ),
+
+  // configuration and operation
+  invalidConfig: define('REEL_INVALID_CONFIG', 500, (why: string) => `Invalid configuration: ${why}`),
+  dataDirLocked: define(
+    'REEL_DATA_DIR_LOCKED',
+    409,
+    (dir: string, pid: number) =>
+      `The data directory ${dir} is in use by Reel process ${pid}. Stop it first, or use the HTTP API (/v1/keys) of the running server.`,
+  ),
+} as const;
+
+export function isReelError(err: unknown): err is ReelError {
+  return err instanceof ReelError;
+}

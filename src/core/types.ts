@@ -1,0 +1,61 @@
+/** Domain types shared by every layer. */
+
+export type VideoStatus = 'uploading' | 'queued' | 'processing' | 'ready' | 'failed';
+export type PlaybackPolicy = 'public' | 'signed';
+
+/** What ffprobe tells about a source, already turned into display terms. */
+export interface SourceInfo {
+  durationMs: number;
+  /** Coded frame size, as stored. */
+  width: number;
+  height: number;
+  /** Clockwise display rotation from the container or display matrix. */
+  rotation: 0 | 90 | 180 | 270;
+  /** Frame size as shown to a viewer (rotation applied). */
+  displayWidth: number;
+  displayHeight: number;
+  /** Average frame rate (frames per second). */
+  fps: number;
+  pixFmt: string;
+  videoCodec: string;
+  /** Video bit rate in bits per second, when known. */
+  videoBitRate: number | undefined;
+  hasAudio: boolean;
+}
+
+/** One rung of the planned ladder. */
+export interface RenditionPlan {
+  name: string;
+  width: number;
+  height: number;
+  /** Bitrate ceiling for capped-CRF rate control, kbit/s. */
+  maxrateKbps: number;
+  bufsizeKbps: number;
+}
+
+/** Everything ffmpeg needs to know, decided by pure code. */
+export interface TranscodePlan {
+  renditions: RenditionPlan[];
+  /** Output frame rate (constant). */
+  fps: number;
+  /** Seconds between keyframes, identical in every rendition. */
+  keyframeSeconds: number;
+  /** Target segment length in seconds. */
+  segmentSeconds: number;
+  preset: string;
+  crf: number;
+  /** null when the source has no audio: video-only renditions, no audio group. */
+  audio: { bitrateKbps: number; channels: 2; sampleRate: number } | null;
+}
+
+/** A published rendition as the API shows it. */
+export interface RenditionInfo {
+  name: string;
+  width: number;
+  height: number;
+  /** Peak segment bit rate (video + audio), bits per second. */
+  bandwidth: number;
+  averageBandwidth: number;
+  codecs: string;
+  frameRate: number;
+}
