@@ -1,0 +1,116 @@
+/** The `reel` command line: serve, worker, upload, keys. */
+import { parseArgs } from 'node:util';
+import { loadConfig, SETTINGS, settingsHelp } from '../config.js';
+import { createLogger } from '../log.js';
+import { startReel } from '../server.js';
+import { keysCommand } from './keys.js';
+import { uploadFile } from './upload.js';
+
+const USAGE = `Usage: reel <command> [options]
+
+Commands:
+  serve                 run Reel (all roles in one process by default)
+  worker                run only the processing role (same as: serve --roles worker)
+  upload FILE           upload a video with tus; prints its id
+        --title T       title (default: the file name)
+        --public        playable without a token (default: signed)
+        --server URL    Reel's URL (REEL_URL, default http://localhost:8080)
+        --api-key KEY   API key (REEL_API_KEY)
+  keys create [--name N] | list | revoke ID
+                        manage API keys (stop "reel serve" first in embedded mode)
+
+Run "reel serve --help" for every setting.`;
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const settingFlags = Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ...settingFlags,
+      help: { type: 'boolean', short: 'h' },
+      title: { type: 'string' },
+      public: { type: 'boolean' },
+      server: { type: 'string' },
+      name: { type: 'string' },
+    },
+  });
+  const flags = values as Record<string, string | undefined>;
+
+  switch (command) {
+    case 'serve':
+    case 'worker': {
+      if (values.help) {
+        console.log(`Usage: reel ${command} [options]\n\nEvery option is also an environment variable:\n\n${settingsHelp()}`);
+        return;
+      }
+      const config = loadConfig(command === 'worker' ? { ...flags, roles: 'worker' } : flags);
+      await serve(config);
+      return;
+    }
+    case 'upload': {
+      const file = positionals[0];
+      if (!file || values.help) {
+        console.log(USAGE);
+        if (!file) process.exitCode = 2;
+        return;
+      }
+      const apiKey = flags['api-key'] ?? process.env.REEL_API_KEY;
+      if (!apiKey) throw new Error('an API key is needed: pass --api-key or set REEL_API_KEY');
+      const id = await uploadFile({
+        file,
+        server: values.server ?? process.env.REEL_URL ?? 'http://localhost:8080',
+        apiKey,
+        title: values.title,
+        public: values.public ?? false,
+      });
+      console.log(id);
+      return;
+    }
+    case 'keys':
+      console.log(await keysCommand(loadConfig(flags), positionals, values.name));
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const reel = await startReel(config, log);
+  const lines = [`Reel is running: roles ${config.roles.join(', ')}`];
+  if (reel.url) lines.push(`  URL:      ${reel.url}`);
+  if (!config.databaseUrl) lines.push(`  data:     ${config.dataDir}`);
+  if (reel.createdApiKey) {
+    lines.push(`  API key:  ${reel.createdApiKey}`, '            (shown once: store it; more with "reel keys create")');
+  } else if (!config.apiKey && reel.url) {
+    lines.push('  API key:  use the key printed on first start, or REEL_API_KEY');
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const grace = signal === 'SIGTERM' ? 10_000 : 0;
+    reel
+      .close(grace)
+      .then(() => process.exit(0))
+      .catch((err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,25 @@
+/** Embedded Postgres (PGlite, WebAssembly) in the data directory: the zero-install default. */
+import fs from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import type { Db, Queryable } from '../core/ports.js';
+
+export async function openPglite(dir: string | undefined): Promise<Db> {
+  if (dir) fs.mkdirSync(dir, { recursive: true });
+  const pg = new PGlite(dir);
+  await pg.waitReady;
+  const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
+    async query<T>(sql: string, params?: unknown[]) {
+      const res = await q.query<T>(sql, params);
+      return res.rows;
+    },
+    async exec(sql: string) {
+      await q.exec(sql);
+    },
+  });
+  return {
+    kind: 'pglite',
+    ...wrap(pg),
+    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    close: () => pg.close(),
+  };
+}

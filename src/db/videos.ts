@@ -1,0 +1,130 @@
+/** Queries about videos, and the API view of a video row. */
+import type { Queryable } from '../core/ports.js';
+import type { PlaybackPolicy, RenditionInfo, VideoStatus } from '../core/types.js';
+
+export interface VideoRow {
+  id: string;
+  title: string;
+  filename: string;
+  status: VideoStatus;
+  progress: number;
+  error: string | null;
+  error_code: string | null;
+  playback_policy: PlaybackPolicy;
+  source_key: string | null;
+  source_size: number | null;
+  duration_ms: number | null;
+  width: number | null;
+  height: number | null;
+  output_prefix: string | null;
+  renditions: RenditionInfo[];
+  created_at: Date | string;
+  ready_at: Date | string | null;
+}
+
+export interface VideoView {
+  id: string;
+  title: string;
+  status: VideoStatus;
+  progress: number;
+  error: string | null;
+  durationMs: number | null;
+  width: number | null;
+  height: number | null;
+  playbackPolicy: PlaybackPolicy;
+  renditions: Omit<RenditionInfo, 'frameRate'>[];
+  createdAt: string;
+  readyAt: string | null;
+}
+
+const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+
+export function toView(row: VideoRow): VideoView {
+  return {
+    id: row.id,
+    title: row.title,
+    status: row.status,
+    progress: row.status === 'ready' ? 1 : Math.min(1, Math.max(0, row.progress)),
+    error: row.error,
+    durationMs: row.duration_ms,
+    width: row.width,
+    height: row.height,
+    playbackPolicy: row.playback_policy,
+    renditions: row.renditions.map(({ name, width, height, bandwidth, averageBandwidth, codecs }) => ({
+      name,
+      width,
+      height,
+      bandwidth,
+      averageBandwidth,
+      codecs,
+    })),
+    createdAt: iso(row.created_at)!,
+    readyAt: iso(row.ready_at),
+  };
+}
+
+export async function insertUploadingVideo(
+  db: Queryable,
+  v: { id: string; title: string; filename: string; playbackPolicy: PlaybackPolicy },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO videos (id, title, filename, status, playback_policy) VALUES ($1, $2, $3, 'uploading', $4)`,
+    [v.id, v.title, v.filename, v.playbackPolicy],
+  );
+}
+
+/** The finished upload: the video becomes queued and its job is created, in one transaction. */
+export async function queueUploadedVideo(
+  db: Queryable & { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> },
+  v: { id: string; sourceKey: string; sourceSize: number; maxAttempts: number },
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query(
+      `UPDATE videos SET status = 'queued', source_key = $2, source_size = $3
+        WHERE id = $1 AND status = 'uploading' RETURNING id`,
+      [v.id, v.sourceKey, v.sourceSize],
+    );
+    if (rows.length === 0) return false;
+    await tx.query(`INSERT INTO jobs (video_id, state, max_attempts) VALUES ($1, 'queued', $2)`, [
+      v.id,
+      v.maxAttempts,
+    ]);
+    await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [v.id]);
+    return true;
+  });
+}
+
+export async function getVideo(db: Queryable, id: string): Promise<VideoRow | null> {
+  const rows = await db.query<VideoRow>('SELECT * FROM videos WHERE id = $1', [id]);
+  return rows[0] ?? null;
+}
+
+export async function listVideos(
+  db: Queryable,
+  opts: { limit: number; before?: string | undefined },
+): Promise<VideoRow[]> {
+  return db.query<VideoRow>(
+    `SELECT * FROM videos WHERE ($2::timestamptz IS NULL OR created_at < $2::timestamptz)
+      ORDER BY created_at DESC, id DESC LIMIT $1`,
+    [opts.limit, opts.before ?? null],
+  );
+}
+
+export async function deleteVideoRow(db: Queryable, id: string): Promise<boolean> {
+  const rows = await db.query('DELETE FROM videos WHERE id = $1 RETURNING id', [id]);
+  return rows.length > 0;
+}
+
+/** Uploads begun before the cutoff and never finished. */
+export async function staleUploadingVideos(db: Queryable, olderThanSeconds: number): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(
+    `SELECT id FROM videos WHERE status = 'uploading' AND created_at < now() - make_interval(secs => $1)`,
+    [olderThanSeconds],
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function uploadingVideoIds(db: Queryable): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(`SELECT id FROM videos WHERE status = 'uploading'`);
+  return rows.map((r) => r.id);
+}

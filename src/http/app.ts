@@ -1,0 +1,36 @@
+/** The Fastify application: one error format for everything, and the routes of the roles this process runs. */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { errors, isReelError, ReelError } from '../core/errors.js';
+
+export function createHttpApp(log: Logger): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log,
+    disableRequestLogging: false,
+    bodyLimit: 1024 * 1024,
+    maxParamLength: 2048,
+    trustProxy: true,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  app.setErrorHandler((err: FastifyError | ReelError | Error, req, reply) => {
+    let e: ReelError;
+    if (isReelError(err)) e = err;
+    else if ('validation' in err && err.validation) e = errors.invalidRequest(`Invalid request: ${err.message}.`);
+    else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
+      e = new ReelError(`REEL_${(err as FastifyError).code ?? 'BAD_REQUEST'}`, err.statusCode, err.message);
+    } else {
+      req.log.error({ err }, 'request failed');
+      e = new ReelError('REEL_INTERNAL', 500, 'Internal error; the server log has the details.');
+    }
+    return reply.code(e.statusCode).type('application/json').send(e.toBody());
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = errors.routeNotFound(req.method, req.url.split('?')[0]!.slice(0, 200));
+    return reply.code(404).send(e.toBody());
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  return app;
+}

@@ -1,0 +1,189 @@
+/**
+ * tus 1.0 uploads at /v1/uploads (creation, creation-with-upload, termination, expiration), through
+ * @tus/server with its file store as the staging area. The tus upload id is the video id. A finished
+ * upload is moved into the object store and the video and its job are queued in one transaction.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import path from 'node:path';
+import { FileStore } from '@tus/file-store';
+import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { errors, isReelError, type ReelError } from '../core/errors.js';
+import type { Db, ObjectStore } from '../core/ports.js';
+import type { PlaybackPolicy } from '../core/types.js';
+import { deleteVideoRow, insertUploadingVideo, queueUploadedVideo, staleUploadingVideos, uploadingVideoIds } from '../db/videos.js';
+import { assertId, keys } from '../storage/keys.js';
+
+const MAX_METADATA_HEADER = 4096;
+const MAX_TITLE = 200;
+const MAX_FILENAME = 255;
+
+export interface UploadsDeps {
+  db: Db;
+  store: ObjectStore;
+  config: Pick<Config, 'dataDir' | 'maxUploadBytes' | 'uploadExpiryHours' | 'maxAttempts'>;
+  log: Logger;
+  requireApiKey: (req: FastifyRequest) => Promise<void>;
+  /** Told when a video was queued, to wake an in-process worker. */
+  onQueued: (videoId: string) => void;
+}
+
+export interface Uploads {
+  /** Finishes uploads that completed but were not queued (the process died in between). */
+  recover(): Promise<void>;
+  /** Removes expired unfinished uploads and their videos. */
+  cleanUpExpired(): Promise<void>;
+  /** Removes the staged bytes of an unfinished upload (when its video is deleted). */
+  discard(videoId: string): Promise<void>;
+}
+
+/** tus hooks abort a request by throwing {status_code, body}; ours carry the design's JSON error body. */
+const tusError = (err: ReelError) => ({ status_code: err.statusCode, body: JSON.stringify(err.toBody()) });
+
+/** Maps @tus/server's plain-text errors to the design's error body. */
+function toJsonError(err: { status_code?: number; body?: string } | Error): { status_code: number; body: string } {
+  if (isReelError(err)) return tusError(err);
+  const status = 'status_code' in err && typeof err.status_code === 'number' ? err.status_code : 500;
+  const body = 'body' in err && typeof err.body === 'string' ? err.body.trim() : 'Upload failed.';
+  if (body.startsWith('{')) return { status_code: status, body };
+  if (status === 413) return tusError(errors.uploadTooLarge(Number.NaN, 0));
+  const code = status >= 500 ? 'REEL_UPLOAD_FAILED' : 'REEL_UPLOAD_PROTOCOL';
+  return {
+    status_code: status,
+    body: JSON.stringify({ error: status >= 500 ? 'Internal Server Error' : 'Bad Request', code, message: body, statusCode: status }),
+  };
+}
+
+function parsePolicy(raw: string | null | undefined): PlaybackPolicy {
+  if (raw === undefined || raw === null || raw === '') return 'signed';
+  if (raw === 'public' || raw === 'signed') return raw;
+  throw errors.invalidMetadata('playback_policy must be "public" or "signed".');
+}
+
+export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Uploads {
+  const { db, store, config, log } = deps;
+  const stagingDir = path.join(config.dataDir, 'uploads');
+  fs.mkdirSync(stagingDir, { recursive: true });
+  const datastore = new FileStore({
+    directory: stagingDir,
+    expirationPeriodInMilliseconds: config.uploadExpiryHours * 3600_000,
+  });
+  const apiKeyOf = new WeakMap<IncomingMessage, string>();
+
+  /** Moves the staged file into the object store and queues the video; safe to repeat. */
+  async function finish(videoId: string): Promise<void> {
+    const sourceKey = keys.source(videoId);
+    const staged = path.join(stagingDir, videoId);
+    if (fs.existsSync(staged)) {
+      await store.putFile(sourceKey, staged, { move: true });
+      await fsp.rm(`${staged}.json`, { force: true });
+    }
+    const stat = await store.stat(sourceKey);
+    if (!stat) throw errors.objectNotFound(`the source of video ${videoId}`);
+    if (await queueUploadedVideo(db, { id: videoId, sourceKey, sourceSize: stat.size, maxAttempts: config.maxAttempts })) {
+      log.info({ videoId, bytes: stat.size }, 'upload finished: video queued');
+      deps.onQueued(videoId);
+    }
+  }
+
+  const tus = new TusServer({
+    path: '/v1/uploads',
+    datastore,
+    maxSize: config.maxUploadBytes,
+    respectForwardedHeaders: true,
+    namingFunction: () => crypto.randomBytes(12).toString('base64url'),
+    async onUploadCreate(req, upload: Upload) {
+      try {
+        const md = upload.metadata ?? {};
+        const filename = (md.filename ?? '').trim();
+        const title = (md.title ?? '').trim() || filename.replace(/\.[^.]*$/, '');
+        if (filename.length > MAX_FILENAME) throw errors.invalidMetadata(`filename is longer than ${MAX_FILENAME} characters.`);
+        if (title.length > MAX_TITLE) throw errors.invalidMetadata(`title is longer than ${MAX_TITLE} characters.`);
+        const playbackPolicy = parsePolicy(md.playback_policy);
+        const node = (req as unknown as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
+        await insertUploadingVideo(db, { id: upload.id, title, filename: path.basename(filename), playbackPolicy });
+        log.info({ videoId: upload.id, bytes: upload.size, apiKeyId: node && apiKeyOf.get(node) }, 'upload created');
+        return {};
+      } catch (err) {
+        throw isReelError(err) ? tusError(err) : err;
+      }
+    },
+    async onUploadFinish(_req, upload: Upload) {
+      try {
+        await finish(upload.id);
+        return {};
+      } catch (err) {
+        log.error({ err, videoId: upload.id }, 'finishing an upload failed');
+        throw isReelError(err) ? tusError(err) : err;
+      }
+    },
+    onResponseError(_req, err) {
+      return toJsonError(err);
+    },
+  });
+
+  tus.on(EVENTS.POST_TERMINATE, (_req: unknown, _res: unknown, id: string) => {
+    void db
+      .query(`DELETE FROM videos WHERE id = $1 AND status = 'uploading'`, [id])
+      .then(() => log.info({ videoId: id }, 'upload terminated'))
+      .catch((err) => log.error({ err, videoId: id }, 'removing a terminated upload failed'));
+  });
+
+  app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
+
+  const handle = async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
+    reply.hijack();
+    await tus.handle(req.raw, reply.raw);
+  };
+  const preHandler = async (req: FastifyRequest) => {
+    if (req.method === 'OPTIONS') return;
+    const id = (req.params as { id?: string }).id;
+    if (id !== undefined) assertId(id, 'upload id');
+    const metadata = req.headers['upload-metadata'];
+    if (typeof metadata === 'string' && metadata.length > MAX_METADATA_HEADER) {
+      throw errors.invalidMetadata(`the Upload-Metadata header is longer than ${MAX_METADATA_HEADER} bytes.`);
+    }
+    await deps.requireApiKey(req);
+    if (req.apiKeyId) apiKeyOf.set(req.raw, req.apiKeyId);
+  };
+  for (const url of ['/v1/uploads', '/v1/uploads/:id']) {
+    app.route({ method: ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET'], url, preHandler, handler: handle, exposeHeadRoute: false });
+  }
+
+  return {
+    async recover() {
+      for (const id of await uploadingVideoIds(db)) {
+        const staged = path.join(stagingDir, id);
+        let complete = false;
+        if (fs.existsSync(staged)) {
+          const upload = await datastore.getUpload(id).catch(() => null);
+          complete = upload !== null && upload.size !== undefined && upload.offset === upload.size;
+        } else {
+          complete = (await store.stat(keys.source(id))) !== null;
+        }
+        if (complete) {
+          log.info({ videoId: id }, 'recovering an upload that finished before a restart');
+          await finish(id).catch((err) => log.error({ err, videoId: id }, 'recovering an upload failed'));
+        }
+      }
+    },
+    async cleanUpExpired() {
+      const removed = await tus.cleanUpExpiredUploads().catch(() => 0);
+      for (const id of await staleUploadingVideos(db, config.uploadExpiryHours * 3600)) {
+        await this.discard(id);
+        await deleteVideoRow(db, id);
+        log.info({ videoId: id }, 'unfinished upload expired');
+      }
+      if (removed) log.info({ removed }, 'expired uploads removed');
+    },
+    async discard(videoId) {
+      await fsp.rm(path.join(stagingDir, videoId), { force: true });
+      await fsp.rm(path.join(stagingDir, `${videoId}.json`), { force: true });
+    },
+  };
+}

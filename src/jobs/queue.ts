@@ -1,0 +1,232 @@
+/**
+ * The lease queue. A worker claims a job for a lease; each claim increments `attempt`, which is the
+ * fencing token for everything the attempt does afterwards. Only the database clock (now()) decides
+ * expiry. Every write below is guarded by `attempt = token AND state = 'running'`, so a stale worker
+ * changes nothing.
+ */
+import type { Db, Queryable } from '../core/ports.js';
+import type { RenditionInfo } from '../core/types.js';
+
+export interface ClaimedJob {
+  jobId: number;
+  videoId: string;
+  attempt: number;
+  maxAttempts: number;
+  /** True when the job was taken over from a worker whose lease expired. */
+  reclaimed: boolean;
+  sourceKey: string;
+}
+
+export async function claimJob(db: Queryable, workerId: string, leaseSeconds: number): Promise<ClaimedJob | null> {
+  const rows = await db.query<{
+    id: number;
+    video_id: string;
+    attempt: number;
+    max_attempts: number;
+    prev_state: string;
+    source_key: string;
+  }>(
+    `WITH next AS (
+       SELECT id, state AS prev_state FROM jobs
+        WHERE (state = 'queued' AND run_after <= now())
+           OR (state = 'running' AND lease_expires_at < now())
+        ORDER BY run_after, id
+        FOR UPDATE SKIP LOCKED
+        LIMIT 1
+     )
+     UPDATE jobs j
+        SET state = 'running', attempt = j.attempt + 1, worker_id = $1,
+            lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+       FROM next
+      WHERE j.id = next.id
+     RETURNING j.id, j.video_id, j.attempt, j.max_attempts, next.prev_state,
+               (SELECT source_key FROM videos v WHERE v.id = j.video_id) AS source_key`,
+    [workerId, leaseSeconds],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  await db.query(`UPDATE videos SET status = 'processing', progress = 0 WHERE id = $1`, [r.video_id]);
+  return {
+    jobId: Number(r.id),
+    videoId: r.video_id,
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    reclaimed: r.prev_state === 'running',
+    sourceKey: r.source_key,
+  };
+}
+
+/** Extends the lease. False means the lease is lost (expired and taken, cancelled, or deleted). */
+export async function heartbeat(
+  db: Queryable,
+  job: Pick<ClaimedJob, 'jobId' | 'attempt'>,
+  leaseSeconds: number,
+): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
+      WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
+    [job.jobId, job.attempt, leaseSeconds],
+  );
+  return rows.length > 0;
+}
+
+export async function reportProgress(
+  db: Queryable,
+  job: Pick<ClaimedJob, 'jobId' | 'attempt' | 'videoId'>,
+  progress: number,
+): Promise<void> {
+  await db.query(
+    `UPDATE videos SET progress = $4
+      WHERE id = $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running')`,
+    [job.jobId, job.attempt, job.videoId, progress],
+  );
+}
+
+/** Records a prefix this attempt is about to write, so that it is collected if the attempt never publishes. */
+export async function recordAttemptPrefix(db: Queryable, prefix: string): Promise<void> {
+  await db.query('INSERT INTO orphan_prefixes (prefix) VALUES ($1) ON CONFLICT DO NOTHING', [prefix]);
+}
+
+export interface Publication {
+  outputPrefix: string;
+  durationMs: number;
+  width: number;
+  height: number;
+  renditions: RenditionInfo[];
+}
+
+/**
+ * The fenced commit: marks the job done and points the video at the attempt's prefix, in one
+ * transaction, only if this attempt still holds the lease. Returns false (and changes nothing) otherwise.
+ */
+export async function publishJob(db: Db, job: ClaimedJob, pub: Publication): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const done = await tx.query(
+      `UPDATE jobs SET state = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = now()
+        WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
+      [job.jobId, job.attempt],
+    );
+    if (done.length === 0) return false;
+    const previous = await tx.query<{ output_prefix: string | null }>(
+      'SELECT output_prefix FROM videos WHERE id = $1 FOR UPDATE',
+      [job.videoId],
+    );
+    await tx.query(
+      `UPDATE videos SET status = 'ready', progress = 1, error = NULL, error_code = NULL, output_prefix = $2,
+              duration_ms = $3, width = $4, height = $5, renditions = $6::jsonb, ready_at = now()
+        WHERE id = $1`,
+      [job.videoId, pub.outputPrefix, pub.durationMs, pub.width, pub.height, JSON.stringify(pub.renditions)],
+    );
+    await tx.query('DELETE FROM orphan_prefixes WHERE prefix = $1', [pub.outputPrefix]);
+    const old = previous[0]?.output_prefix;
+    if (old && old !== pub.outputPrefix) {
+      await tx.query('INSERT INTO orphan_prefixes (prefix) VALUES ($1) ON CONFLICT DO NOTHING', [old]);
+    }
+    return true;
+  });
+}
+
+export interface FailureOutcome {
+  /** 'retry': requeued with backoff; 'failed': given up; 'stale': this attempt no longer held the job. */
+  outcome: 'retry' | 'failed' | 'stale';
+  retryInSeconds?: number;
+}
+
+/**
+ * Records a failed attempt: requeue with exponential backoff, or give up when the error is permanent
+ * or the attempts are spent. Fenced like the commit.
+ */
+export async function failJob(
+  db: Db,
+  job: ClaimedJob,
+  err: { message: string; code: string; permanent: boolean },
+  retryBaseSeconds: number,
+): Promise<FailureOutcome> {
+  return db.transaction(async (tx) => {
+    const giveUp = err.permanent || job.attempt >= job.maxAttempts;
+    const delay = retryBaseSeconds * 2 ** (job.attempt - 1);
+    const rows = await tx.query(
+      giveUp
+        ? `UPDATE jobs SET state = 'failed', lease_expires_at = NULL, last_error = $3, updated_at = now()
+            WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`
+        : `UPDATE jobs SET state = 'queued', lease_expires_at = NULL, last_error = $3, updated_at = now(),
+                  run_after = now() + make_interval(secs => $4)
+            WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
+      giveUp ? [job.jobId, job.attempt, err.message] : [job.jobId, job.attempt, err.message, delay],
+    );
+    if (rows.length === 0) return { outcome: 'stale' };
+    if (giveUp) {
+      await tx.query(
+        `UPDATE videos SET status = 'failed', error = $2, error_code = $3, progress = 0 WHERE id = $1`,
+        [job.videoId, err.message, err.code],
+      );
+      return { outcome: 'failed' };
+    }
+    await tx.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [job.videoId]);
+    return { outcome: 'retry', retryInSeconds: delay };
+  });
+}
+
+/** Gives the job back at once (graceful shutdown), so another worker starts it without waiting. */
+export async function releaseJob(db: Db, job: ClaimedJob): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query(
+      `UPDATE jobs SET state = 'queued', lease_expires_at = NULL, run_after = now(), updated_at = now()
+        WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
+      [job.jobId, job.attempt],
+    );
+    if (rows.length === 0) return false;
+    await tx.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [job.videoId]);
+    await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [job.videoId]);
+    return true;
+  });
+}
+
+/** Requeues a failed video's job (POST /v1/videos/{id}/retry). */
+export async function retryVideo(db: Db, videoId: string, maxAttempts: number): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query(
+      `UPDATE videos SET status = 'queued', error = NULL, error_code = NULL, progress = 0
+        WHERE id = $1 AND status = 'failed' RETURNING id`,
+      [videoId],
+    );
+    if (rows.length === 0) return false;
+    await tx.query(
+      `UPDATE jobs SET state = 'queued', run_after = now(), lease_expires_at = NULL,
+              max_attempts = attempt + $2, updated_at = now()
+        WHERE video_id = $1`,
+      [videoId, maxAttempts],
+    );
+    await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [videoId]);
+    return true;
+  });
+}
+
+/**
+ * Embedded mode only: the data directory is locked to this process, so a job still marked running was
+ * left by a previous run of this same process that died. Its lease is expired now, by the database clock.
+ */
+export async function expireLeasesOfDeadProcess(db: Queryable): Promise<number> {
+  const rows = await db.query(
+    `UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE state = 'running' RETURNING id`,
+  );
+  return rows.length;
+}
+
+/** Prefixes of attempts that did not publish and are no longer being written by a live lease. */
+export async function collectableOrphans(db: Queryable, graceSeconds: number): Promise<string[]> {
+  const rows = await db.query<{ prefix: string }>(
+    `SELECT o.prefix FROM orphan_prefixes o
+      WHERE o.created_at < now() - make_interval(secs => $1)
+        AND NOT EXISTS (
+          SELECT 1 FROM jobs j
+           WHERE j.state = 'running' AND j.lease_expires_at >= now()
+             AND o.prefix = 'videos/' || j.video_id || '/a' || j.attempt || '/')`,
+    [graceSeconds],
+  );
+  return rows.map((r) => r.prefix);
+}
+
+export async function forgetOrphan(db: Queryable, prefix: string): Promise<void> {
+  await db.query('DELETE FROM orphan_prefixes WHERE prefix = $1', [prefix]);
+}

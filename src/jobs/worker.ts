@@ -1,0 +1,274 @@
+/**
+ * The worker role: claims jobs through the lease queue, keeps the lease alive with heartbeats, transcodes
+ * with one ffmpeg process, writes the outputs under a per-attempt prefix and publishes them with the
+ * fenced commit. A lost lease aborts ffmpeg at once and publishes nothing.
+ */
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { errors, isReelError, ReelError } from '../core/errors.js';
+import type { Db, ObjectStore } from '../core/ports.js';
+import { transcodeToHls } from '../media/pipeline.js';
+import { keys } from '../storage/keys.js';
+import {
+  type ClaimedJob,
+  type FailureOutcome,
+  claimJob,
+  collectableOrphans,
+  failJob,
+  forgetOrphan,
+  heartbeat,
+  publishJob,
+  recordAttemptPrefix,
+  releaseJob,
+  reportProgress,
+} from './queue.js';
+import { Wakeup } from './wakeup.js';
+
+export type WorkerConfig = Pick<
+  Config,
+  | 'dataDir'
+  | 'leaseSeconds'
+  | 'heartbeatSeconds'
+  | 'maxAttempts'
+  | 'retryBaseSeconds'
+  | 'concurrency'
+  | 'pollMs'
+  | 'ladder'
+  | 'x264Preset'
+  | 'crf'
+  | 'ffmpegPath'
+  | 'ffprobePath'
+>;
+
+export interface WorkerDeps {
+  db: Db;
+  store: ObjectStore;
+  config: WorkerConfig;
+  log: Logger;
+  workerId?: string;
+}
+
+interface Running {
+  job: ClaimedJob;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class Worker {
+  readonly id: string;
+  readonly wakeup = new Wakeup();
+  private readonly stopping = new AbortController();
+  private readonly running = new Map<number, Running>();
+  private loops: Promise<void>[] = [];
+  private gcTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.id = deps.workerId ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  }
+
+  start(): void {
+    const { config, log } = this.deps;
+    log.info({ workerId: this.id, concurrency: config.concurrency }, 'worker started');
+    for (let i = 0; i < config.concurrency; i++) this.loops.push(this.loop());
+    const gcEvery = Math.max(1000, config.leaseSeconds * 1000);
+    this.gcTimer = setInterval(() => void this.collectOrphans(), gcEvery);
+    this.gcTimer.unref();
+  }
+
+  /** Called when a job was queued in this process (and by LISTEN/NOTIFY on Postgres). */
+  notify(): void {
+    this.wakeup.wake();
+  }
+
+  /**
+   * Stops claiming; running jobs get `graceMs` to finish, then are aborted and handed back at once so
+   * another worker can start them without waiting for the lease to expire.
+   */
+  async stop(graceMs = 0): Promise<void> {
+    this.stopping.abort();
+    clearInterval(this.gcTimer);
+    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+    ]);
+    if (timedOut) {
+      for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
+      await Promise.all(
+        [...this.running.values()].map(async (r) => {
+          await r.done;
+          if (await releaseJob(this.deps.db, r.job).catch(() => false)) {
+            this.deps.log.info({ videoId: r.job.videoId, jobId: r.job.jobId }, 'job handed back on shutdown');
+          }
+        }),
+      );
+    }
+    await Promise.all(this.loops);
+  }
+
+  private async loop(): Promise<void> {
+    const { db, config, log } = this.deps;
+    while (!this.stopping.signal.aborted) {
+      let job: ClaimedJob | null = null;
+      try {
+        job = await claimJob(db, this.id, config.leaseSeconds);
+      } catch (err) {
+        log.error({ err }, 'claiming a job failed; retrying');
+      }
+      if (!job) {
+        await this.wakeup.sleep(config.pollMs, this.stopping.signal);
+        continue;
+      }
+      const abort = new AbortController();
+      const running: Running = { job, abort, done: Promise.resolve() };
+      running.done = this.process(job, abort);
+      this.running.set(job.jobId, running);
+      await running.done;
+      this.running.delete(job.jobId);
+    }
+  }
+
+  /** Processes one claimed job; never throws. */
+  private async process(job: ClaimedJob, abort: AbortController): Promise<void> {
+    const { db, store, config } = this.deps;
+    const log = this.deps.log.child({ videoId: job.videoId, jobId: job.jobId, attempt: job.attempt });
+    const startedAt = Date.now();
+    log.info({ reclaimed: job.reclaimed }, job.reclaimed ? 'job reclaimed after an expired lease' : 'job claimed');
+
+    let leaseLost = false;
+    const beat = setInterval(async () => {
+      try {
+        if (!(await heartbeat(db, job, config.leaseSeconds))) {
+          leaseLost = true;
+          log.warn('lease lost: aborting this attempt');
+          abort.abort(errors.leaseLost());
+        }
+      } catch (err) {
+        log.warn({ err }, 'heartbeat failed; will try again');
+      }
+    }, config.heartbeatSeconds * 1000);
+
+    const workDir = path.join(config.dataDir, 'work', `${job.videoId}-a${job.attempt}-${process.pid}`);
+    const outputPrefix = keys.attemptPrefix(job.videoId, job.attempt);
+    try {
+      if (job.attempt > job.maxAttempts) {
+        throw new ReelError(
+          'REEL_TOO_MANY_ATTEMPTS',
+          500,
+          `Processing was interrupted ${job.maxAttempts} times (the worker stopped or crashed each time); giving up.`,
+          true,
+        );
+      }
+      await fsp.rm(workDir, { recursive: true, force: true });
+      const outDir = path.join(workDir, 'out');
+      await fsp.mkdir(outDir, { recursive: true });
+      const input = await this.sourcePath(job, workDir);
+
+      let lastReport = 0;
+      const result = await transcodeToHls({
+        input,
+        outDir,
+        settings: {
+          rungs: config.ladder,
+          preset: config.x264Preset,
+          crf: config.crf,
+          ffmpegPath: config.ffmpegPath,
+          ffprobePath: config.ffprobePath,
+        },
+        signal: abort.signal,
+        onProgress: (fraction) => {
+          const now = Date.now();
+          if (now - lastReport < 500) return;
+          lastReport = now;
+          // Leave the last 2% for writing and publishing the outputs.
+          void reportProgress(db, job, Math.min(0.98, fraction)).catch(() => undefined);
+        },
+      });
+      abort.signal.throwIfAborted();
+
+      await recordAttemptPrefix(db, outputPrefix);
+      await uploadDir(store, outDir, outputPrefix, abort.signal);
+      abort.signal.throwIfAborted();
+
+      const top = result.renditions[0]!;
+      const published = await publishJob(db, job, {
+        outputPrefix,
+        durationMs: result.source.durationMs,
+        width: top.width,
+        height: top.height,
+        renditions: result.renditions,
+      });
+      if (!published) {
+        leaseLost = true;
+        throw errors.leaseLost();
+      }
+      log.info(
+        { seconds: (Date.now() - startedAt) / 1000, renditions: result.renditions.map((r) => r.name) },
+        'video ready',
+      );
+    } catch (raw) {
+      const err = isReelError(raw) ? raw : isReelError(abort.signal.reason) ? abort.signal.reason : raw;
+      if (leaseLost || (isReelError(err) && err.code === 'REEL_LEASE_LOST')) {
+        log.warn({ wastedSeconds: (Date.now() - startedAt) / 1000 }, 'attempt abandoned: lease lost, nothing published');
+        await store.deletePrefix(outputPrefix).catch(() => undefined);
+        await forgetOrphan(db, outputPrefix).catch(() => undefined);
+      } else if (abort.signal.aborted) {
+        log.info('attempt aborted: worker stopping');
+      } else {
+        const e = isReelError(err) ? err : errors.transcodeFailed(err instanceof Error ? err.message : String(err));
+        const res = await failJob(db, job, e, config.retryBaseSeconds).catch((dbErr) => {
+          log.error({ err: dbErr }, 'recording the failure failed; the lease will expire and the job be retried');
+          const stale: FailureOutcome = { outcome: "stale" };
+          return stale;
+        });
+        log[res.outcome === 'retry' ? 'warn' : 'error'](
+          { code: e.code, outcome: res.outcome, retryInSeconds: res.retryInSeconds },
+          `job failed: ${e.message}`,
+        );
+      }
+    } finally {
+      clearInterval(beat);
+      await fsp.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** A path ffmpeg can read: the object itself on a filesystem store, else a download into the work dir. */
+  private async sourcePath(job: ClaimedJob, workDir: string): Promise<string> {
+    const { store } = this.deps;
+    if (store.localPath) return store.localPath(job.sourceKey);
+    const dest = path.join(workDir, 'source');
+    const { pipeline } = await import('node:stream/promises');
+    const { createWriteStream } = await import('node:fs');
+    await pipeline(await store.get(job.sourceKey), createWriteStream(dest));
+    return dest;
+  }
+
+  /** Removes the outputs of attempts that never published. */
+  private async collectOrphans(): Promise<void> {
+    const { db, store, config, log } = this.deps;
+    try {
+      for (const prefix of await collectableOrphans(db, config.leaseSeconds * 2)) {
+        await store.deletePrefix(prefix);
+        await forgetOrphan(db, prefix);
+        log.info({ prefix }, 'removed outputs of an attempt that did not publish');
+      }
+    } catch (err) {
+      log.warn({ err }, 'collecting orphaned outputs failed; will try again');
+    }
+  }
+}
+
+async function uploadDir(store: ObjectStore, dir: string, prefix: string, signal: AbortSignal): Promise<void> {
+  const entries = await fsp.readdir(dir, { recursive: true, withFileTypes: true });
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    signal.throwIfAborted();
+    const full = path.join(e.parentPath, e.name);
+    const rel = path.relative(dir, full).split(path.sep).join('/');
+    await store.putFile(prefix + rel, full, { move: true });
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Composes a running Reel process from the configuration: database, object store, the HTTP roles
+ * (upload, play) and the worker role. `reel serve` with no configuration runs all three over PGlite and a
+ * filesystem store in the data directory.
+ */
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Db, ObjectStore } from './core/ports.js';
+import { countActiveApiKeys, createApiKey } from './db/apiKeys.js';
+import { openDb } from './db/open.js';
+import { loadSigningKeys, type SigningKey } from './db/signingKeys.js';
+import { apiKeyAuth } from './http/auth.js';
+import { createHttpApp } from './http/app.js';
+import { registerPlayback } from './http/playback.js';
+import type { TokenKeys } from './http/tokens.js';
+import { registerUploads, type Uploads } from './http/uploads.js';
+import { registerVideos } from './http/videos.js';
+import { expireLeasesOfDeadProcess } from './jobs/queue.js';
+import { Worker } from './jobs/worker.js';
+import { lockDataDir } from './lock.js';
+import { createFsStore } from './storage/fs.js';
+
+export interface Reel {
+  config: Config;
+  db: Db;
+  store: ObjectStore;
+  app: FastifyInstance | undefined;
+  worker: Worker | undefined;
+  /** The URL the HTTP roles listen on, when they run. */
+  url: string | undefined;
+  /** Set when this start created the first API key: it is shown once. */
+  createdApiKey: string | undefined;
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function openStorage(config: Config): Promise<{ db: Db; store: ObjectStore; unlock: () => void }> {
+  const unlock = config.databaseUrl ? () => undefined : lockDataDir(config.dataDir);
+  try {
+    const db = await openDb(config);
+    const store = createFsStore(path.join(config.dataDir, 'objects'));
+    return { db, store, unlock };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+export async function startReel(config: Config, log: Logger): Promise<Reel> {
+  const { db, store, unlock } = await openStorage(config);
+  const timers: NodeJS.Timeout[] = [];
+  const roles = new Set(config.roles);
+
+  if (db.kind === 'pglite') {
+    const n = await expireLeasesOfDeadProcess(db);
+    if (n > 0) log.info({ jobs: n }, 'jobs interrupted by the previous run will be picked up again');
+  }
+
+  let createdApiKey: string | undefined;
+  if (!config.apiKey && (await countActiveApiKeys(db)) === 0) {
+    createdApiKey = (await createApiKey(db, 'first key')).secret;
+  }
+
+  let signingKeys: SigningKey[] = await loadSigningKeys(db);
+  const tokenKeys: TokenKeys = {
+    current: () => signingKeys,
+    refresh: async () => {
+      signingKeys = await loadSigningKeys(db);
+    },
+  };
+
+  const worker = roles.has('worker') ? new Worker({ db, store, config, log: log.child({ role: 'worker' }) }) : undefined;
+  const onQueued = () => worker?.notify();
+
+  let app: FastifyInstance | undefined;
+  let uploads: Uploads | undefined;
+  let url: string | undefined;
+  if (roles.has('upload') || roles.has('play')) {
+    app = createHttpApp(log);
+    const requireApiKey = apiKeyAuth(db, config.apiKey);
+    if (roles.has('upload')) {
+      uploads = registerUploads(app, { db, store, config, log, requireApiKey, onQueued });
+      registerVideos(app, {
+        db,
+        store,
+        config,
+        log,
+        tokenKeys,
+        requireApiKey,
+        discardUpload: uploads.discard,
+        onQueued,
+      });
+    }
+    if (roles.has('play')) registerPlayback(app, { db, store, tokenKeys });
+    await app.listen({ port: config.port, host: config.host });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
+  }
+
+  if (uploads) {
+    await uploads.recover();
+    const expire = () => void uploads.cleanUpExpired().catch((err) => log.warn({ err }, 'upload expiry failed'));
+    expire();
+    timers.push(setInterval(expire, 10 * 60_000));
+  }
+  worker?.start();
+  for (const t of timers) t.unref();
+
+  let closed = false;
+  return {
+    config,
+    db,
+    store,
+    app,
+    worker,
+    url,
+    createdApiKey,
+    async close(graceMs = 0) {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearInterval(t);
+      await app?.close();
+      await worker?.stop(graceMs);
+      await db.close();
+      unlock();
+    },
+  };
+}

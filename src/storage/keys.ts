@@ -1,0 +1,26 @@
+/** Object keys: the only names Reel writes into a store, checked so none can escape it. */
+import { errors } from '../core/errors.js';
+
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Throws unless every segment of key is a plain name (no "..", no absolute paths, no odd characters). */
+export function assertSafeKey(key: string): string {
+  const parts = key.split('/');
+  const last = parts.length - 1;
+  const ok = parts.every((p, i) => (i === last && p === '' && i > 0) || (SEGMENT.test(p) && !p.includes('..')));
+  if (!ok) throw errors.invalidRequest(`Invalid object key "${key.slice(0, 80)}".`);
+  return key;
+}
+
+export function assertId(id: string, what = 'id'): string {
+  if (!ID.test(id)) throw errors.invalidId(what);
+  return id;
+}
+
+export const keys = {
+  source: (videoId: string) => `sources/${assertId(videoId)}/original`,
+  sourcePrefix: (videoId: string) => `sources/${assertId(videoId)}/`,
+  videoPrefix: (videoId: string) => `videos/${assertId(videoId)}/`,
+  attemptPrefix: (videoId: string, attempt: number) => `videos/${assertId(videoId)}/a${attempt}/`,
+};
