@@ -56,7 +56,8 @@ const num =
   (min: number) =>
   (raw: string, name: string): number => {
     const n = Number(raw);
-    if (!Number.isFinite(n) || n < min) throw errors.invalidConfig(`${name} must be a number ≥ ${min}, got "${raw}"`);
+    if (!Number.isFinite(n) || n < min)
+      throw errors.invalidConfig(`${name} must be a number ≥ ${min}, got "${raw}"`);
     return n;
   };
 const str = (raw: string) => raw;
@@ -67,8 +68,22 @@ function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
 }
 
 export const SETTINGS = [
-  setting({ key: 'port', flag: 'port', env: 'PORT', default: '8080', description: 'HTTP port', parse: int(0, 65535) }),
-  setting({ key: 'host', flag: 'host', env: 'HOST', default: '0.0.0.0', description: 'HTTP bind address', parse: str }),
+  setting({
+    key: 'port',
+    flag: 'port',
+    env: 'PORT',
+    default: '8080',
+    description: 'HTTP port',
+    parse: int(0, 65535),
+  }),
+  setting({
+    key: 'host',
+    flag: 'host',
+    env: 'HOST',
+    default: '0.0.0.0',
+    description: 'HTTP bind address',
+    parse: str,
+  }),
   setting({
     key: 'publicUrl',
     flag: 'public-url',
@@ -201,7 +216,17 @@ export const SETTINGS = [
     default: 'veryfast',
     description: 'libx264 preset (ultrafast … veryslow)',
     parse: (raw, name) => {
-      const presets = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'];
+      const presets = [
+        'ultrafast',
+        'superfast',
+        'veryfast',
+        'faster',
+        'fast',
+        'medium',
+        'slow',
+        'slower',
+        'veryslow',
+      ];
       if (!presets.includes(raw)) throw errors.invalidConfig(`${name}: unknown preset "${raw}"`);
       return raw;
     },
@@ -258,7 +283,8 @@ export function loadConfig(flags: Record<string, string | undefined> = {}, env =
     const fromFlag = flags[s.flag];
     const fromEnv = env[s.env];
     const raw = fromFlag ?? fromEnv ?? s.default;
-    const name = fromFlag !== undefined ? `--${s.flag}` : fromEnv !== undefined ? s.env : `default of ${s.env}`;
+    const name =
+      fromFlag !== undefined ? `--${s.flag}` : fromEnv !== undefined ? s.env : `default of ${s.env}`;
     out[s.key] = s.parse(raw, name);
   }
   const config = out as Config;

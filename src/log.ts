@@ -1,6 +1,7 @@
 /** Structured JSON-line logs; children carry videoId, jobId and attempt. */
-import { pino, type Logger } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
-export function createLogger(level: string, name = 'reel'): Logger {
-  return pino({ name, level, base: { pid: process.pid } });
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const opts = { name: 'reel', level, base: { pid: process.pid } };
+  return destination ? pino(opts, destination) : pino(opts);
 }

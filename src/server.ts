@@ -11,8 +11,8 @@ import type { Db, ObjectStore } from './core/ports.js';
 import { countActiveApiKeys, createApiKey } from './db/apiKeys.js';
 import { openDb } from './db/open.js';
 import { loadSigningKeys, type SigningKey } from './db/signingKeys.js';
-import { apiKeyAuth } from './http/auth.js';
 import { createHttpApp } from './http/app.js';
+import { apiKeyAuth } from './http/auth.js';
 import { registerPlayback } from './http/playback.js';
 import type { TokenKeys } from './http/tokens.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
@@ -35,7 +35,9 @@ export interface Reel {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function openStorage(config: Config): Promise<{ db: Db; store: ObjectStore; unlock: () => void }> {
+export async function openStorage(
+  config: Config,
+): Promise<{ db: Db; store: ObjectStore; unlock: () => void }> {
   const unlock = config.databaseUrl ? () => undefined : lockDataDir(config.dataDir);
   try {
     const db = await openDb(config);
@@ -70,7 +72,9 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     },
   };
 
-  const worker = roles.has('worker') ? new Worker({ db, store, config, log: log.child({ role: 'worker' }) }) : undefined;
+  const worker = roles.has('worker')
+    ? new Worker({ db, store, config, log: log.child({ role: 'worker' }) })
+    : undefined;
   const onQueued = () => worker?.notify();
 
   let app: FastifyInstance | undefined;
@@ -101,7 +105,8 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
 
   if (uploads) {
     await uploads.recover();
-    const expire = () => void uploads.cleanUpExpired().catch((err) => log.warn({ err }, 'upload expiry failed'));
+    const expire = () =>
+      void uploads.cleanUpExpired().catch((err) => log.warn({ err }, 'upload expiry failed'));
     expire();
     timers.push(setInterval(expire, 10 * 60_000));
   }

@@ -43,7 +43,9 @@ export async function main(argv: string[]): Promise<void> {
     case 'serve':
     case 'worker': {
       if (values.help) {
-        console.log(`Usage: reel ${command} [options]\n\nEvery option is also an environment variable:\n\n${settingsHelp()}`);
+        console.log(
+          `Usage: reel ${command} [options]\n\nEvery option is also an environment variable:\n\n${settingsHelp()}`,
+        );
         return;
       }
       const config = loadConfig(command === 'worker' ? { ...flags, roles: 'worker' } : flags);
@@ -91,7 +93,10 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
   if (reel.url) lines.push(`  URL:      ${reel.url}`);
   if (!config.databaseUrl) lines.push(`  data:     ${config.dataDir}`);
   if (reel.createdApiKey) {
-    lines.push(`  API key:  ${reel.createdApiKey}`, '            (shown once: store it; more with "reel keys create")');
+    lines.push(
+      `  API key:  ${reel.createdApiKey}`,
+      '            (shown once: store it; more with "reel keys create")',
+    );
   } else if (!config.apiKey && reel.url) {
     lines.push('  API key:  use the key printed on first start, or REEL_API_KEY');
   }

@@ -9,7 +9,8 @@ import * as tus from 'tus-js-client';
 
 const { Upload } = tus;
 // Node's build of tus-js-client exports a file-backed URL storage that its type definitions omit.
-const FileUrlStorage = (tus as unknown as { FileUrlStorage: new (file: string) => tus.UrlStorage }).FileUrlStorage;
+const FileUrlStorage = (tus as unknown as { FileUrlStorage: new (file: string) => tus.UrlStorage })
+  .FileUrlStorage;
 
 export interface UploadOptions {
   file: string;

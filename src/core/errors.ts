@@ -34,7 +34,12 @@ export interface ErrorBody {
 }
 
 const define =
-  <A extends unknown[]>(code: string, statusCode: number, message: (...args: A) => string, permanent = false) =>
+  <A extends unknown[]>(
+    code: string,
+    statusCode: number,
+    message: (...args: A) => string,
+    permanent = false,
+  ) =>
   (...args: A) =>
     new ReelError(code, statusCode, message(...args), permanent);
 
@@ -84,7 +89,11 @@ export const errors = {
     (id: string, status: string) => `Video "${id}" is ${status}, not ready: it cannot be played yet.`,
   ),
   objectNotFound: define('REEL_NOT_FOUND', 404, (what: string) => `Not found: ${what}.`),
-  routeNotFound: define('REEL_ROUTE_NOT_FOUND', 404, (method: string, url: string) => `No route ${method} ${url}.`),
+  routeNotFound: define(
+    'REEL_ROUTE_NOT_FOUND',
+    404,
+    (method: string, url: string) => `No route ${method} ${url}.`,
+  ),
   keyNotFound: define('REEL_KEY_NOT_FOUND', 404, (id: string) => `No API key with id "${id}".`),
   notRetryable: define(
     'REEL_NOT_RETRYABLE',
@@ -129,7 +138,8 @@ export const errors = {
   noVideoStream: define(
     'REEL_NO_VIDEO_STREAM',
     422,
-    () => 'The uploaded file has no video stream (audio only or data only). Upload a file that contains video.',
+    () =>
+      'The uploaded file has no video stream (audio only or data only). Upload a file that contains video.',
     true,
   ),
   truncatedSource: define(

@@ -26,14 +26,17 @@ export async function listApiKeys(db: Queryable): Promise<ApiKeyRow[]> {
 }
 
 export async function revokeApiKey(db: Queryable, id: string): Promise<boolean> {
-  const rows = await db.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id', [
-    id,
-  ]);
+  const rows = await db.query(
+    'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id',
+    [id],
+  );
   return rows.length > 0;
 }
 
 export async function countActiveApiKeys(db: Queryable): Promise<number> {
-  const rows = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NULL');
+  const rows = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NULL',
+  );
   return rows[0]?.n ?? 0;
 }
 

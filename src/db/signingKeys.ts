@@ -15,10 +15,14 @@ interface Row {
 
 /** All usable keys, newest first; creates the first one when there is none. */
 export async function loadSigningKeys(db: Queryable): Promise<SigningKey[]> {
-  let rows = await db.query<Row>('SELECT kid, secret, retired_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC');
+  let rows = await db.query<Row>(
+    'SELECT kid, secret, retired_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC',
+  );
   if (rows.length === 0) {
     await rotateSigningKey(db);
-    rows = await db.query<Row>('SELECT kid, secret, retired_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC');
+    rows = await db.query<Row>(
+      'SELECT kid, secret, retired_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC',
+    );
   }
   return rows.map((r) => ({ kid: r.kid, secret: Buffer.from(r.secret, 'base64url') }));
 }

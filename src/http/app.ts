@@ -6,9 +6,8 @@ import { errors, isReelError, ReelError } from '../core/errors.js';
 export function createHttpApp(log: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
-    disableRequestLogging: false,
     bodyLimit: 1024 * 1024,
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     trustProxy: true,
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
@@ -16,7 +15,8 @@ export function createHttpApp(log: Logger): FastifyInstance {
   app.setErrorHandler((err: FastifyError | ReelError | Error, req, reply) => {
     let e: ReelError;
     if (isReelError(err)) e = err;
-    else if ('validation' in err && err.validation) e = errors.invalidRequest(`Invalid request: ${err.message}.`);
+    else if ('validation' in err && err.validation)
+      e = errors.invalidRequest(`Invalid request: ${err.message}.`);
     else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
       e = new ReelError(`REEL_${(err as FastifyError).code ?? 'BAD_REQUEST'}`, err.statusCode, err.message);
     } else {

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
@@ -16,7 +16,13 @@ import type { Config } from '../config.js';
 import { errors, isReelError, type ReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import type { PlaybackPolicy } from '../core/types.js';
-import { deleteVideoRow, insertUploadingVideo, queueUploadedVideo, staleUploadingVideos, uploadingVideoIds } from '../db/videos.js';
+import {
+  deleteVideoRow,
+  insertUploadingVideo,
+  queueUploadedVideo,
+  staleUploadingVideos,
+  uploadingVideoIds,
+} from '../db/videos.js';
 import { assertId, keys } from '../storage/keys.js';
 
 const MAX_METADATA_HEADER = 4096;
@@ -46,16 +52,29 @@ export interface Uploads {
 const tusError = (err: ReelError) => ({ status_code: err.statusCode, body: JSON.stringify(err.toBody()) });
 
 /** Maps @tus/server's plain-text errors to the design's error body. */
-function toJsonError(err: { status_code?: number; body?: string } | Error): { status_code: number; body: string } {
+function toJsonError(err: { status_code?: number; body?: string } | Error): {
+  status_code: number;
+  body: string;
+} {
   if (isReelError(err)) return tusError(err);
   const status = 'status_code' in err && typeof err.status_code === 'number' ? err.status_code : 500;
   const body = 'body' in err && typeof err.body === 'string' ? err.body.trim() : 'Upload failed.';
   if (body.startsWith('{')) return { status_code: status, body };
-  if (status === 413) return tusError(errors.uploadTooLarge(Number.NaN, 0));
+  if (status === 413) {
+    return {
+      status_code: 413,
+      body: JSON.stringify({
+        error: 'Payload Too Large',
+        code: 'REEL_UPLOAD_TOO_LARGE',
+        message: `${body} (REEL_MAX_UPLOAD_BYTES).`,
+        statusCode: 413,
+      }),
+    };
+  }
   const code = status >= 500 ? 'REEL_UPLOAD_FAILED' : 'REEL_UPLOAD_PROTOCOL';
   return {
     status_code: status,
-    body: JSON.stringify({ error: status >= 500 ? 'Internal Server Error' : 'Bad Request', code, message: body, statusCode: status }),
+    body: JSON.stringify({ error: STATUS_CODES[status] ?? 'Error', code, message: body, statusCode: status }),
   };
 }
 
@@ -63,6 +82,19 @@ function parsePolicy(raw: string | null | undefined): PlaybackPolicy {
   if (raw === undefined || raw === null || raw === '') return 'signed';
   if (raw === 'public' || raw === 'signed') return raw;
   throw errors.invalidMetadata('playback_policy must be "public" or "signed".');
+}
+
+/** @tus/server answers protocol errors (bad headers, unknown upload) in plain text; Reel answers in JSON. */
+class JsonErrorTusServer extends TusServer {
+  override write(...[context, headers, status, body]: Parameters<TusServer['write']>) {
+    if (status >= 400 && body && !body.startsWith('{')) {
+      const mapped = toJsonError({ status_code: status, body });
+      headers.set('Content-Type', 'application/json; charset=utf-8');
+      return super.write(context, headers, mapped.status_code, mapped.body);
+    }
+    if (status >= 400) headers.set('Content-Type', 'application/json; charset=utf-8');
+    return super.write(context, headers, status, body);
+  }
 }
 
 export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Uploads {
@@ -75,23 +107,33 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   });
   const apiKeyOf = new WeakMap<IncomingMessage, string>();
 
+  async function discard(videoId: string): Promise<void> {
+    await fsp.rm(path.join(stagingDir, videoId), { force: true });
+    await fsp.rm(path.join(stagingDir, `${videoId}.json`), { force: true });
+  }
+
   /** Moves the staged file into the object store and queues the video; safe to repeat. */
   async function finish(videoId: string): Promise<void> {
     const sourceKey = keys.source(videoId);
     const staged = path.join(stagingDir, videoId);
-    if (fs.existsSync(staged)) {
-      await store.putFile(sourceKey, staged, { move: true });
-      await fsp.rm(`${staged}.json`, { force: true });
-    }
+    // The staged file stays until the response is sent (tus still reads it): POST_FINISH removes it.
+    if (fs.existsSync(staged)) await store.putFile(sourceKey, staged);
     const stat = await store.stat(sourceKey);
     if (!stat) throw errors.objectNotFound(`the source of video ${videoId}`);
-    if (await queueUploadedVideo(db, { id: videoId, sourceKey, sourceSize: stat.size, maxAttempts: config.maxAttempts })) {
+    if (
+      await queueUploadedVideo(db, {
+        id: videoId,
+        sourceKey,
+        sourceSize: stat.size,
+        maxAttempts: config.maxAttempts,
+      })
+    ) {
       log.info({ videoId, bytes: stat.size }, 'upload finished: video queued');
       deps.onQueued(videoId);
     }
   }
 
-  const tus = new TusServer({
+  const tus = new JsonErrorTusServer({
     path: '/v1/uploads',
     datastore,
     maxSize: config.maxUploadBytes,
@@ -102,12 +144,23 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
         const md = upload.metadata ?? {};
         const filename = (md.filename ?? '').trim();
         const title = (md.title ?? '').trim() || filename.replace(/\.[^.]*$/, '');
-        if (filename.length > MAX_FILENAME) throw errors.invalidMetadata(`filename is longer than ${MAX_FILENAME} characters.`);
-        if (title.length > MAX_TITLE) throw errors.invalidMetadata(`title is longer than ${MAX_TITLE} characters.`);
+        if (filename.length > MAX_FILENAME)
+          throw errors.invalidMetadata(`filename is longer than ${MAX_FILENAME} characters.`);
+        if (title.length > MAX_TITLE)
+          throw errors.invalidMetadata(`title is longer than ${MAX_TITLE} characters.`);
         const playbackPolicy = parsePolicy(md.playback_policy);
-        const node = (req as unknown as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
-        await insertUploadingVideo(db, { id: upload.id, title, filename: path.basename(filename), playbackPolicy });
-        log.info({ videoId: upload.id, bytes: upload.size, apiKeyId: node && apiKeyOf.get(node) }, 'upload created');
+        const node = (req as unknown as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node
+          ?.req;
+        await insertUploadingVideo(db, {
+          id: upload.id,
+          title,
+          filename: path.basename(filename),
+          playbackPolicy,
+        });
+        log.info(
+          { videoId: upload.id, bytes: upload.size, apiKeyId: node && apiKeyOf.get(node) },
+          'upload created',
+        );
         return {};
       } catch (err) {
         throw isReelError(err) ? tusError(err) : err;
@@ -125,6 +178,12 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     onResponseError(_req, err) {
       return toJsonError(err);
     },
+  });
+
+  tus.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
+    void discard(upload.id).catch((err) =>
+      log.warn({ err, videoId: upload.id }, 'removing a staged upload failed'),
+    );
   });
 
   tus.on(EVENTS.POST_TERMINATE, (_req: unknown, _res: unknown, id: string) => {
@@ -152,7 +211,13 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     if (req.apiKeyId) apiKeyOf.set(req.raw, req.apiKeyId);
   };
   for (const url of ['/v1/uploads', '/v1/uploads/:id']) {
-    app.route({ method: ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET'], url, preHandler, handler: handle, exposeHeadRoute: false });
+    app.route({
+      method: ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET'],
+      url,
+      preHandler,
+      handler: handle,
+      exposeHeadRoute: false,
+    });
   }
 
   return {
@@ -175,15 +240,12 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     async cleanUpExpired() {
       const removed = await tus.cleanUpExpiredUploads().catch(() => 0);
       for (const id of await staleUploadingVideos(db, config.uploadExpiryHours * 3600)) {
-        await this.discard(id);
+        await discard(id);
         await deleteVideoRow(db, id);
         log.info({ videoId: id }, 'unfinished upload expired');
       }
       if (removed) log.info({ removed }, 'expired uploads removed');
     },
-    async discard(videoId) {
-      await fsp.rm(path.join(stagingDir, videoId), { force: true });
-      await fsp.rm(path.join(stagingDir, `${videoId}.json`), { force: true });
-    },
+    discard,
   };
 }

@@ -17,7 +17,11 @@ export interface ClaimedJob {
   sourceKey: string;
 }
 
-export async function claimJob(db: Queryable, workerId: string, leaseSeconds: number): Promise<ClaimedJob | null> {
+export async function claimJob(
+  db: Queryable,
+  workerId: string,
+  leaseSeconds: number,
+): Promise<ClaimedJob | null> {
   const rows = await db.query<{
     id: number;
     video_id: string;

@@ -15,9 +15,9 @@ import { transcodeToHls } from '../media/pipeline.js';
 import { keys } from '../storage/keys.js';
 import {
   type ClaimedJob,
-  type FailureOutcome,
   claimJob,
   collectableOrphans,
+  type FailureOutcome,
   failJob,
   forgetOrphan,
   heartbeat,
@@ -137,7 +137,10 @@ export class Worker {
     const { db, store, config } = this.deps;
     const log = this.deps.log.child({ videoId: job.videoId, jobId: job.jobId, attempt: job.attempt });
     const startedAt = Date.now();
-    log.info({ reclaimed: job.reclaimed }, job.reclaimed ? 'job reclaimed after an expired lease' : 'job claimed');
+    log.info(
+      { reclaimed: job.reclaimed },
+      job.reclaimed ? 'job reclaimed after an expired lease' : 'job claimed',
+    );
 
     let leaseLost = false;
     const beat = setInterval(async () => {
@@ -213,16 +216,24 @@ export class Worker {
     } catch (raw) {
       const err = isReelError(raw) ? raw : isReelError(abort.signal.reason) ? abort.signal.reason : raw;
       if (leaseLost || (isReelError(err) && err.code === 'REEL_LEASE_LOST')) {
-        log.warn({ wastedSeconds: (Date.now() - startedAt) / 1000 }, 'attempt abandoned: lease lost, nothing published');
+        log.warn(
+          { wastedSeconds: (Date.now() - startedAt) / 1000 },
+          'attempt abandoned: lease lost, nothing published',
+        );
         await store.deletePrefix(outputPrefix).catch(() => undefined);
         await forgetOrphan(db, outputPrefix).catch(() => undefined);
       } else if (abort.signal.aborted) {
         log.info('attempt aborted: worker stopping');
       } else {
-        const e = isReelError(err) ? err : errors.transcodeFailed(err instanceof Error ? err.message : String(err));
+        const e = isReelError(err)
+          ? err
+          : errors.transcodeFailed(err instanceof Error ? err.message : String(err));
         const res = await failJob(db, job, e, config.retryBaseSeconds).catch((dbErr) => {
-          log.error({ err: dbErr }, 'recording the failure failed; the lease will expire and the job be retried');
-          const stale: FailureOutcome = { outcome: "stale" };
+          log.error(
+            { err: dbErr },
+            'recording the failure failed; the lease will expire and the job be retried',
+          );
+          const stale: FailureOutcome = { outcome: 'stale' };
           return stale;
         });
         log[res.outcome === 'retry' ? 'warn' : 'error'](
@@ -262,7 +273,12 @@ export class Worker {
   }
 }
 
-async function uploadDir(store: ObjectStore, dir: string, prefix: string, signal: AbortSignal): Promise<void> {
+async function uploadDir(
+  store: ObjectStore,
+  dir: string,
+  prefix: string,
+  signal: AbortSignal,
+): Promise<void> {
   const entries = await fsp.readdir(dir, { recursive: true, withFileTypes: true });
   for (const e of entries) {
     if (!e.isFile()) continue;

@@ -149,7 +149,8 @@ export function planTranscode(
   const renditions = planLadder(source, opts.rungs);
   const top = renditions[0]!;
   const posterWidth = Math.min(top.width, POSTER_MAX_WIDTH);
-  const posterHeight = top.width > POSTER_MAX_WIDTH ? evenRound((top.height * POSTER_MAX_WIDTH) / top.width) : top.height;
+  const posterHeight =
+    top.width > POSTER_MAX_WIDTH ? evenRound((top.height * POSTER_MAX_WIDTH) / top.width) : top.height;
   return {
     renditions,
     fps: outputFps(source.fps),

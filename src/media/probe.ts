@@ -32,7 +32,10 @@ const IMAGE_FORMAT = /^image2$|_pipe$/;
 /** Codecs that, with a single frame, are a photo rather than a video. */
 const STILL_CODECS = new Set(['mjpeg', 'png', 'bmp', 'webp', 'tiff', 'jpegls', 'jpeg2000']);
 
-export async function probe(file: string, opts: { ffprobePath: string; signal?: AbortSignal }): Promise<SourceInfo> {
+export async function probe(
+  file: string,
+  opts: { ffprobePath: string; signal?: AbortSignal },
+): Promise<SourceInfo> {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(file)) {
     const st = await stat(file);
     if (st.size === 0) throw errors.emptySource();

@@ -16,11 +16,13 @@ export function createFsStore(root: string): ObjectStore {
 
   const resolve = (key: string) => {
     const p = path.resolve(base, assertSafeKey(key));
-    if (p !== base && !p.startsWith(base + path.sep)) throw errors.invalidRequest('Object key outside the store.');
+    if (p !== base && !p.startsWith(base + path.sep))
+      throw errors.invalidRequest('Object key outside the store.');
     return p;
   };
   /** Writes go to a temporary file first and are renamed into place: readers never see half an object. */
-  const tmpPath = () => path.join(tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  const tmpPath = () =>
+    path.join(tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
 
   return {
     async put(key, body) {
@@ -47,8 +49,9 @@ export function createFsStore(root: string): ObjectStore {
           if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
         }
       }
+      // A hard link shares the bytes without copying them; a copy is the fallback across filesystems.
       const tmp = tmpPath();
-      await fsp.copyFile(localPath, tmp);
+      await fsp.link(localPath, tmp).catch(() => fsp.copyFile(localPath, tmp));
       await fsp.rename(tmp, dest);
       if (opts?.move) await fsp.rm(localPath, { force: true });
     },
@@ -82,7 +85,10 @@ export function createFsStore(root: string): ObjectStore {
         try {
           entries = await fsp.readdir(d, { withFileTypes: true });
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+          if (
+            (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+            (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+          )
             return;
           throw err;
         }

@@ -8,7 +8,9 @@ const ID = /^[A-Za-z0-9_-]{1,64}$/;
 export function assertSafeKey(key: string): string {
   const parts = key.split('/');
   const last = parts.length - 1;
-  const ok = parts.every((p, i) => (i === last && p === '' && i > 0) || (SEGMENT.test(p) && !p.includes('..')));
+  const ok = parts.every(
+    (p, i) => (i === last && p === '' && i > 0) || (SEGMENT.test(p) && !p.includes('..')),
+  );
   if (!ok) throw errors.invalidRequest(`Invalid object key "${key.slice(0, 80)}".`);
   return key;
 }

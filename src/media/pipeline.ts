@@ -1,0 +1,92 @@
+/** Source file → HLS ladder in outDir: probe, plan, one ffmpeg run, verify, master playlist. */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { errors } from '../core/errors.js';
+import type { RenditionInfo, SourceInfo, TranscodePlan } from '../core/types.js';
+import { AUDIO_NAME, buildTranscodeArgs } from './ffmpegArgs.js';
+import { type MediaPlan, planTranscode } from './ladder.js';
+import { finaliseInitSegments, measureRendition, writeMasterPlaylist } from './playlist.js';
+import { probe } from './probe.js';
+import { runTranscode } from './transcode.js';
+
+export interface MediaSettings {
+  rungs: number[];
+  preset: string;
+  crf: number;
+  ffmpegPath: string;
+  ffprobePath: string;
+}
+
+export interface TranscodeToHlsOptions {
+  input: string;
+  /** Created if missing; receives master.m3u8, poster.jpg and one directory per rendition. */
+  outDir: string;
+  settings: MediaSettings;
+  signal?: AbortSignal;
+  onProgress?: (fraction: number) => void;
+}
+
+export interface TranscodeResult {
+  source: SourceInfo;
+  plan: TranscodePlan;
+  renditions: RenditionInfo[];
+}
+
+/** An output shorter than this share of the source means the source ended early. */
+const MIN_DURATION_SHARE = 0.9;
+
+/** ffmpeg stderr lines that mean the source is damaged or cut short. */
+const DAMAGE = [
+  /partial file/i,
+  /invalid data found/i,
+  /error while decoding/i,
+  /invalid nal unit/i,
+  /moov atom not found/i,
+];
+
+export function isDamageLine(line: string): boolean {
+  return DAMAGE.some((re) => re.test(line));
+}
+
+export async function transcodeToHls(opts: TranscodeToHlsOptions): Promise<TranscodeResult> {
+  const { input, outDir, settings, signal } = opts;
+  const source = await probe(input, { ffprobePath: settings.ffprobePath, signal });
+  const plan: MediaPlan = planTranscode(source, settings);
+  await mkdir(outDir, { recursive: true });
+
+  const damage: string[] = [];
+  await runTranscode({
+    ffmpegPath: settings.ffmpegPath,
+    args: buildTranscodeArgs(plan, input, outDir),
+    durationMs: source.durationMs,
+    signal,
+    onProgress: opts.onProgress,
+    onStderrLine: (line) => {
+      if (damage.length < 5 && isDamageLine(line)) damage.push(line);
+    },
+    redact: { [input]: 'source', [outDir]: 'output', [path.basename(input)]: 'source' },
+  });
+  signal?.throwIfAborted();
+
+  const names = [...plan.renditions.map((r) => r.name), ...(plan.audio ? [AUDIO_NAME] : [])];
+  await finaliseInitSegments(outDir, names);
+  await verifyComplete(outDir, plan, source, damage);
+  const renditions = await writeMasterPlaylist(outDir, plan, { ffprobePath: settings.ffprobePath });
+  return { source, plan, renditions };
+}
+
+/** Throws truncatedSource when the encode ended early or ffmpeg met damaged data on the way. */
+async function verifyComplete(outDir: string, plan: TranscodePlan, source: SourceInfo, damage: string[]) {
+  const top = await measureRendition(path.join(outDir, plan.renditions[0]!.name));
+  const audio = plan.audio ? await measureRendition(path.join(outDir, AUDIO_NAME)) : undefined;
+  // Audio may legitimately outlast the video (and set the container's duration): count the longer one.
+  const outSec = Math.max(top.durationSec, audio?.durationSec ?? 0);
+  const srcSec = source.durationMs / 1000;
+  if (srcSec > 0 && outSec < srcSec * MIN_DURATION_SHARE) {
+    const why = damage[0] ? `; ffmpeg: ${damage[0]}` : '';
+    throw errors.truncatedSource(
+      `the media stops at ${outSec.toFixed(1)} s of the ${srcSec.toFixed(1)} s it declares${why}`,
+    );
+  }
+  if (damage[0]) throw errors.truncatedSource(`ffmpeg: ${damage[0]}`);
+}

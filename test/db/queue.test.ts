@@ -1,0 +1,160 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrate.js';
+import { getVideo, insertUploadingVideo, queueUploadedVideo } from '../../src/db/videos.js';
+import {
+  claimJob,
+  collectableOrphans,
+  failJob,
+  heartbeat,
+  publishJob,
+  recordAttemptPrefix,
+  releaseJob,
+  retryVideo,
+} from '../../src/jobs/queue.js';
+import { pgliteDb, postgresDb, type TestDb } from '../helpers/db.js';
+
+const publication = (prefix: string) => ({
+  outputPrefix: prefix,
+  durationMs: 1000,
+  width: 640,
+  height: 360,
+  renditions: [],
+});
+
+describe.each([
+  ['PGlite', pgliteDb],
+  ['Postgres', postgresDb],
+])('lease queue on %s', (_name, open) => {
+  let t: TestDb;
+  beforeEach(async () => {
+    t = await open();
+  });
+  afterEach(async () => {
+    await t.drop();
+  });
+
+  async function queueVideo(id: string, maxAttempts = 3) {
+    await insertUploadingVideo(t.db, { id, title: id, filename: `${id}.mp4`, playbackPolicy: 'signed' });
+    expect(
+      await queueUploadedVideo(t.db, { id, sourceKey: `sources/${id}/original`, sourceSize: 1, maxAttempts }),
+    ).toBe(true);
+  }
+  const expireLeases = () => t.db.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second'`);
+
+  it('migrations are idempotent', async () => {
+    expect(await migrate(t.db)).toEqual([]);
+  });
+
+  it('queues the video and its job in one step, once', async () => {
+    await queueVideo('v1');
+    expect((await getVideo(t.db, 'v1'))?.status).toBe('queued');
+    expect(await queueUploadedVideo(t.db, { id: 'v1', sourceKey: 'x', sourceSize: 1, maxAttempts: 3 })).toBe(
+      false,
+    );
+    expect(await t.db.query('SELECT * FROM jobs')).toHaveLength(1);
+  });
+
+  it('two claimers never hold the same job', async () => {
+    for (let i = 0; i < 6; i++) await queueVideo(`v${i}`);
+    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => claimJob(t.db, `w${i}`, 30)));
+    const got = claims.filter((c) => c !== null).map((c) => c!.videoId);
+    expect(got.sort()).toEqual(['v0', 'v1', 'v2', 'v3', 'v4', 'v5']);
+    expect(await claimJob(t.db, 'late', 30)).toBeNull();
+    expect((await getVideo(t.db, 'v0'))?.status).toBe('processing');
+  });
+
+  it('an expired lease is reclaimed with a higher token, and the stale holder can no longer commit', async () => {
+    await queueVideo('v1');
+    const first = (await claimJob(t.db, 'a', 30))!;
+    expect(first.attempt).toBe(1);
+    expect(first.reclaimed).toBe(false);
+    expect(await claimJob(t.db, 'b', 30)).toBeNull(); // lease still alive
+
+    await expireLeases();
+    const second = (await claimJob(t.db, 'b', 30))!;
+    expect(second.attempt).toBe(2);
+    expect(second.reclaimed).toBe(true);
+
+    expect(await heartbeat(t.db, first, 30)).toBe(false);
+    expect(await publishJob(t.db, first, publication('videos/v1/a1/'))).toBe(false);
+    expect((await getVideo(t.db, 'v1'))?.output_prefix).toBeNull();
+    expect((await failJob(t.db, first, { message: 'x', code: 'X', permanent: true }, 0)).outcome).toBe(
+      'stale',
+    );
+    expect((await getVideo(t.db, 'v1'))?.status).toBe('processing');
+
+    expect(await heartbeat(t.db, second, 30)).toBe(true);
+    expect(await publishJob(t.db, second, publication('videos/v1/a2/'))).toBe(true);
+    const video = await getVideo(t.db, 'v1');
+    expect(video?.status).toBe('ready');
+    expect(video?.output_prefix).toBe('videos/v1/a2/');
+  });
+
+  it('a heartbeat keeps the lease; only the database clock decides expiry', async () => {
+    await queueVideo('v1');
+    const job = (await claimJob(t.db, 'a', 0.5))!;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await heartbeat(t.db, job, 0.5)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await claimJob(t.db, 'b', 30)).toBeNull();
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await claimJob(t.db, 'b', 30))?.attempt).toBe(2);
+  });
+
+  it('retries with exponential backoff, then fails with the reason', async () => {
+    await queueVideo('v1', 2);
+    const a1 = (await claimJob(t.db, 'w', 30))!;
+    const r1 = await failJob(t.db, a1, { message: 'disk full', code: 'X', permanent: false }, 60);
+    expect(r1).toEqual({ outcome: 'retry', retryInSeconds: 60 });
+    expect(await claimJob(t.db, 'w', 30)).toBeNull(); // backing off
+    await t.db.query('UPDATE jobs SET run_after = now()');
+    const a2 = (await claimJob(t.db, 'w', 30))!;
+    expect(a2.attempt).toBe(2);
+    expect((await failJob(t.db, a2, { message: 'disk full', code: 'X', permanent: false }, 60)).outcome).toBe(
+      'failed',
+    );
+    const video = await getVideo(t.db, 'v1');
+    expect(video?.status).toBe('failed');
+    expect(video?.error).toBe('disk full');
+
+    expect(await retryVideo(t.db, 'v1', 2)).toBe(true);
+    expect((await getVideo(t.db, 'v1'))?.status).toBe('queued');
+    expect((await claimJob(t.db, 'w', 30))?.attempt).toBe(3);
+  });
+
+  it('a permanent error fails at once', async () => {
+    await queueVideo('v1', 5);
+    const a1 = (await claimJob(t.db, 'w', 30))!;
+    expect((await failJob(t.db, a1, { message: 'not a video', code: 'X', permanent: true }, 0)).outcome).toBe(
+      'failed',
+    );
+    expect(await claimJob(t.db, 'w', 30)).toBeNull();
+  });
+
+  it('a released job is claimable at once', async () => {
+    await queueVideo('v1');
+    const a1 = (await claimJob(t.db, 'w', 30))!;
+    expect(await releaseJob(t.db, a1)).toBe(true);
+    expect((await claimJob(t.db, 'other', 30))?.attempt).toBe(2);
+  });
+
+  it('deleting the video ends the lease', async () => {
+    await queueVideo('v1');
+    const a1 = (await claimJob(t.db, 'w', 30))!;
+    await t.db.query(`DELETE FROM videos WHERE id = 'v1'`);
+    expect(await heartbeat(t.db, a1, 30)).toBe(false);
+  });
+
+  it('prefixes of attempts that did not publish become collectable; the published one does not', async () => {
+    await queueVideo('v1');
+    const a1 = (await claimJob(t.db, 'w', 30))!;
+    await recordAttemptPrefix(t.db, 'videos/v1/a1/');
+    expect(await collectableOrphans(t.db, 0)).toEqual([]); // its lease is alive
+    await expireLeases();
+    const a2 = (await claimJob(t.db, 'w2', 30))!;
+    await recordAttemptPrefix(t.db, 'videos/v1/a2/');
+    expect(await publishJob(t.db, a2, publication('videos/v1/a2/'))).toBe(true);
+    expect(await collectableOrphans(t.db, 0)).toEqual(['videos/v1/a1/']);
+    expect(a1.attempt).toBe(1);
+  });
+});

@@ -1,0 +1,272 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestReel, type TestReel } from '../helpers/reel.js';
+import { tusUpload } from '../helpers/upload.js';
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+describe('management API and tus uploads (no worker)', () => {
+  let t: TestReel;
+  beforeAll(async () => {
+    t = await startTestReel({ roles: 'upload,play', 'max-upload-bytes': '1000000' });
+  });
+  afterAll(() => t.close());
+
+  const expectError = async (res: Response, status: number, code?: string) => {
+    expect(res.status).toBe(status);
+    const body = await res.json();
+    expect(body.statusCode).toBe(status);
+    expect(body.code).toMatch(/^REEL_/);
+    if (code) expect(body.code).toBe(code);
+    expect(body.message.length).toBeGreaterThan(5);
+  };
+
+  it('refuses calls without an API key, or with a wrong or revoked one', async () => {
+    await expectError(await fetch(`${t.url}/v1/videos`), 401, 'REEL_MISSING_API_KEY');
+    await expectError(
+      await fetch(`${t.url}/v1/videos`, { headers: { Authorization: 'Bearer nope' } }),
+      401,
+      'REEL_BAD_API_KEY',
+    );
+    await expectError(
+      await fetch(`${t.url}/v1/videos`, { headers: { Authorization: 'Basic abc' } }),
+      401,
+      'REEL_BAD_API_KEY',
+    );
+    await expectError(
+      await fetch(`${t.url}/v1/uploads`, {
+        method: 'POST',
+        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10' },
+      }),
+      401,
+      'REEL_MISSING_API_KEY',
+    );
+    const created = await t.api('/v1/keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'ci' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(created.status).toBe(201);
+    const { id, key } = await created.json();
+    expect(key).toMatch(/^reel_/);
+    expect((await fetch(`${t.url}/v1/videos`, { headers: { Authorization: `Bearer ${key}` } })).status).toBe(
+      200,
+    );
+    const stored = await t.reel.db.query<{ hash: string }>('SELECT hash FROM api_keys WHERE id = $1', [id]);
+    expect(stored[0]!.hash).not.toContain(key.slice(5)); // hashed, not stored in the clear
+    expect((await t.api(`/v1/keys/${id}`, { method: 'DELETE' })).status).toBe(204);
+    await expectError(
+      await fetch(`${t.url}/v1/videos`, { headers: { Authorization: `Bearer ${key}` } }),
+      401,
+      'REEL_BAD_API_KEY',
+    );
+    const list = await (await t.api('/v1/keys')).json();
+    expect(list.data.find((k: { id: string }) => k.id === id).revokedAt).toBeTruthy();
+  });
+
+  it('a tus upload creates a queued video whose id is the upload id, with its bytes intact', async () => {
+    const data = Buffer.alloc(300_000, 7);
+    const id = await tusUpload(t, data, { title: 'Holiday', playback_policy: 'public' });
+    const res = await t.api(`/v1/videos/${id}`);
+    expect(res.status).toBe(200);
+    const video = await res.json();
+    expect(video).toMatchObject({
+      id,
+      title: 'Holiday',
+      status: 'queued',
+      playbackPolicy: 'public',
+      progress: 0,
+      error: null,
+    });
+    expect(Object.keys(video).sort()).toEqual(
+      [
+        'createdAt',
+        'durationMs',
+        'error',
+        'height',
+        'id',
+        'playbackPolicy',
+        'progress',
+        'readyAt',
+        'renditions',
+        'status',
+        'title',
+        'width',
+      ].sort(),
+    );
+    const stored = fs.readFileSync(path.join(t.dataDir, 'objects', 'sources', id, 'original'));
+    expect(stored.equals(data)).toBe(true);
+    const jobs = await t.reel.db.query('SELECT state FROM jobs WHERE video_id = $1', [id]);
+    expect(jobs).toEqual([{ state: 'queued' }]);
+    const list = await (await t.api('/v1/videos')).json();
+    expect(list.data.map((v: { id: string }) => v.id)).toContain(id);
+  });
+
+  it('creation-with-upload in one request, default policy signed, title from the file name', async () => {
+    const body = Buffer.alloc(1000, 1);
+    const res = await t.api('/v1/uploads', {
+      method: 'POST',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        'Upload-Length': String(body.length),
+        'Upload-Metadata': `filename ${b64('beach day.mov')}`,
+        'Content-Type': 'application/offset+octet-stream',
+      },
+      body,
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('upload-offset')).toBe('1000');
+    const id = res.headers.get('location')!.split('/').pop()!;
+    const video = await (await t.api(`/v1/videos/${id}`)).json();
+    expect(video).toMatchObject({ title: 'beach day', playbackPolicy: 'signed', status: 'queued' });
+  });
+
+  it('refuses an upload larger than the maximum before storing its bytes', async () => {
+    const before = fs.readdirSync(path.join(t.dataDir, 'uploads'));
+    const res = await t.api('/v1/uploads', {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1000001' },
+    });
+    await expectError(res, 413, 'REEL_UPLOAD_TOO_LARGE');
+    expect(fs.readdirSync(path.join(t.dataDir, 'uploads')).filter((f) => !before.includes(f))).toEqual([]);
+    await expect(tusUpload(t, Buffer.alloc(1_000_001))).rejects.toThrow(/413/);
+  });
+
+  it('termination removes an unfinished upload and its video', async () => {
+    const res = await t.api('/v1/uploads', {
+      method: 'POST',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        'Upload-Length': '5000',
+        'Upload-Metadata': `filename ${b64('a.mp4')}`,
+      },
+    });
+    const location = res.headers.get('location')!;
+    const id = location.split('/').pop()!;
+    expect((await (await t.api(`/v1/videos/${id}`)).json()).status).toBe('uploading');
+    const del = await fetch(location, { method: 'DELETE', headers: { ...t.auth, 'Tus-Resumable': '1.0.0' } });
+    expect(del.status).toBe(204);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await t.api(`/v1/videos/${id}`)).status).toBe(404);
+  });
+
+  it('hostile and malformed requests get a 4xx with the error body, never a 500', async () => {
+    const tusHeaders = { ...t.auth, 'Tus-Resumable': '1.0.0' };
+    const cases: [string, RequestInit][] = [
+      ['/v1/uploads', { method: 'POST', headers: tusHeaders }], // no Upload-Length
+      ['/v1/uploads', { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '-5' } }],
+      ['/v1/uploads', { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': 'abc' } }],
+      [
+        '/v1/uploads',
+        {
+          method: 'POST',
+          headers: { ...tusHeaders, 'Upload-Length': '10', 'Upload-Metadata': 'filename %%%' },
+        },
+      ],
+      [
+        '/v1/uploads',
+        {
+          method: 'POST',
+          headers: {
+            ...tusHeaders,
+            'Upload-Length': '10',
+            'Upload-Metadata': `title ${b64('x'.repeat(5000))}`,
+          },
+        },
+      ],
+      [
+        '/v1/uploads',
+        {
+          method: 'POST',
+          headers: {
+            ...tusHeaders,
+            'Upload-Length': '10',
+            'Upload-Metadata': `title ${b64('x'.repeat(300))}`,
+          },
+        },
+      ],
+      [
+        '/v1/uploads',
+        {
+          method: 'POST',
+          headers: {
+            ...tusHeaders,
+            'Upload-Length': '10',
+            'Upload-Metadata': `playback_policy ${b64('everyone')}`,
+          },
+        },
+      ],
+      ['/v1/uploads/doesnotexist', { method: 'HEAD', headers: tusHeaders }],
+      [
+        '/v1/uploads/doesnotexist',
+        {
+          method: 'PATCH',
+          headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          body: 'abc',
+        },
+      ],
+      [
+        '/v1/uploads/..%2F..%2Freel.lock',
+        {
+          method: 'PATCH',
+          headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          body: 'abc',
+        },
+      ],
+      ['/v1/uploads/..%2F..%2Freel.lock', { method: 'DELETE', headers: tusHeaders }],
+      ['/v1/videos/..%2F..%2Fetc', { headers: t.auth }],
+      ['/v1/videos/does-not-exist', { headers: t.auth }],
+      ['/v1/videos/does-not-exist', { method: 'DELETE', headers: t.auth }],
+      ['/v1/videos/does-not-exist/playback', { headers: t.auth }],
+      ['/v1/videos/does-not-exist/retry', { method: 'POST', headers: t.auth }],
+      ['/v1/videos?limit=100000', { headers: t.auth }],
+      [
+        '/v1/keys',
+        { method: 'POST', headers: { ...t.auth, 'content-type': 'application/json' }, body: '{not json' },
+      ],
+      ['/v1/nothing-here', { headers: t.auth }],
+    ];
+    for (const [p, init] of cases) {
+      const res = await fetch(t.url + p, init);
+      const label = `${init.method ?? 'GET'} ${p}`;
+      expect(res.status, label).toBeGreaterThanOrEqual(400);
+      expect(res.status, label).toBeLessThan(500);
+      if (init.method !== 'HEAD') {
+        const body = await res.json();
+        expect(body, label).toMatchObject({ statusCode: res.status });
+        expect(body.code, label).toMatch(/^REEL_/);
+      }
+    }
+    // The traversal attempts touched nothing outside the store.
+    expect(fs.existsSync(path.join(t.dataDir, 'reel.lock'))).toBe(true);
+    expect(fs.readFileSync(path.join(t.dataDir, 'reel.lock'), 'utf8')).toBe(String(process.pid));
+  });
+
+  it('a file name with a path keeps only its base name', async () => {
+    const res = await t.api('/v1/uploads', {
+      method: 'POST',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        'Upload-Length': '10',
+        'Upload-Metadata': `filename ${b64('../../x/evil.mp4')}`,
+      },
+    });
+    expect(res.status).toBe(201);
+    const id = res.headers.get('location')!.split('/').pop()!;
+    const rows = await t.reel.db.query<{ filename: string; title: string }>(
+      'SELECT filename, title FROM videos WHERE id = $1',
+      [id],
+    );
+    expect(rows[0]).toEqual({ filename: 'evil.mp4', title: '../../x/evil' });
+  });
+
+  it('deleting a video removes its row and objects', async () => {
+    const id = await tusUpload(t, Buffer.alloc(2000, 3));
+    const dir = path.join(t.dataDir, 'objects', 'sources', id);
+    expect(fs.existsSync(dir)).toBe(true);
+    expect((await t.api(`/v1/videos/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect((await t.api(`/v1/videos/${id}`)).status).toBe(404);
+  });
+});
