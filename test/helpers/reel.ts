@@ -23,7 +23,7 @@ export interface TestReel {
 export const TEST_FLAGS = {
   port: '0',
   host: '127.0.0.1',
-  'x264-preset': 'ultrafast',
+  'x264-preset': 'superfast',
   'lease-seconds': '3',
   'poll-ms': '100',
   'retry-base-seconds': '0.2',
