@@ -16,6 +16,8 @@ Commands:
         --public        playable without a token (default: signed)
         --server URL    Reel's URL (REEL_URL, default http://localhost:8080)
         --api-key KEY   API key (REEL_API_KEY)
+                        an interrupted upload of the same file resumes; REEL_UPLOAD_STATE
+                        names the file that remembers it (default ~/.config/reel/uploads.json)
   keys create [--name N] | list | revoke ID
                         manage API keys (stop "reel serve" first in embedded mode)
 
@@ -67,6 +69,7 @@ export async function main(argv: string[]): Promise<void> {
         apiKey,
         title: values.title,
         public: values.public ?? false,
+        stateFile: process.env.REEL_UPLOAD_STATE,
       });
       console.log(id);
       return;

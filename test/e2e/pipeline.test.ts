@@ -7,13 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  makeAudioOnly,
-  makeClip,
-  makeEmptyFile,
-  makeTextFile,
-  makeTruncated,
-} from '../fixtures/generate.js';
+import { makeAudioOnly, makeClip, makeEmptyFile, makeTextFile, makeTruncated } from '../fixtures/generate.js';
 import { parseMasterPlaylist, probeRendition, recomputeVariantBitrates } from '../helpers/hls.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 import { tusUpload } from '../helpers/upload.js';
@@ -28,7 +22,14 @@ interface Video {
   durationMs: number | null;
   width: number | null;
   height: number | null;
-  renditions: { name: string; width: number; height: number; bandwidth: number; averageBandwidth: number; codecs: string }[];
+  renditions: {
+    name: string;
+    width: number;
+    height: number;
+    bandwidth: number;
+    averageBandwidth: number;
+    codecs: string;
+  }[];
   readyAt: string | null;
 }
 
@@ -41,11 +42,16 @@ describe('upload → HLS ladder → playback', () => {
 
   const getVideo = async (id: string) => (await (await t.api(`/v1/videos/${id}`)).json()) as Video;
   const settle = (id: string, seen?: Video[]) =>
-    waitFor(`video ${id} to settle`, async () => {
-      const v = await getVideo(id);
-      seen?.push(v);
-      return v.status === 'ready' || v.status === 'failed' ? v : undefined;
-    }, 240_000, 150);
+    waitFor(
+      `video ${id} to settle`,
+      async () => {
+        const v = await getVideo(id);
+        seen?.push(v);
+        return v.status === 'ready' || v.status === 'failed' ? v : undefined;
+      },
+      240_000,
+      150,
+    );
 
   it('a 1080p clip becomes a four-rung ladder that plays, with aligned keyframes and honest bandwidths', async () => {
     const clip = await makeClip('e2e-1080p', { width: 1920, height: 1080, seconds: 8 });
@@ -97,8 +103,19 @@ describe('upload → HLS ladder → playback', () => {
     for (const k of keyframes) expect(k).toEqual(first);
     // The audio rendition carries the source's sound.
     const audioUri = new URL(master.media[0]!['URI']!, url).href;
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-of', 'json', '-show_streams', '-show_format', audioUri]);
-    const audio = JSON.parse(stdout) as { streams: { codec_name: string; channels: number }[]; format: { duration: string } };
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-of',
+      'json',
+      '-show_streams',
+      '-show_format',
+      audioUri,
+    ]);
+    const audio = JSON.parse(stdout) as {
+      streams: { codec_name: string; channels: number }[];
+      format: { duration: string };
+    };
     expect(audio.streams.map((s) => [s.codec_name, s.channels])).toEqual([['aac', 2]]);
     expect(Math.abs(Number(audio.format.duration) - 8)).toBeLessThanOrEqual(0.2);
 
@@ -136,8 +153,13 @@ describe('upload → HLS ladder → playback', () => {
       expect(v.error, label).toMatch(reason);
       expect(v.error!.length, label).toBeGreaterThan(30);
       // The source is kept until the video is deleted.
-      expect(fs.existsSync(path.join(t.dataDir, 'objects', 'sources', ids[i]!, 'original')), label).toBe(true);
-      const jobs = await t.reel.db.query<{ attempt: number }>('SELECT attempt FROM jobs WHERE video_id = $1', [ids[i]]);
+      expect(fs.existsSync(path.join(t.dataDir, 'objects', 'sources', ids[i]!, 'original')), label).toBe(
+        true,
+      );
+      const jobs = await t.reel.db.query<{ attempt: number }>(
+        'SELECT attempt FROM jobs WHERE video_id = $1',
+        [ids[i]],
+      );
       expect(jobs[0]!.attempt, `${label}: failed at once, not retried`).toBe(1);
     }
     const ok = await settle(goodId);
@@ -148,18 +170,28 @@ describe('upload → HLS ladder → playback', () => {
   it('deleting a video while it is processing stops its job and publishes nothing', async () => {
     const clip = await makeClip('e2e-long', { width: 1280, height: 720, seconds: 40, audio: false });
     const id = await tusUpload(t, fs.readFileSync(clip));
-    await waitFor('processing to start', async () => {
-      const v = await getVideo(id);
-      return v.status === 'processing' && v.progress > 0;
-    }, 120_000);
+    await waitFor(
+      'processing to start',
+      async () => {
+        const v = await getVideo(id);
+        return v.status === 'processing' && v.progress > 0;
+      },
+      120_000,
+    );
     expect((await t.api(`/v1/videos/${id}`, { method: 'DELETE' })).status).toBe(204);
-    await waitFor('the attempt to be abandoned', async () =>
-      fs.readFileSync(t.logFile, 'utf8').includes('"videoId":"' + id + '"') &&
-      /attempt abandoned: lease lost/.test(fs.readFileSync(t.logFile, 'utf8')),
-    20_000);
+    await waitFor(
+      'the attempt to be abandoned',
+      async () =>
+        fs.readFileSync(t.logFile, 'utf8').includes('"videoId":"' + id + '"') &&
+        /attempt abandoned: lease lost/.test(fs.readFileSync(t.logFile, 'utf8')),
+      20_000,
+    );
     expect(fs.existsSync(path.join(t.dataDir, 'objects', 'videos', id))).toBe(false);
     // The worker is free again: a new upload is processed.
-    const next = await tusUpload(t, fs.readFileSync(await makeClip('e2e-small', { width: 640, height: 360, seconds: 4 })));
+    const next = await tusUpload(
+      t,
+      fs.readFileSync(await makeClip('e2e-small', { width: 640, height: 360, seconds: 4 })),
+    );
     expect((await settle(next)).status).toBe('ready');
   });
 });
