@@ -52,6 +52,12 @@ export async function transcodeToHls(opts: TranscodeToHlsOptions): Promise<Trans
   const { input, outDir, settings, signal } = opts;
   const source = await probe(input, { ffprobePath: settings.ffprobePath, signal });
   const plan: MediaPlan = planTranscode(source, settings);
+  if (outDir.includes('%')) {
+    // ffmpeg's HLS muxer reads % in its output paths as a pattern (%v, %05d).
+    throw errors.invalidConfig(
+      `the output directory ${outDir} contains "%"; choose a data directory without it`,
+    );
+  }
   await mkdir(outDir, { recursive: true });
 
   const damage: string[] = [];
@@ -64,7 +70,7 @@ export async function transcodeToHls(opts: TranscodeToHlsOptions): Promise<Trans
     onStderrLine: (line) => {
       if (damage.length < 5 && isDamageLine(line)) damage.push(line);
     },
-    redact: { [input]: 'source', [outDir]: 'output', [path.basename(input)]: 'source' },
+    redact: { [input]: 'source', [outDir]: 'output' },
   });
   signal?.throwIfAborted();
 
