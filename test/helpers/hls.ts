@@ -293,3 +293,38 @@ export async function recomputeVariantBitrates(
   }
   return out;
 }
+
+export interface AudioRenditionProbe {
+  codec: string;
+  /** ffprobe's profile name: "LC" for AAC-LC. */
+  profile: string;
+  channels: number;
+  sampleRate: number;
+  durationSec: number;
+  hasVideo: boolean;
+}
+
+/** ffprobe of an audio-only media playlist. */
+export async function probeAudioRendition(playlistPathOrUrl: string): Promise<AudioRenditionProbe> {
+  const info = (await ffprobeJson(['-show_format', '-show_streams', playlistPathOrUrl])) as {
+    streams?: {
+      codec_type?: string;
+      codec_name?: string;
+      profile?: string;
+      channels?: number;
+      sample_rate?: string;
+    }[];
+    format?: { duration?: string };
+  };
+  const streams = info.streams ?? [];
+  const a = streams.find((s) => s.codec_type === 'audio');
+  if (!a) throw new Error(`no audio stream in ${playlistPathOrUrl}`);
+  return {
+    codec: a.codec_name ?? '',
+    profile: a.profile ?? '',
+    channels: a.channels ?? 0,
+    sampleRate: Number(a.sample_rate ?? 0),
+    durationSec: Number(info.format?.duration ?? Number.NaN),
+    hasVideo: streams.some((s) => s.codec_type === 'video'),
+  };
+}
