@@ -28,7 +28,11 @@ function run(bin: string, args: string[]): Promise<void> {
 
 async function plainFfmpeg(clip: string): Promise<number> {
   const source = await probe(clip, { ffprobePath: defaults.ffprobePath });
-  const plan = planTranscode(source, { rungs: defaults.ladder, preset: defaults.x264Preset, crf: defaults.crf });
+  const plan = planTranscode(source, {
+    rungs: defaults.ladder,
+    preset: defaults.x264Preset,
+    crf: defaults.crf,
+  });
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-bench-ffmpeg-'));
   const started = performance.now();
   await run(defaults.ffmpegPath, buildTranscodeArgs(plan, clip, out));
@@ -39,7 +43,11 @@ async function plainFfmpeg(clip: string): Promise<number> {
 
 async function reelPipeline(clip: string): Promise<number> {
   // Production settings (preset, CRF, ladder); only the port and the data directory are the bench's.
-  const t = await startTestReel({ 'x264-preset': defaults.x264Preset, 'lease-seconds': '30', 'log-level': 'info' });
+  const t = await startTestReel({
+    'x264-preset': defaults.x264Preset,
+    'lease-seconds': '30',
+    'log-level': 'info',
+  });
   try {
     const bytes = fs.readFileSync(clip);
     const started = performance.now();
@@ -47,7 +55,10 @@ async function reelPipeline(clip: string): Promise<number> {
     const video = await waitFor(
       'ready',
       async () => {
-        const v = (await (await t.api(`/v1/videos/${id}`)).json()) as { status: string; error: string | null };
+        const v = (await (await t.api(`/v1/videos/${id}`)).json()) as {
+          status: string;
+          error: string | null;
+        };
         return v.status === 'ready' || v.status === 'failed' ? v : undefined;
       },
       30 * 60_000,
@@ -64,15 +75,21 @@ async function reelPipeline(clip: string): Promise<number> {
 
 async function main(): Promise<void> {
   const clip = await makeClip(`bench-1080p30-${seconds}s`, { width: 1920, height: 1080, seconds, fps: 30 });
-  console.log(`clip: ${seconds} s of 1080p30 with stereo audio (${(fs.statSync(clip).size / 1e6).toFixed(1)} MB)`);
-  console.log(`settings: ladder ${defaults.ladder.join('/')}, x264 ${defaults.x264Preset}, CRF ${defaults.crf}, ${os.cpus().length} cores`);
+  console.log(
+    `clip: ${seconds} s of 1080p30 with stereo audio (${(fs.statSync(clip).size / 1e6).toFixed(1)} MB)`,
+  );
+  console.log(
+    `settings: ladder ${defaults.ladder.join('/')}, x264 ${defaults.x264Preset}, CRF ${defaults.crf}, ${os.cpus().length} cores`,
+  );
   // Reference, pipeline, reference again: the reference is the mean of the two, so that a warm or a
   // busy machine weighs on both sides alike.
   const ref1 = await plainFfmpeg(clip);
   const reel = await reelPipeline(clip);
   const ref2 = await plainFfmpeg(clip);
   const ref = (ref1 + ref2) / 2;
-  console.log(`plain ffmpeg (same ladder and settings): ${ref.toFixed(2)} s (runs: ${ref1.toFixed(2)}, ${ref2.toFixed(2)})`);
+  console.log(
+    `plain ffmpeg (same ladder and settings): ${ref.toFixed(2)} s (runs: ${ref1.toFixed(2)}, ${ref2.toFixed(2)})`,
+  );
   console.log(`Reel, upload to ready:                   ${reel.toFixed(2)} s`);
   console.log(`ratio Reel / ffmpeg:                     ${(reel / ref).toFixed(3)}×  (aim: ≤ 1.10×)`);
 }

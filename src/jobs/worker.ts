@@ -192,6 +192,8 @@ export class Worker {
         },
       });
       abort.signal.throwIfAborted();
+      if (result.warnings.length > 0)
+        log.warn({ ffmpeg: result.warnings }, 'the source has damaged data; decoded past it');
 
       await recordAttemptPrefix(db, outputPrefix);
       await uploadDir(store, outDir, outputPrefix, abort.signal);

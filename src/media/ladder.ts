@@ -8,6 +8,8 @@ import type { RenditionPlan, SourceInfo, TranscodePlan } from '../core/types.js'
 
 /** A source whose short side is at most this far below a rung still gets that rung, at its own size. */
 const NEAR_RUNG = 0.05;
+/** A source's own size becomes a rendition above the rungs only when it is this much larger than the top one. */
+const OWN_SIZE_MARGIN = 1.15;
 
 /**
  * Bitrate ceilings (capped-CRF: CRF sets the quality, maxrate only bounds the peaks), kbit/s at ≤ 30 fps,
@@ -115,10 +117,17 @@ export function planLadder(source: SourceInfo, rungs: number[]): RenditionPlan[]
       add(`${rung}p`, evenFloor(dw), evenFloor(dh));
     }
   }
-  if (out.length === 0) {
-    const w = evenFloor(dw);
-    const h = evenFloor(dh);
-    add(`${Math.min(w, h)}p`, w, h);
+  // A source between two rungs (640×360 under 1080/720/480/240) keeps its own size as the top
+  // rendition, rather than topping out at the rung below it; so does a source below the lowest rung.
+  const w = evenFloor(dw);
+  const h = evenFloor(dh);
+  const topShort = out[0] ? Math.min(out[0].width, out[0].height) : 0;
+  const belowTopRung = wanted[0] !== undefined && short < wanted[0];
+  if (out.length === 0 || (belowTopRung && Math.min(w, h) > topShort * OWN_SIZE_MARGIN)) {
+    const own: RenditionPlan[] = [];
+    const maxrateKbps = ceilingKbps(w, h, fps, source.videoBitRate);
+    own.push({ name: `${Math.min(w, h)}p`, width: w, height: h, maxrateKbps, bufsizeKbps: 2 * maxrateKbps });
+    return [...own, ...out];
   }
   return out;
 }

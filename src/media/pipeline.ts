@@ -30,6 +30,8 @@ export interface TranscodeResult {
   source: SourceInfo;
   plan: TranscodePlan;
   renditions: RenditionInfo[];
+  /** ffmpeg's complaints about damaged data it decoded past (the output is complete). */
+  warnings: string[];
 }
 
 /** An output shorter than this share of the source means the source ended early. */
@@ -78,10 +80,13 @@ export async function transcodeToHls(opts: TranscodeToHlsOptions): Promise<Trans
   await finaliseInitSegments(outDir, names);
   await verifyComplete(outDir, plan, source, damage);
   const renditions = await writeMasterPlaylist(outDir, plan, { ffprobePath: settings.ffprobePath });
-  return { source, plan, renditions };
+  return { source, plan, renditions, warnings: damage };
 }
 
-/** Throws truncatedSource when the encode ended early or ffmpeg met damaged data on the way. */
+/**
+ * Throws truncatedSource when the encode ended early. Damaged data that ffmpeg decoded past (one glitched
+ * frame in a phone clip) does not fail the video: it is returned as a warning for the log.
+ */
 async function verifyComplete(outDir: string, plan: TranscodePlan, source: SourceInfo, damage: string[]) {
   const top = await measureRendition(path.join(outDir, plan.renditions[0]!.name));
   const audio = plan.audio ? await measureRendition(path.join(outDir, AUDIO_NAME)) : undefined;
@@ -94,5 +99,4 @@ async function verifyComplete(outDir: string, plan: TranscodePlan, source: Sourc
       `the media stops at ${outSec.toFixed(1)} s of the ${srcSec.toFixed(1)} s it declares${why}`,
     );
   }
-  if (damage[0]) throw errors.truncatedSource(`ffmpeg: ${damage[0]}`);
 }

@@ -65,15 +65,22 @@ describe('planLadder', () => {
     expectSane(s);
   });
 
+  it('a source between rungs keeps its own size only when it is clearly larger than the rung below', () => {
+    expect(sizes(source(1000, 562))).toEqual(['562p 1000x562', '480p 854x480', '240p 428x240']);
+    // 502 is within 15% of 480: a near-duplicate rendition would only cost encode time.
+    expect(sizes(source(892, 502))).toEqual(['480p 852x480', '240p 426x240']);
+    expectSane(source(1000, 562));
+  });
+
   it('1280×720 is never upscaled to 1080p', () => {
     const s = source(1280, 720);
     expect(sizes(s)).toEqual(['720p 1280x720', '480p 854x480', '240p 426x240']);
     expectSane(s);
   });
 
-  it('640×360 gets 240p only under the default ladder, 360p when it is a rung', () => {
+  it('640×360 keeps its own size on top of the rungs below it, and 360p when it is a rung', () => {
     const s = source(640, 360);
-    expect(sizes(s)).toEqual(['240p 426x240']);
+    expect(sizes(s)).toEqual(['360p 640x360', '240p 426x240']);
     expect(sizes(s, [720, 360, 240])).toEqual(['360p 640x360', '240p 426x240']);
     expectSane(s);
   });
@@ -97,8 +104,8 @@ describe('planLadder', () => {
     expectSane(s);
   });
 
-  it('a source more than 5% below a rung does not get that rung', () => {
-    expect(sizes(source(1200, 675))).toEqual(['480p 854x480', '240p 426x240']);
+  it('a source more than 5% below a rung does not get that rung, but keeps its own size on top', () => {
+    expect(sizes(source(1200, 675))).toEqual(['674p 1200x674', '480p 854x480', '240p 426x240']);
   });
 
   it('160×120, below the lowest rung, gets exactly one rendition at its own size', () => {
