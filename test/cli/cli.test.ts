@@ -49,14 +49,22 @@ describe('reel command line', () => {
 
   it('serve prints the URL and, on first start, an API key that works', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-serve-'));
-    const server = spawnReel(['serve'], { REEL_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REEL_ROLES: 'upload,play' });
+    const server = spawnReel(['serve'], {
+      REEL_DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REEL_ROLES: 'upload,play',
+    });
     try {
       const [, url] = await server.waitForOutput(/URL:\s+(\S+)/);
       const [, key] = await server.waitForOutput(/API key:\s+(reel_\S+)/);
       const res = await fetch(`${url}/v1/videos`, { headers: { Authorization: `Bearer ${key}` } });
       expect(res.status).toBe(200);
       // Logs are JSON lines.
-      const lines = server.output().split('\n').filter((l) => l.startsWith('{'));
+      const lines = server
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'));
       expect(lines.length).toBeGreaterThan(0);
       for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
     } finally {
