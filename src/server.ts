@@ -28,6 +28,8 @@ export interface Reel {
   store: ObjectStore;
   app: FastifyInstance | undefined;
   worker: Worker | undefined;
+  /** The upload role's housekeeping (expiry, recovery), when it runs here. */
+  uploads: Uploads | undefined;
   /** The URL the HTTP roles listen on, when they run. */
   url: string | undefined;
   /** Set when this start created the first API key: it is shown once. */
@@ -120,6 +122,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     store,
     app,
     worker,
+    uploads,
     url,
     createdApiKey,
     async close(graceMs = 0) {

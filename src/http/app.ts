@@ -31,6 +31,16 @@ export function createHttpApp(log: Logger): FastifyInstance {
     return reply.code(404).send(e.toBody());
   });
 
+  // Request logs carry the video id, like the worker's.
+  app.addHook('preHandler', async (req, reply) => {
+    const p = (req.params ?? {}) as Record<string, string | undefined>;
+    const videoId = p['videoId'] ?? (/^\/v1\/(videos|uploads)\//.test(req.url) ? p['id'] : undefined);
+    if (videoId) {
+      req.log = req.log.child({ videoId });
+      reply.log = req.log;
+    }
+  });
+
   app.get('/healthz', async () => ({ ok: true }));
   return app;
 }

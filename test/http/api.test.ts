@@ -270,3 +270,42 @@ describe('management API and tus uploads (no worker)', () => {
     expect((await t.api(`/v1/videos/${id}`)).status).toBe(404);
   });
 });
+
+describe('tus expiration', () => {
+  let t: TestReel;
+  beforeAll(async () => {
+    // 0.001 h = 3.6 s
+    t = await startTestReel({ roles: 'upload,play', 'upload-expiry-hours': '0.001' });
+  });
+  afterAll(() => t.close());
+
+  it('an unfinished upload expires: its bytes and its video are removed; a finished one is kept', async () => {
+    const res = await t.api('/v1/uploads', {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5000' },
+    });
+    expect(res.status).toBe(201);
+    expect(new Date(res.headers.get('upload-expires')!).getTime()).toBeGreaterThan(Date.now());
+    const location = res.headers.get('location')!;
+    const id = location.split('/').pop()!;
+    const patch = await fetch(location, {
+      method: 'PATCH',
+      headers: {
+        ...t.auth,
+        'Tus-Resumable': '1.0.0',
+        'Upload-Offset': '0',
+        'Content-Type': 'application/offset+octet-stream',
+      },
+      body: Buffer.alloc(1000),
+    });
+    expect(patch.status).toBe(204);
+    const done = await tusUpload(t, Buffer.alloc(2000, 9));
+    await new Promise((r) => setTimeout(r, 4000));
+    await t.reel.uploads!.cleanUpExpired();
+    expect((await t.api(`/v1/videos/${id}`)).status).toBe(404);
+    const head = await fetch(location, { method: 'HEAD', headers: { ...t.auth, 'Tus-Resumable': '1.0.0' } });
+    expect([404, 410]).toContain(head.status);
+    expect(fs.existsSync(path.join(t.dataDir, 'uploads', id))).toBe(false);
+    expect((await (await t.api(`/v1/videos/${done}`)).json()).status).toBe('queued');
+  });
+});
