@@ -25,6 +25,8 @@ export interface Config {
   retryBaseSeconds: number;
   concurrency: number;
   pollMs: number;
+  shutdownGraceSeconds: number;
+  metricsPort: number | undefined;
   ladder: number[];
   x264Preset: string;
   crf: number;
@@ -191,11 +193,27 @@ export const SETTINGS = [
     parse: int(1, 64),
   }),
   setting({
+    key: 'shutdownGraceSeconds',
+    flag: 'shutdown-grace-seconds',
+    env: 'REEL_SHUTDOWN_GRACE_SECONDS',
+    default: '20',
+    description: 'on SIGTERM, time a running job may finish before it is handed back (0: at once)',
+    parse: num(0),
+  }),
+  setting({
+    key: 'metricsPort',
+    flag: 'metrics-port',
+    env: 'REEL_METRICS_PORT',
+    default: '',
+    description: 'port for /metrics and /healthz in a process without HTTP roles (reel worker)',
+    parse: (raw, name) => (raw === '' ? undefined : int(0, 65535)(raw, name)),
+  }),
+  setting({
     key: 'pollMs',
     flag: 'poll-ms',
     env: 'REEL_POLL_MS',
     default: '500',
-    description: 'how often an idle worker looks for jobs',
+    description: 'how often an idle worker looks for jobs (Postgres also wakes it with NOTIFY)',
     parse: int(10),
   }),
   setting({

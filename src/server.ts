@@ -17,9 +17,11 @@ import { registerPlayback } from './http/playback.js';
 import type { TokenKeys } from './http/tokens.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
+import { listenForJobs } from './jobs/listen.js';
 import { expireLeasesOfDeadProcess } from './jobs/queue.js';
 import { Worker } from './jobs/worker.js';
 import { lockDataDir } from './lock.js';
+import { Metrics } from './metrics.js';
 import { createFsStore } from './storage/fs.js';
 
 export interface Reel {
@@ -74,16 +76,23 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     },
   };
 
+  const metrics = new Metrics(db);
   const worker = roles.has('worker')
-    ? new Worker({ db, store, config, log: log.child({ role: 'worker' }) })
+    ? new Worker({ db, store, config, metrics, log: log.child({ role: 'worker' }) })
     : undefined;
   const onQueued = () => worker?.notify();
+  const listener =
+    worker && config.databaseUrl ? listenForJobs(config.databaseUrl, () => worker.notify(), log) : undefined;
 
   let app: FastifyInstance | undefined;
   let uploads: Uploads | undefined;
   let url: string | undefined;
-  if (roles.has('upload') || roles.has('play')) {
+  const httpRoles = roles.has('upload') || roles.has('play');
+  if (httpRoles || config.metricsPort !== undefined) {
     app = createHttpApp(log);
+    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
+  }
+  if (app && httpRoles) {
     const requireApiKey = apiKeyAuth(db, config.apiKey);
     if (roles.has('upload')) {
       uploads = registerUploads(app, { db, store, config, log, requireApiKey, onQueued });
@@ -99,7 +108,9 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       });
     }
     if (roles.has('play')) registerPlayback(app, { db, store, tokenKeys });
-    await app.listen({ port: config.port, host: config.host });
+  }
+  if (app) {
+    await app.listen({ port: httpRoles ? config.port : (config.metricsPort ?? 0), host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
@@ -130,6 +141,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       closed = true;
       for (const t of timers) clearInterval(t);
       await app?.close();
+      await listener?.close();
       await worker?.stop(graceMs);
       await db.close();
       unlock();

@@ -110,7 +110,9 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    const grace = signal === 'SIGTERM' ? 10_000 : 0;
+    // SIGTERM (an orchestrator stopping the process): running jobs may finish within the grace period,
+    // then are handed back at once. SIGINT (Ctrl-C): hand back at once.
+    const grace = signal === 'SIGTERM' ? config.shutdownGraceSeconds * 1000 : 0;
     reel
       .close(grace)
       .then(() => process.exit(0))

@@ -8,6 +8,7 @@ import type { Db, Queryable } from '../core/ports.js';
 import type { RenditionInfo } from '../core/types.js';
 
 export interface ClaimedJob {
+  workerId: string;
   jobId: number;
   videoId: string;
   attempt: number;
@@ -15,6 +16,26 @@ export interface ClaimedJob {
   /** True when the job was taken over from a worker whose lease expired. */
   reclaimed: boolean;
   sourceKey: string;
+}
+
+export type JobEvent = 'claimed' | 'reclaimed' | 'published' | 'retry' | 'failed' | 'released' | 'stale';
+
+/** Appends to the audit trail (job_events). */
+export async function recordEvent(
+  db: Queryable,
+  e: {
+    jobId: number;
+    videoId: string;
+    attempt: number;
+    event: JobEvent;
+    workerId?: string | null;
+    detail?: string;
+  },
+): Promise<void> {
+  await db.query(
+    'INSERT INTO job_events (job_id, video_id, attempt, event, worker_id, detail) VALUES ($1, $2, $3, $4, $5, $6)',
+    [e.jobId, e.videoId, e.attempt, e.event, e.workerId ?? null, e.detail ?? null],
+  );
 }
 
 export async function claimJob(
@@ -50,7 +71,15 @@ export async function claimJob(
   const r = rows[0];
   if (!r) return null;
   await db.query(`UPDATE videos SET status = 'processing', progress = 0 WHERE id = $1`, [r.video_id]);
+  await recordEvent(db, {
+    jobId: Number(r.id),
+    videoId: r.video_id,
+    attempt: r.attempt,
+    event: r.prev_state === 'running' ? 'reclaimed' : 'claimed',
+    workerId,
+  });
   return {
+    workerId,
     jobId: Number(r.id),
     videoId: r.video_id,
     attempt: r.attempt,
@@ -91,6 +120,18 @@ export async function recordAttemptPrefix(db: Queryable, prefix: string): Promis
   await db.query('INSERT INTO orphan_prefixes (prefix) VALUES ($1) ON CONFLICT DO NOTHING', [prefix]);
 }
 
+const eventOf = (job: ClaimedJob) => ({
+  jobId: job.jobId,
+  videoId: job.videoId,
+  attempt: job.attempt,
+  workerId: job.workerId,
+});
+
+/** Records that an attempt lost its lease and published nothing (the lease is already someone else's). */
+export async function recordStale(db: Queryable, job: ClaimedJob, why: string): Promise<void> {
+  await recordEvent(db, { ...eventOf(job), event: 'stale', detail: why });
+}
+
 export interface Publication {
   outputPrefix: string;
   durationMs: number;
@@ -122,6 +163,7 @@ export async function publishJob(db: Db, job: ClaimedJob, pub: Publication): Pro
       [job.videoId, pub.outputPrefix, pub.durationMs, pub.width, pub.height, JSON.stringify(pub.renditions)],
     );
     await tx.query('DELETE FROM orphan_prefixes WHERE prefix = $1', [pub.outputPrefix]);
+    await recordEvent(tx, { ...eventOf(job), event: 'published', detail: pub.outputPrefix });
     const old = previous[0]?.output_prefix;
     if (old && old !== pub.outputPrefix) {
       await tx.query('INSERT INTO orphan_prefixes (prefix) VALUES ($1) ON CONFLICT DO NOTHING', [old]);
@@ -159,6 +201,7 @@ export async function failJob(
       giveUp ? [job.jobId, job.attempt, err.message] : [job.jobId, job.attempt, err.message, delay],
     );
     if (rows.length === 0) return { outcome: 'stale' };
+    await recordEvent(tx, { ...eventOf(job), event: giveUp ? 'failed' : 'retry', detail: err.message });
     if (giveUp) {
       await tx.query(
         `UPDATE videos SET status = 'failed', error = $2, error_code = $3, progress = 0 WHERE id = $1`,
@@ -181,6 +224,7 @@ export async function releaseJob(db: Db, job: ClaimedJob): Promise<boolean> {
     );
     if (rows.length === 0) return false;
     await tx.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [job.videoId]);
+    await recordEvent(tx, { ...eventOf(job), event: 'released' });
     await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [job.videoId]);
     return true;
   });

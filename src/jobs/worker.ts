@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import { errors, isReelError, ReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { transcodeToHls } from '../media/pipeline.js';
+import type { Metrics } from '../metrics.js';
 import { keys } from '../storage/keys.js';
 import {
   type ClaimedJob,
@@ -23,6 +24,7 @@ import {
   heartbeat,
   publishJob,
   recordAttemptPrefix,
+  recordStale,
   releaseJob,
   reportProgress,
 } from './queue.js';
@@ -50,6 +52,7 @@ export interface WorkerDeps {
   config: WorkerConfig;
   log: Logger;
   workerId?: string;
+  metrics?: Metrics;
 }
 
 interface Running {
@@ -211,10 +214,9 @@ export class Worker {
         leaseLost = true;
         throw errors.leaseLost();
       }
-      log.info(
-        { seconds: (Date.now() - startedAt) / 1000, renditions: result.renditions.map((r) => r.name) },
-        'video ready',
-      );
+      const seconds = (Date.now() - startedAt) / 1000;
+      this.deps.metrics?.observeTranscode(this.id, seconds);
+      log.info({ seconds, renditions: result.renditions.map((r) => r.name) }, 'video ready');
     } catch (raw) {
       const err = isReelError(raw) ? raw : isReelError(abort.signal.reason) ? abort.signal.reason : raw;
       if (leaseLost || (isReelError(err) && err.code === 'REEL_LEASE_LOST')) {
@@ -222,6 +224,7 @@ export class Worker {
           { wastedSeconds: (Date.now() - startedAt) / 1000 },
           'attempt abandoned: lease lost, nothing published',
         );
+        await recordStale(db, job, 'lease lost').catch(() => undefined);
         await store.deletePrefix(outputPrefix).catch(() => undefined);
         await forgetOrphan(db, outputPrefix).catch(() => undefined);
       } else if (abort.signal.aborted) {

@@ -1,0 +1,79 @@
+/**
+ * Prometheus metrics. Queue figures come from the database at scrape time, so any process reports the
+ * whole cluster and the figures per worker: job states (queued, running, done, failed), and the audit
+ * trail's events per worker (claimed, reclaimed after a lost lease, published, retried, failed, released,
+ * stale = lease lost). This process adds its own transcode-time histogram and the usual process metrics.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Queryable } from './core/ports.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly transcode: Histogram<'worker'>;
+
+  constructor(db: Queryable) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'reel_' });
+
+    new Gauge({
+      name: 'reel_jobs',
+      help: 'Jobs by state (cluster-wide, from the database).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const state of ['queued', 'running', 'done', 'failed']) this.set({ state }, 0);
+        const rows = await db.query<{ state: string; n: number }>(
+          'SELECT state, count(*)::int AS n FROM jobs GROUP BY state',
+        );
+        for (const r of rows) this.set({ state: r.state }, r.n);
+      },
+    });
+    new Gauge({
+      name: 'reel_jobs_running_by_worker',
+      help: 'Jobs each worker holds a live lease on.',
+      labelNames: ['worker'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await db.query<{ worker_id: string; n: number }>(
+          `SELECT worker_id, count(*)::int AS n FROM jobs
+            WHERE state = 'running' AND lease_expires_at >= now() GROUP BY worker_id`,
+        );
+        for (const r of rows) this.set({ worker: r.worker_id }, r.n);
+      },
+    });
+    new Counter({
+      name: 'reel_job_events_total',
+      help: 'Job events per worker: claimed, reclaimed (lease expired and taken over), published, retry, failed, released (handed back), stale (lease lost).',
+      labelNames: ['event', 'worker'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await db.query<{ event: string; worker_id: string | null; n: number }>(
+          'SELECT event, worker_id, count(*)::int AS n FROM job_events GROUP BY event, worker_id',
+        );
+        for (const r of rows) this.inc({ event: r.event, worker: r.worker_id ?? '' }, r.n);
+      },
+    });
+    this.transcode = new Histogram({
+      name: 'reel_transcode_seconds',
+      help: 'Wall time from claim to publication of each job this process published.',
+      labelNames: ['worker'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    });
+  }
+
+  observeTranscode(worker: string, seconds: number): void {
+    this.transcode.observe({ worker }, seconds);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
