@@ -51,6 +51,7 @@ export async function claimJob(
     prev_state: string;
     source_key: string;
   }>(
+    // One statement: the claim, the video's status and the audit event happen together or not at all.
     `WITH next AS (
        SELECT id, state AS prev_state FROM jobs
         WHERE (state = 'queued' AND run_after <= now())
@@ -58,26 +59,28 @@ export async function claimJob(
         ORDER BY run_after, id
         FOR UPDATE SKIP LOCKED
         LIMIT 1
+     ), claimed AS (
+       UPDATE jobs j
+          SET state = 'running', attempt = j.attempt + 1, worker_id = $1,
+              lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+         FROM next
+        WHERE j.id = next.id
+       RETURNING j.id, j.video_id, j.attempt, j.max_attempts, next.prev_state
+     ), video AS (
+       UPDATE videos v SET status = 'processing', progress = 0
+         FROM claimed WHERE v.id = claimed.video_id
+       RETURNING v.id, v.source_key
+     ), event AS (
+       INSERT INTO job_events (job_id, video_id, attempt, event, worker_id)
+       SELECT id, video_id, attempt, CASE WHEN prev_state = 'running' THEN 'reclaimed' ELSE 'claimed' END, $1
+         FROM claimed
      )
-     UPDATE jobs j
-        SET state = 'running', attempt = j.attempt + 1, worker_id = $1,
-            lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
-       FROM next
-      WHERE j.id = next.id
-     RETURNING j.id, j.video_id, j.attempt, j.max_attempts, next.prev_state,
-               (SELECT source_key FROM videos v WHERE v.id = j.video_id) AS source_key`,
+     SELECT c.id, c.video_id, c.attempt, c.max_attempts, c.prev_state, video.source_key
+       FROM claimed c JOIN video ON video.id = c.video_id`,
     [workerId, leaseSeconds],
   );
   const r = rows[0];
   if (!r) return null;
-  await db.query(`UPDATE videos SET status = 'processing', progress = 0 WHERE id = $1`, [r.video_id]);
-  await recordEvent(db, {
-    jobId: Number(r.id),
-    videoId: r.video_id,
-    attempt: r.attempt,
-    event: r.prev_state === 'running' ? 'reclaimed' : 'claimed',
-    workerId,
-  });
   return {
     workerId,
     jobId: Number(r.id),

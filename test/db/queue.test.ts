@@ -88,6 +88,15 @@ describe.each([
     const video = await getVideo(t.db, 'v1');
     expect(video?.status).toBe('ready');
     expect(video?.output_prefix).toBe('videos/v1/a2/');
+    // The audit trail tells the story, with exactly one publication.
+    const events = await t.db.query<{ event: string; attempt: number; worker_id: string }>(
+      `SELECT event, attempt, worker_id FROM job_events WHERE video_id = 'v1' ORDER BY id`,
+    );
+    expect(events).toEqual([
+      { event: 'claimed', attempt: 1, worker_id: 'a' },
+      { event: 'reclaimed', attempt: 2, worker_id: 'b' },
+      { event: 'published', attempt: 2, worker_id: 'b' },
+    ]);
   });
 
   it('a heartbeat keeps the lease; only the database clock decides expiry', async () => {
