@@ -138,7 +138,8 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     datastore,
     maxSize: config.maxUploadBytes,
     respectForwardedHeaders: true,
-    namingFunction: () => crypto.randomBytes(12).toString('base64url'),
+    // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
+    namingFunction: () => crypto.randomBytes(12).toString('base64url').replace(/^-/, '_'),
     async onUploadCreate(req, upload: Upload) {
       try {
         const md = upload.metadata ?? {};
