@@ -16,6 +16,12 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   apiKey: string | undefined;
+  s3Bucket: string | undefined;
+  s3Prefix: string;
+  s3Endpoint: string | undefined;
+  s3Region: string;
+  s3ForcePathStyle: boolean;
+  playbackDelivery: 'proxy' | 'redirect';
   roles: Role[];
   maxUploadBytes: number;
   uploadExpiryHours: number;
@@ -63,6 +69,11 @@ const num =
     return n;
   };
 const str = (raw: string) => raw;
+const bool = (raw: string, name: string): boolean => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw errors.invalidConfig(`${name} must be true or false, got "${raw}"`);
+};
 const optional = (raw: string) => (raw === '' ? undefined : raw);
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
@@ -117,6 +128,59 @@ export const SETTINGS = [
     default: '',
     description: 'an API key to accept (default: one is created and printed on first start)',
     parse: optional,
+  }),
+  setting({
+    key: 's3Bucket',
+    flag: 's3-bucket',
+    env: 'REEL_S3_BUCKET',
+    default: '',
+    description: 'store objects in this S3 bucket (default: files in the data directory)',
+    parse: optional,
+  }),
+  setting({
+    key: 's3Prefix',
+    flag: 's3-prefix',
+    env: 'REEL_S3_PREFIX',
+    default: '',
+    description: 'key prefix inside the bucket',
+    parse: str,
+  }),
+  setting({
+    key: 's3Endpoint',
+    flag: 's3-endpoint',
+    env: 'REEL_S3_ENDPOINT',
+    default: '',
+    description: 'S3-compatible endpoint (MinIO, R2, …); credentials from the usual AWS sources',
+    parse: optional,
+  }),
+  setting({
+    key: 's3Region',
+    flag: 's3-region',
+    env: 'REEL_S3_REGION',
+    default: 'us-east-1',
+    description: 'S3 region',
+    parse: str,
+  }),
+  setting({
+    key: 's3ForcePathStyle',
+    flag: 's3-force-path-style',
+    env: 'REEL_S3_FORCE_PATH_STYLE',
+    default: 'false',
+    description: 'path-style bucket addressing (MinIO and most emulators need it)',
+    parse: bool,
+  }),
+  setting({
+    key: 'playbackDelivery',
+    flag: 'playback-delivery',
+    env: 'REEL_PLAYBACK_DELIVERY',
+    default: 'proxy',
+    description:
+      'segments on S3: "proxy" streams them through Reel, "redirect" sends players to presigned URLs',
+    parse: (raw, name) => {
+      if (raw !== 'proxy' && raw !== 'redirect')
+        throw errors.invalidConfig(`${name} must be "proxy" or "redirect"`);
+      return raw;
+    },
   }),
   setting({
     key: 'roles',

@@ -23,6 +23,7 @@ import { Worker } from './jobs/worker.js';
 import { lockDataDir } from './lock.js';
 import { Metrics } from './metrics.js';
 import { createFsStore } from './storage/fs.js';
+import { createS3Store } from './storage/s3.js';
 
 export interface Reel {
   config: Config;
@@ -45,7 +46,15 @@ export async function openStorage(
   const unlock = config.databaseUrl ? () => undefined : lockDataDir(config.dataDir);
   try {
     const db = await openDb(config);
-    const store = createFsStore(path.join(config.dataDir, 'objects'));
+    const store = config.s3Bucket
+      ? createS3Store({
+          bucket: config.s3Bucket,
+          prefix: config.s3Prefix,
+          endpoint: config.s3Endpoint,
+          region: config.s3Region,
+          forcePathStyle: config.s3ForcePathStyle,
+        })
+      : createFsStore(path.join(config.dataDir, 'objects'));
     return { db, store, unlock };
   } catch (err) {
     unlock();
@@ -107,7 +116,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         onQueued,
       });
     }
-    if (roles.has('play')) registerPlayback(app, { db, store, tokenKeys });
+    if (roles.has('play')) registerPlayback(app, { db, store, tokenKeys, delivery: config.playbackDelivery });
   }
   if (app) {
     await app.listen({ port: httpRoles ? config.port : (config.metricsPort ?? 0), host: config.host });

@@ -35,6 +35,8 @@ export interface ObjectStore {
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
   deletePrefix(prefix: string): Promise<void>;
+  /** A short-lived URL that reads the object directly from the store (S3), for redirecting players. */
+  presignGet?(key: string, expiresSeconds: number): Promise<string>;
   /** A local path ffmpeg can read directly, when the store is on this filesystem. */
   localPath?(key: string): string;
 }

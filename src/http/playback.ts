@@ -14,7 +14,12 @@ export interface PlaybackDeps {
   db: Db;
   store: ObjectStore;
   tokenKeys: TokenKeys;
+  /** "redirect": media files on a store that can presign are served by a redirect to the store. */
+  delivery?: 'proxy' | 'redirect';
 }
+
+/** Lifetime of a presigned media URL; the redirect itself is cached for less. */
+const PRESIGN_SECONDS = 600;
 
 /** The files a published ladder holds; anything else is 404 without touching the store. */
 const FILE = /^(?:master\.m3u8|poster\.jpg|[A-Za-z0-9_-]{1,32}\/(?:index\.m3u8|init\.mp4|seg_\d{1,6}\.m4s))$/;
@@ -59,10 +64,15 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
 
     const key = video.output_prefix + file;
+    const ext = file.slice(file.lastIndexOf('.') + 1);
+    if (deps.delivery === 'redirect' && store.presignGet && ext !== 'm3u8') {
+      // Playlists stay here (their relative URIs must resolve under the token); media comes from the store.
+      reply.header('Cache-Control', `private, max-age=${PRESIGN_SECONDS / 2}`);
+      return reply.redirect(await store.presignGet(key, PRESIGN_SECONDS), 302);
+    }
     const stat = await store.stat(key);
     if (!stat) throw errors.objectNotFound(file);
 
-    const ext = file.slice(file.lastIndexOf('.') + 1);
     reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
     reply.header('Accept-Ranges', 'bytes');
     // Segments never change once published (a new publication has a new prefix); playlists are short-lived

@@ -278,6 +278,9 @@ export class Worker {
   }
 }
 
+/** Parallel uploads of one ladder: enough to hide S3 latency, few enough to bound memory and sockets. */
+const UPLOAD_CONCURRENCY = 4;
+
 async function uploadDir(
   store: ObjectStore,
   dir: string,
@@ -285,11 +288,15 @@ async function uploadDir(
   signal: AbortSignal,
 ): Promise<void> {
   const entries = await fsp.readdir(dir, { recursive: true, withFileTypes: true });
-  for (const e of entries) {
-    if (!e.isFile()) continue;
-    signal.throwIfAborted();
-    const full = path.join(e.parentPath, e.name);
-    const rel = path.relative(dir, full).split(path.sep).join('/');
-    await store.putFile(prefix + rel, full, { move: true });
-  }
+  const files = entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  let next = 0;
+  const lane = async () => {
+    while (next < files.length) {
+      signal.throwIfAborted();
+      const full = files[next++]!;
+      const rel = path.relative(dir, full).split(path.sep).join('/');
+      await store.putFile(prefix + rel, full, { move: true });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, lane));
 }

@@ -15,6 +15,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { errors } from '../core/errors.js';
 import type { ByteRange, ObjectStore } from '../core/ports.js';
 import { assertSafeKey } from './keys.js';
@@ -129,6 +130,11 @@ export function createS3Store(s: S3Settings): S3Store {
       }
     },
     list: listKeys,
+    presignGet(key, expiresSeconds) {
+      return getSignedUrl(client, new GetObjectCommand({ Bucket: s.bucket, Key: fullKey(key) }), {
+        expiresIn: expiresSeconds,
+      });
+    },
     async delete(key) {
       await deleteKeys([assertSafeKey(key)]);
     },
