@@ -13,17 +13,19 @@ import { openDb } from './db/open.js';
 import { loadSigningKeys, type SigningKey } from './db/signingKeys.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth } from './http/auth.js';
+import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
 import type { TokenKeys } from './http/tokens.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
+import { registerWeb } from './http/web.js';
 import { listenForJobs } from './jobs/listen.js';
 import { expireLeasesOfDeadProcess } from './jobs/queue.js';
 import { Worker } from './jobs/worker.js';
 import { lockDataDir } from './lock.js';
 import { Metrics } from './metrics.js';
 import { createFsStore } from './storage/fs.js';
-import { createS3Store } from './storage/s3.js';
+import { createS3Store, isS3Store } from './storage/s3.js';
 
 export interface Reel {
   config: Config;
@@ -103,8 +105,11 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   }
   if (app && httpRoles) {
     const requireApiKey = apiKeyAuth(db, config.apiKey);
+    await registerWeb(app, { db, config, tokenKeys, requireApiKey }); // first: /docs sees the routes after it
     if (roles.has('upload')) {
       uploads = registerUploads(app, { db, store, config, log, requireApiKey, onQueued });
+      if (isS3Store(store)) registerMultipart(app, { db, store, config, log, requireApiKey, onQueued });
+      else registerMultipartUnavailable(app);
       registerVideos(app, {
         db,
         store,

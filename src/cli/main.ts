@@ -4,7 +4,7 @@ import { loadConfig, SETTINGS, settingsHelp } from '../config.js';
 import { createLogger } from '../log.js';
 import { startReel } from '../server.js';
 import { keysCommand } from './keys.js';
-import { uploadFile } from './upload.js';
+import { uploadDirect, uploadFile } from './upload.js';
 
 const USAGE = `Usage: reel <command> [options]
 
@@ -14,6 +14,7 @@ Commands:
   upload FILE           upload a video with tus; prints its id
         --title T       title (default: the file name)
         --public        playable without a token (default: signed)
+        --direct        send the bytes straight to S3 storage, several parts at once
         --server URL    Reel's URL (REEL_URL, default http://localhost:8080)
         --api-key KEY   API key (REEL_API_KEY)
                         an interrupted upload of the same file resumes; REEL_UPLOAD_STATE
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h' },
       title: { type: 'string' },
       public: { type: 'boolean' },
+      direct: { type: 'boolean' },
       server: { type: 'string' },
       name: { type: 'string' },
     },
@@ -63,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       const apiKey = flags['api-key'] ?? process.env.REEL_API_KEY;
       if (!apiKey) throw new Error('an API key is needed: pass --api-key or set REEL_API_KEY');
-      const id = await uploadFile({
+      const id = await (values.direct ? uploadDirect : uploadFile)({
         file,
         server: values.server ?? process.env.REEL_URL ?? 'http://localhost:8080',
         apiKey,

@@ -18,6 +18,7 @@ export interface VideoRow {
   height: number | null;
   output_prefix: string | null;
   renditions: RenditionInfo[];
+  api_key_id: string | null;
   created_at: Date | string;
   ready_at: Date | string | null;
 }
@@ -65,12 +66,28 @@ export function toView(row: VideoRow): VideoView {
 
 export async function insertUploadingVideo(
   db: Queryable,
-  v: { id: string; title: string; filename: string; playbackPolicy: PlaybackPolicy },
+  v: {
+    id: string;
+    title: string;
+    filename: string;
+    playbackPolicy: PlaybackPolicy;
+    apiKeyId?: string | undefined;
+  },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO videos (id, title, filename, status, playback_policy) VALUES ($1, $2, $3, 'uploading', $4)`,
-    [v.id, v.title, v.filename, v.playbackPolicy],
+    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id)
+     VALUES ($1, $2, $3, 'uploading', $4, $5)`,
+    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null],
   );
+}
+
+/** Whose upload this is: an unfinished upload belongs to the API key that began it. */
+export async function uploadOwner(db: Queryable, id: string): Promise<string | null | undefined> {
+  const rows = await db.query<{ api_key_id: string | null }>(
+    `SELECT api_key_id FROM videos WHERE id = $1 AND status = 'uploading'`,
+    [id],
+  );
+  return rows[0] === undefined ? undefined : rows[0].api_key_id;
 }
 
 /** The finished upload: the video becomes queued and its job is created, in one transaction. */

@@ -22,8 +22,11 @@ import {
   queueUploadedVideo,
   staleUploadingVideos,
   uploadingVideoIds,
+  uploadOwner,
 } from '../db/videos.js';
 import { assertId, keys } from '../storage/keys.js';
+import { isS3Store } from '../storage/s3.js';
+import { S3TusStore } from '../storage/tusS3Store.js';
 
 const MAX_METADATA_HEADER = 4096;
 const MAX_TITLE = 200;
@@ -101,13 +104,18 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   const { db, store, config, log } = deps;
   const stagingDir = path.join(config.dataDir, 'uploads');
   fs.mkdirSync(stagingDir, { recursive: true });
-  const datastore = new FileStore({
-    directory: stagingDir,
-    expirationPeriodInMilliseconds: config.uploadExpiryHours * 3600_000,
-  });
+  const expirationMs = config.uploadExpiryHours * 3600_000;
+  // On S3 the bytes stream into a multipart upload as they arrive; otherwise they are staged on disk.
+  const datastore = isS3Store(store)
+    ? new S3TusStore(db, store, expirationMs)
+    : new FileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
   const apiKeyOf = new WeakMap<IncomingMessage, string>();
 
   async function discard(videoId: string): Promise<void> {
+    if (datastore instanceof S3TusStore) {
+      await datastore.remove(videoId).catch(() => undefined);
+      return;
+    }
     await fsp.rm(path.join(stagingDir, videoId), { force: true });
     await fsp.rm(path.join(stagingDir, `${videoId}.json`), { force: true });
   }
@@ -157,6 +165,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
           title,
           filename: path.basename(filename),
           playbackPolicy,
+          apiKeyId: node && apiKeyOf.get(node),
         });
         log.info(
           { videoId: upload.id, bytes: upload.size, apiKeyId: node && apiKeyOf.get(node) },
@@ -210,6 +219,11 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     }
     await deps.requireApiKey(req);
     if (req.apiKeyId) apiKeyOf.set(req.raw, req.apiKeyId);
+    if (id !== undefined) {
+      // Another key's unfinished upload is as good as absent: no resuming, appending or terminating it.
+      const owner = await uploadOwner(db, id);
+      if (owner && owner !== req.apiKeyId) throw errors.objectNotFound(`upload ${id}`);
+    }
   };
   for (const url of ['/v1/uploads', '/v1/uploads/:id']) {
     app.route({

@@ -41,6 +41,10 @@ export interface S3Store extends ObjectStore {
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 4;
 
+export function isS3Store(store: ObjectStore): store is S3Store {
+  return 'client' in store && 'bucket' in store;
+}
+
 export function s3ClientConfig(s: S3Settings): S3ClientConfig {
   return {
     region: s.region,

@@ -1,0 +1,387 @@
+/**
+ * Direct-to-storage uploads (S3 deployments): the client's bytes go straight to the bucket through
+ * presigned part URLs; Reel only starts, tracks and completes the multipart upload.
+ *
+ *   POST   /v1/uploads/multipart                      {size, filename?, title?, playbackPolicy?}
+ *            → {videoId, uploadId, partSize, partCount}
+ *   POST   /v1/uploads/multipart/{id}/parts           {partNumbers: [1, 2, …]} (at most 100)
+ *            → {parts: [{partNumber, url}], expiresAt}
+ *   PUT    /v1/uploads/multipart/{id}/parts/{n}       {etag, size}: the client reports a stored part
+ *   GET    /v1/uploads/multipart/{id}/parts           → {parts: [{partNumber, etag, size}]}: to resume
+ *   POST   /v1/uploads/multipart/{id}/complete        {parts: [{partNumber, etag}]} → the queued video
+ *   DELETE /v1/uploads/multipart/{id}                 aborts
+ *
+ * S3's rules are checked here before S3 sees them (every part but the last at least 5 MiB, at most 10,000
+ * parts, every part present with its ETag), so a wrong request changes nothing and gets a clear 4xx. The
+ * part list comes from S3's ListParts where the store has it, else from the parts the client reported.
+ */
+import crypto from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListPartsCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { errors, ReelError } from '../core/errors.js';
+import type { Db } from '../core/ports.js';
+import {
+  closeMultipart,
+  getMultipart,
+  insertMultipart,
+  listParts,
+  type MultipartRow,
+  type PartRow,
+  recordPart,
+} from '../db/multipart.js';
+import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo, toView } from '../db/videos.js';
+import { assertId, keys } from '../storage/keys.js';
+import type { S3Store } from '../storage/s3.js';
+
+export const MIN_PART = 5 * 1024 * 1024;
+export const MAX_PARTS = 10_000;
+const DEFAULT_PART = 8 * 1024 * 1024;
+const URL_SECONDS = 3600;
+const MAX_BATCH = 100;
+
+export interface MultipartDeps {
+  db: Db;
+  store: S3Store;
+  config: Pick<Config, 'maxUploadBytes' | 'maxAttempts'>;
+  log: Logger;
+  requireApiKey: (req: FastifyRequest) => Promise<void>;
+  onQueued: (videoId: string) => void;
+}
+
+/** The smallest whole-MiB part size ≥ 8 MiB that fits the file in 10,000 parts. */
+export function planParts(size: number): { partSize: number; partCount: number } {
+  const mib = 1024 * 1024;
+  const partSize = Math.max(DEFAULT_PART, Math.ceil(size / MAX_PARTS / mib) * mib);
+  return { partSize, partCount: Math.max(1, Math.ceil(size / partSize)) };
+}
+
+const conflict = (message: string) => new ReelError('REEL_UPLOAD_CONFLICT', 409, message);
+const bad = (message: string) => errors.invalidRequest(message);
+const ETAG = /^"?[0-9a-fA-F]{32}(-\d+)?"?$/;
+const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`);
+
+/** Without S3 there is no storage to upload to directly: say so instead of a bare 404. */
+export function registerMultipartUnavailable(app: FastifyInstance): void {
+  app.all('/v1/uploads/multipart', async () => {
+    throw new ReelError(
+      'REEL_DIRECT_UPLOADS_NEED_S3',
+      501,
+      'Direct uploads need S3 storage (set REEL_S3_BUCKET); use tus at /v1/uploads.',
+    );
+  });
+}
+
+export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): void {
+  const { db, store, config, log } = deps;
+  const s3Key = (videoId: string) => store.fullKey(keys.source(videoId));
+
+  /** The caller's own open upload, or 404 (another key's upload is as good as absent). */
+  async function ownUpload(req: FastifyRequest, id: string): Promise<MultipartRow> {
+    assertId(id, 'video id');
+    const row = await getMultipart(db, id);
+    if (row?.kind !== 'direct' || row.api_key_id !== req.apiKeyId) {
+      throw errors.objectNotFound(`direct upload ${id}`);
+    }
+    if (row.state === 'completed') throw conflict(`The upload of video ${id} is already complete.`);
+    if (row.state === 'aborted') throw conflict(`The upload of video ${id} was aborted; start a new one.`);
+    return row;
+  }
+
+  /** What storage holds: S3's own list where it has one, else what the client reported. */
+  async function storedParts(row: MultipartRow): Promise<PartRow[]> {
+    try {
+      const out: PartRow[] = [];
+      let marker: string | undefined;
+      do {
+        const res = await store.client.send(
+          new ListPartsCommand({
+            Bucket: store.bucket,
+            Key: s3Key(row.video_id),
+            UploadId: row.s3_upload_id,
+            PartNumberMarker: marker,
+          }),
+        );
+        for (const p of res.Parts ?? []) {
+          out.push({ part_number: p.PartNumber!, etag: p.ETag!, size: p.Size ?? 0 });
+        }
+        marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+      } while (marker);
+      return out;
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name !== 'MethodNotAllowed' && name !== 'NotImplemented') throw err;
+      return listParts(db, row.video_id);
+    }
+  }
+
+  const expectedSize = (row: MultipartRow, n: number) => {
+    const size = Number(row.size);
+    const count = Math.ceil(size / row.part_size);
+    return n < count ? row.part_size : size - row.part_size * (count - 1);
+  };
+
+  app.register(async (api) => {
+    api.addHook('onRequest', deps.requireApiKey);
+
+    api.post(
+      '/v1/uploads/multipart',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            required: ['size'],
+            additionalProperties: false,
+            properties: {
+              size: { type: 'integer', minimum: 1 },
+              filename: { type: 'string', maxLength: 255 },
+              title: { type: 'string', maxLength: 200 },
+              playbackPolicy: { type: 'string', enum: ['public', 'signed'] },
+            },
+          },
+        },
+      },
+      async (req, reply) => {
+        const body = req.body as {
+          size: number;
+          filename?: string;
+          title?: string;
+          playbackPolicy?: 'public' | 'signed';
+        };
+        if (body.size > config.maxUploadBytes) throw errors.uploadTooLarge(body.size, config.maxUploadBytes);
+        const { partSize, partCount } = planParts(body.size);
+        if (partCount > MAX_PARTS)
+          throw bad(`A file of ${body.size} bytes needs more than ${MAX_PARTS} parts.`);
+        const videoId = crypto.randomBytes(12).toString('base64url').replace(/^-/, 'v');
+        const filename = (body.filename ?? '').split(/[\\/]/).pop() ?? '';
+        const { UploadId } = await store.client.send(
+          new CreateMultipartUploadCommand({ Bucket: store.bucket, Key: s3Key(videoId) }),
+        );
+        await db.transaction(async (tx) => {
+          await insertUploadingVideo(tx, {
+            id: videoId,
+            title: body.title ?? filename.replace(/\.[^.]*$/, ''),
+            filename,
+            playbackPolicy: body.playbackPolicy ?? 'signed',
+            apiKeyId: req.apiKeyId,
+          });
+          await insertMultipart(tx, {
+            video_id: videoId,
+            kind: 'direct',
+            s3_upload_id: UploadId!,
+            size: body.size,
+            part_size: partSize,
+            metadata: {},
+            api_key_id: req.apiKeyId ?? null,
+          });
+        });
+        log.info({ videoId, bytes: body.size, partCount }, 'direct upload started');
+        return reply.code(201).send({ videoId, uploadId: UploadId, partSize, partCount });
+      },
+    );
+
+    api.post(
+      '/v1/uploads/multipart/:id/parts',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            required: ['partNumbers'],
+            additionalProperties: false,
+            properties: {
+              partNumbers: {
+                type: 'array',
+                minItems: 1,
+                maxItems: MAX_BATCH,
+                items: { type: 'integer', minimum: 1, maximum: MAX_PARTS },
+              },
+            },
+          },
+        },
+      },
+      async (req) => {
+        const row = await ownUpload(req, (req.params as { id: string }).id);
+        const count = Math.ceil(Number(row.size) / row.part_size);
+        const numbers = (req.body as { partNumbers: number[] }).partNumbers;
+        const outside = numbers.find((n) => n > count);
+        if (outside) throw bad(`This upload has ${count} parts; there is no part ${outside}.`);
+        const parts = await Promise.all(
+          numbers.map(async (partNumber) => ({
+            partNumber,
+            url: await getSignedUrl(
+              store.client,
+              new UploadPartCommand({
+                Bucket: store.bucket,
+                Key: s3Key(row.video_id),
+                UploadId: row.s3_upload_id,
+                PartNumber: partNumber,
+              }),
+              { expiresIn: URL_SECONDS },
+            ),
+          })),
+        );
+        return { parts, expiresAt: new Date(Date.now() + URL_SECONDS * 1000).toISOString() };
+      },
+    );
+
+    api.put(
+      '/v1/uploads/multipart/:id/parts/:n',
+      {
+        schema: {
+          params: {
+            type: 'object',
+            properties: { id: { type: 'string' }, n: { type: 'integer', minimum: 1, maximum: MAX_PARTS } },
+          },
+          body: {
+            type: 'object',
+            required: ['etag', 'size'],
+            additionalProperties: false,
+            properties: { etag: { type: 'string', maxLength: 80 }, size: { type: 'integer', minimum: 1 } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const { id, n } = req.params as { id: string; n: number };
+        const row = await ownUpload(req, id);
+        const { etag, size } = req.body as { etag: string; size: number };
+        const count = Math.ceil(Number(row.size) / row.part_size);
+        if (n > count) throw bad(`This upload has ${count} parts; there is no part ${n}.`);
+        if (!ETAG.test(etag)) throw bad(`"${etag.slice(0, 80)}" is not an ETag storage returns.`);
+        const want = expectedSize(row, n);
+        if (size !== want) {
+          throw bad(
+            size < MIN_PART && n < count
+              ? `Part ${n} is ${size} bytes: every part but the last must be at least ${MIN_PART} bytes (this upload's parts are ${row.part_size}).`
+              : `Part ${n} must be ${want} bytes, not ${size}.`,
+          );
+        }
+        await recordPart(db, id, { part_number: n, etag: quoted(etag), size });
+        return reply.code(204).send();
+      },
+    );
+
+    api.get('/v1/uploads/multipart/:id/parts', async (req) => {
+      const row = await ownUpload(req, (req.params as { id: string }).id);
+      const parts = await storedParts(row);
+      return {
+        partSize: row.part_size,
+        partCount: Math.ceil(Number(row.size) / row.part_size),
+        parts: parts.map((p) => ({ partNumber: p.part_number, etag: p.etag, size: Number(p.size) })),
+      };
+    });
+
+    api.post(
+      '/v1/uploads/multipart/:id/complete',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            required: ['parts'],
+            additionalProperties: false,
+            properties: {
+              parts: {
+                type: 'array',
+                minItems: 1,
+                maxItems: MAX_PARTS,
+                items: {
+                  type: 'object',
+                  required: ['partNumber', 'etag'],
+                  additionalProperties: false,
+                  properties: {
+                    partNumber: { type: 'integer', minimum: 1, maximum: MAX_PARTS },
+                    etag: { type: 'string', minLength: 1, maxLength: 80 },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (req) => {
+        const id = (req.params as { id: string }).id;
+        const row = await ownUpload(req, id);
+        const given = (req.body as { parts: { partNumber: number; etag: string }[] }).parts;
+        const count = Math.ceil(Number(row.size) / row.part_size);
+        const stored = new Map((await storedParts(row)).map((p) => [p.part_number, p]));
+        // Every check before S3 is asked: a refused completion changes nothing.
+        for (let n = 1; n <= count; n++) {
+          const g = given.find((p) => p.partNumber === n);
+          if (!g) throw bad(`Part ${n} is missing from the list: give all ${count} parts with their ETags.`);
+          const s = stored.get(n);
+          if (!s) throw bad(`Part ${n} was not uploaded (or not reported with PUT …/parts/${n}).`);
+          if (quoted(g.etag) !== quoted(s.etag))
+            throw bad(`The ETag of part ${n} does not match the stored part.`);
+          if (Number(s.size) < MIN_PART && n < count) {
+            throw bad(
+              `Part ${n} is ${s.size} bytes: every part but the last must be at least ${MIN_PART} bytes.`,
+            );
+          }
+        }
+        if (given.length !== count)
+          throw bad(`This upload has ${count} parts; the list names ${given.length}.`);
+        if (!(await closeMultipart(db, id, 'completed')))
+          throw conflict(`The upload of video ${id} is already complete.`);
+        try {
+          await store.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: store.bucket,
+              Key: s3Key(id),
+              UploadId: row.s3_upload_id,
+              MultipartUpload: {
+                Parts: [...Array(count).keys()].map((i) => ({
+                  PartNumber: i + 1,
+                  ETag: quoted(stored.get(i + 1)!.etag),
+                })),
+              },
+            }),
+          );
+        } catch (err) {
+          await db.query(`UPDATE multipart_uploads SET state = 'open' WHERE video_id = $1`, [id]);
+          const name = (err as { name?: string }).name ?? '';
+          if (['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'NoSuchUpload'].includes(name)) {
+            throw bad(`Storage refused to complete the upload (${name}).`);
+          }
+          throw err;
+        }
+        const stat = await store.stat(keys.source(id));
+        await queueUploadedVideo(db, {
+          id,
+          sourceKey: keys.source(id),
+          sourceSize: stat?.size ?? Number(row.size),
+          maxAttempts: config.maxAttempts,
+        });
+        deps.onQueued(id);
+        log.info({ videoId: id, bytes: stat?.size }, 'direct upload complete: video queued');
+        return toView((await getVideo(db, id))!);
+      },
+    );
+
+    api.delete('/v1/uploads/multipart/:id', async (req, reply) => {
+      const id = (req.params as { id: string }).id;
+      const row = await ownUpload(req, id);
+      await closeMultipart(db, id, 'aborted');
+      await store.client
+        .send(
+          new AbortMultipartUploadCommand({
+            Bucket: store.bucket,
+            Key: s3Key(id),
+            UploadId: row.s3_upload_id,
+          }),
+        )
+        .catch((err) =>
+          log.warn({ err: (err as Error).message, videoId: id }, 'storage did not abort the upload'),
+        );
+      await deleteVideoRow(db, id);
+      log.info({ videoId: id }, 'direct upload aborted');
+      return reply.code(204).send();
+    });
+  });
+}

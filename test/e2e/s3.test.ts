@@ -1,0 +1,273 @@
+/**
+ * Reel on S3 storage (the s3rver emulator, started here): tus uploads streamed into multipart uploads,
+ * direct-to-storage multipart uploads and their rules, playback by proxy and by presigned redirect, and
+ * the roles as separate processes (upload+play, two workers) over Postgres.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeClip } from '../fixtures/generate.js';
+import { postgresDb, type TestDb } from '../helpers/db.js';
+import { parseMasterPlaylist, probeRendition } from '../helpers/hls.js';
+import { type ReelProcess, spawnReel } from '../helpers/process.js';
+import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { startS3, type TestS3 } from '../helpers/s3.js';
+import { tusUpload } from '../helpers/upload.js';
+
+const MiB = 1024 * 1024;
+
+const s3Flags = (s3: TestS3) => ({
+  's3-bucket': s3.bucket,
+  's3-endpoint': s3.endpoint,
+  's3-force-path-style': 'true',
+  's3-prefix': `run${Date.now()}`,
+});
+
+describe('direct multipart uploads and tus on S3 (one process)', () => {
+  let s3: TestS3;
+  let t: TestReel;
+  beforeAll(async () => {
+    s3 = await startS3();
+    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
+    t = await startTestReel({ ...s3Flags(s3), ladder: '360,240', 'playback-delivery': 'redirect' });
+  });
+  afterAll(async () => {
+    await t.close();
+    await s3.close();
+  });
+
+  const json = (body: unknown) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const settle = (id: string) =>
+    waitFor(
+      `video ${id}`,
+      async () => {
+        const v = await (await t.api(`/v1/videos/${id}`)).json();
+        return v.status === 'ready' || v.status === 'failed' ? v : undefined;
+      },
+      120_000,
+    );
+
+  /** Starts a direct upload and PUTs the given parts straight to storage; returns what the client knows. */
+  async function direct(data: Buffer) {
+    const init = await t.api(
+      '/v1/uploads/multipart',
+      json({ size: data.length, filename: 'd.mp4', playbackPolicy: 'public' }),
+    );
+    expect(init.status).toBe(201);
+    const { videoId, partSize, partCount } = await init.json();
+    const putPart = async (n: number, body = data.subarray((n - 1) * partSize, n * partSize)) => {
+      const { parts } = await (
+        await t.api(`/v1/uploads/multipart/${videoId}/parts`, json({ partNumbers: [n] }))
+      ).json();
+      const res = await fetch(parts[0].url, {
+        method: 'PUT',
+        body: Buffer.from(body),
+      });
+      expect(res.status).toBe(200);
+      return { etag: res.headers.get('etag')!, size: body.length };
+    };
+    const report = (n: number, etag: string, size: number) =>
+      t.api(`/v1/uploads/multipart/${videoId}/parts/${n}`, { ...json({ etag, size }), method: 'PUT' });
+    const complete = (parts: { partNumber: number; etag: string }[]) =>
+      t.api(`/v1/uploads/multipart/${videoId}/complete`, json({ parts }));
+    return { videoId, partSize, partCount, putPart, report, complete };
+  }
+
+  it('a direct upload goes straight to storage, resumes from the parts stored, and becomes a playable video', async () => {
+    const clip = fs.readFileSync(await makeClip('s3-direct', { width: 1280, height: 720, seconds: 20 }));
+    expect(clip.length).toBeGreaterThan(8 * MiB); // at least two parts
+    const d = await direct(clip);
+    expect(d.partSize).toBe(8 * MiB);
+    expect(d.partCount).toBe(Math.ceil(clip.length / (8 * MiB)));
+    const p1 = await d.putPart(1);
+    expect((await d.report(1, p1.etag, p1.size)).status).toBe(204);
+    // An interrupted client asks what is stored, and carries on from there.
+    const listed = await (await t.api(`/v1/uploads/multipart/${d.videoId}/parts`)).json();
+    expect(listed.parts).toEqual([{ partNumber: 1, etag: p1.etag, size: p1.size }]);
+    const parts = [{ partNumber: 1, etag: p1.etag }];
+    for (let n = 2; n <= d.partCount; n++) {
+      const p = await d.putPart(n);
+      expect((await d.report(n, p.etag, p.size)).status).toBe(204);
+      parts.push({ partNumber: n, etag: p.etag });
+    }
+    const done = await d.complete(parts);
+    expect(done.status).toBe(200);
+    expect((await done.json()).status).toBe('queued');
+    const v = await settle(d.videoId);
+    expect(v.status).toBe('ready');
+    // Playback: playlists from Reel, media by a redirect to presigned storage URLs.
+    const { url } = await (await t.api(`/v1/videos/${d.videoId}/playback`)).json();
+    const master = parseMasterPlaylist(await (await fetch(url)).text());
+    const variant = new URL(master.variants[0]!.uri, url).href;
+    const seg = await fetch(new URL('seg_00000.m4s', variant), { redirect: 'manual' });
+    expect(seg.status).toBe(302);
+    expect(seg.headers.get('location')).toMatch(
+      new RegExp(`^${s3.endpoint}/${s3.bucket}/.*X-Amz-Signature=`),
+    );
+    const probe = await probeRendition(variant);
+    expect([probe.width, probe.height]).toEqual([640, 360]);
+    expect(Math.abs(probe.durationSec - 20)).toBeLessThan(0.25);
+  });
+
+  it('wrong input gets a clear 4xx and changes nothing', async () => {
+    const data = Buffer.alloc(12 * MiB, 5);
+    const d = await direct(data);
+    const p1 = await d.putPart(1);
+    const p2 = await d.putPart(2);
+    const expect4xx = async (res: Response, status: number, re: RegExp) => {
+      expect(res.status).toBe(status);
+      const body = await res.json();
+      expect(body.message).toMatch(re);
+      expect(body.code).toMatch(/^REEL_/);
+    };
+    // A part smaller than S3's 5 MiB minimum (not the last), reported by the client.
+    await expect4xx(await d.report(1, p1.etag, 1000), 400, /at least 5242880 bytes/);
+    await expect4xx(await d.report(1, 'not-an-etag', p1.size), 400, /not an ETag/);
+    await expect4xx(await d.report(3, p1.etag, p1.size), 400, /no part 3/);
+    expect((await d.report(1, p1.etag, p1.size)).status).toBe(204);
+    // Part 2 uploaded but never reported; then a missing ETag; then a wrong one.
+    await expect4xx(await d.complete([{ partNumber: 1, etag: p1.etag }]), 400, /Part 2 is missing/);
+    await expect4xx(
+      await d.complete([
+        { partNumber: 1, etag: p1.etag },
+        { partNumber: 2, etag: p2.etag },
+      ]),
+      400,
+      /Part 2 was not uploaded/,
+    );
+    expect((await d.report(2, p2.etag, p2.size)).status).toBe(204);
+    await expect4xx(
+      await d.complete([
+        { partNumber: 1, etag: p1.etag },
+        { partNumber: 2, etag: '"0123456789abcdef0123456789abcdef"' },
+      ]),
+      400,
+      /ETag of part 2 does not match/,
+    );
+    // Nothing changed: still uploading, nothing in storage.
+    expect((await (await t.api(`/v1/videos/${d.videoId}`)).json()).status).toBe('uploading');
+    // Another key cannot see, complete or abort it.
+    const other = await (await t.api('/v1/keys', json({ name: 'other' }))).json();
+    const asOther = { Authorization: `Bearer ${other.key}` };
+    expect(
+      (await fetch(`${t.url}/v1/uploads/multipart/${d.videoId}/parts`, { headers: asOther })).status,
+    ).toBe(404);
+    expect(
+      (await fetch(`${t.url}/v1/uploads/multipart/${d.videoId}`, { method: 'DELETE', headers: asOther }))
+        .status,
+    ).toBe(404);
+    // Completed once; completing twice is a conflict.
+    const ok = [
+      { partNumber: 1, etag: p1.etag },
+      { partNumber: 2, etag: p2.etag },
+    ];
+    expect((await d.complete(ok)).status).toBe(200);
+    await expect4xx(await d.complete(ok), 409, /already complete/);
+
+    // Aborted: completing afterwards is refused.
+    const e = await direct(Buffer.alloc(6 * MiB, 1));
+    const q1 = await e.putPart(1);
+    expect((await e.report(1, q1.etag, q1.size)).status).toBe(204);
+    expect((await t.api(`/v1/uploads/multipart/${e.videoId}`, { method: 'DELETE' })).status).toBe(204);
+    await expect4xx(await e.complete([{ partNumber: 1, etag: q1.etag }]), 409, /aborted/);
+    expect((await t.api(`/v1/videos/${e.videoId}`)).status).toBe(404);
+
+    // Too large for this server: refused before any byte is stored.
+    await expect4xx(await t.api('/v1/uploads/multipart', json({ size: 1e15 })), 413, /at most/);
+  });
+
+  it('tus streams into S3 part by part across several PATCH requests, and the video plays', async () => {
+    const clip = fs.readFileSync(await makeClip('s3-tus', { width: 640, height: 360, seconds: 20 }));
+    // 3 MiB chunks: each PATCH leaves a tail smaller than a part, kept in the bucket until the next one.
+    const id = await tusUpload(t, clip, { playback_policy: 'public' }, { chunkSize: 3 * MiB });
+    const v = await settle(id);
+    expect(v.status).toBe('ready');
+    // Nothing of the upload was staged on the server's disk.
+    expect(fs.readdirSync(path.join(t.dataDir, 'uploads'))).toEqual([]);
+    const { url } = await (await t.api(`/v1/videos/${id}/playback`)).json();
+    const master = parseMasterPlaylist(await (await fetch(url)).text());
+    const probe = await probeRendition(new URL(master.variants[0]!.uri, url).href);
+    expect(probe.height).toBe(360);
+  });
+});
+
+describe('roles as separate processes over Postgres and S3', () => {
+  let s3: TestS3;
+  let pg: TestDb;
+  const procs: ReelProcess[] = [];
+  const API_KEY = 'reel_test_s3_cluster_key_0123456789';
+  let url = '';
+  beforeAll(async () => {
+    s3 = await startS3();
+    pg = await postgresDb();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-s3-cluster-'));
+    const env = {
+      ...s3.env,
+      REEL_S3_PREFIX: 'cluster',
+      DATABASE_URL: pg.url!,
+      REEL_API_KEY: API_KEY,
+      REEL_X264_PRESET: 'superfast',
+      REEL_LADDER: '360,240',
+      HOST: '127.0.0.1',
+    };
+    const http = spawnReel(['serve', '--roles', 'upload,play'], {
+      ...env,
+      PORT: '0',
+      REEL_DATA_DIR: path.join(dataDir, 'http'),
+    });
+    procs.push(http);
+    url = (await http.waitForOutput(/URL:\s+(\S+)/))[1]!;
+    for (const w of ['w1', 'w2']) {
+      const p = spawnReel(['worker'], { ...env, REEL_DATA_DIR: path.join(dataDir, w) });
+      procs.push(p);
+      await p.waitForOutput(/worker started/);
+    }
+  });
+  afterAll(async () => {
+    for (const p of procs) p.child.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+    await pg.drop();
+    await s3.close();
+  });
+
+  it('direct upload (reel upload --direct) and tus upload both become ready and playable', async () => {
+    const file = await makeClip('s3-cluster', { width: 640, height: 360, seconds: 10 });
+    const cli = spawnReel(['upload', '--direct', file, '--public', '--server', url], {
+      REEL_API_KEY: API_KEY,
+      REEL_UPLOAD_STATE: path.join(os.tmpdir(), `reel-state-${Date.now()}`),
+    });
+    expect(await cli.exited, cli.output()).toBe(0);
+    const directId = cli.output().trim().split('\n').pop()!;
+    const tusId = await tusUpload({ url, apiKey: API_KEY }, fs.readFileSync(file), {
+      playback_policy: 'public',
+    });
+    for (const id of [directId, tusId]) {
+      const v = await waitFor(
+        `video ${id}`,
+        async () => {
+          const r = await (
+            await fetch(`${url}/v1/videos/${id}`, { headers: { Authorization: `Bearer ${API_KEY}` } })
+          ).json();
+          return r.status === 'ready' || r.status === 'failed' ? r : undefined;
+        },
+        120_000,
+      );
+      expect(v.status, v.error).toBe('ready');
+      const play = `${url}/play/${id}/public/master.m3u8`;
+      const master = parseMasterPlaylist(await (await fetch(play)).text());
+      const probe = await probeRendition(new URL(master.variants[0]!.uri, play).href);
+      expect([probe.width, probe.height]).toEqual([640, 360]);
+    }
+    // The workers shared the work, through Postgres only.
+    const workers = await pg.db.query<{ worker_id: string }>(
+      `SELECT DISTINCT worker_id FROM job_events WHERE event = 'published'`,
+    );
+    expect(workers.length).toBeGreaterThanOrEqual(1);
+  });
+});
