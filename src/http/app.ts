@@ -41,6 +41,20 @@ export function createHttpApp(log: Logger): FastifyInstance {
     }
   });
 
+  // The error body every route answers with; route schemas refer to it as { $ref: 'ReelError#' }.
+  app.addSchema({
+    $id: 'ReelError',
+    type: 'object',
+    description: 'Every error: a stable code to branch on and a sentence a person can act on.',
+    properties: {
+      error: { type: 'string', description: 'HTTP status text', examples: ['Not Found'] },
+      code: { type: 'string', description: 'stable error code', examples: ['REEL_VIDEO_NOT_FOUND'] },
+      message: { type: 'string' },
+      statusCode: { type: 'integer' },
+    },
+    required: ['error', 'code', 'message', 'statusCode'],
+  });
+
   app.get('/healthz', async () => ({ ok: true }));
   return app;
 }

@@ -28,6 +28,85 @@ const idParams = {
   required: ['id'],
 } as const;
 
+/**
+ * The response schemas below are the API contract as the OpenAPI document at /docs shows it. Fastify also
+ * serialises with them, which drops any property they do not name: a field added to a view must be added
+ * here too.
+ */
+const nullable = (type: string, extra: Record<string, unknown> = {}) => ({ type: [type, 'null'], ...extra });
+
+const videoSchema = {
+  $id: 'Video',
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'the video id (also the tus upload id)' },
+    title: { type: 'string' },
+    status: {
+      type: 'string',
+      enum: ['uploading', 'queued', 'processing', 'ready', 'failed'],
+    },
+    progress: { type: 'number', minimum: 0, maximum: 1, description: '0–1 while processing; 1 when ready' },
+    error: nullable('string', { description: 'when failed: a sentence a person can act on' }),
+    durationMs: nullable('integer'),
+    width: nullable('integer', { description: 'displayed width of the source' }),
+    height: nullable('integer', { description: 'displayed height of the source' }),
+    playbackPolicy: {
+      type: 'string',
+      enum: ['public', 'signed'],
+      description: 'signed: playback needs a token from GET /v1/videos/{id}/playback',
+    },
+    renditions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', examples: ['720p'] },
+          width: { type: 'integer' },
+          height: { type: 'integer' },
+          bandwidth: { type: 'integer', description: 'peak segment bit rate (video + audio), bit/s' },
+          averageBandwidth: { type: 'integer', description: 'average bit rate, bit/s' },
+          codecs: { type: 'string', examples: ['avc1.64001f,mp4a.40.2'] },
+        },
+        required: ['name', 'width', 'height', 'bandwidth', 'averageBandwidth', 'codecs'],
+      },
+    },
+    createdAt: { type: 'string', format: 'date-time' },
+    readyAt: nullable('string', { format: 'date-time' }),
+  },
+  required: [
+    'id',
+    'title',
+    'status',
+    'progress',
+    'error',
+    'durationMs',
+    'width',
+    'height',
+    'playbackPolicy',
+    'renditions',
+    'createdAt',
+    'readyAt',
+  ],
+} as const;
+
+const apiKeySchema = {
+  $id: 'ApiKey',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    lastUsedAt: nullable('string', { format: 'date-time' }),
+    revokedAt: nullable('string', { format: 'date-time' }),
+  },
+  required: ['id', 'name', 'createdAt', 'lastUsedAt', 'revokedAt'],
+} as const;
+
+const video = { $ref: 'Video#' } as const;
+const error = { $ref: 'ReelError#' } as const;
+const authenticated = { security: [{ apiKey: [] }] };
+const noContent = { type: 'null', description: 'No content' } as const;
+
 export function baseUrl(req: FastifyRequest, publicUrl: string | undefined): string {
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
   return `${req.protocol}://${req.host}`;
@@ -35,6 +114,9 @@ export function baseUrl(req: FastifyRequest, publicUrl: string | undefined): str
 
 export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
   const { db, store, config, log } = deps;
+
+  app.addSchema(videoSchema);
+  app.addSchema(apiKeySchema);
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
@@ -49,13 +131,31 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       '/v1/videos',
       {
         schema: {
+          tags: ['videos'],
+          summary: 'List videos, newest first',
+          ...authenticated,
           querystring: {
             type: 'object',
             properties: {
               limit: { type: 'integer', minimum: 1, maximum: 100, default: 50 },
-              before: { type: 'string', format: 'date-time' },
+              before: {
+                type: 'string',
+                format: 'date-time',
+                description: 'a createdAt: videos created before it (the nextCursor of the previous page)',
+              },
             },
             additionalProperties: false,
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                data: { type: 'array', items: video },
+                nextCursor: nullable('string', { format: 'date-time' }),
+              },
+              required: ['data', 'nextCursor'],
+            },
+            '4xx': error,
           },
         },
       },
@@ -68,59 +168,153 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       },
     );
 
-    api.get('/v1/videos/:id', { schema: { params: idParams } }, async (req) =>
-      toView(await loadVideo((req.params as { id: string }).id)),
+    api.get(
+      '/v1/videos/:id',
+      {
+        schema: {
+          tags: ['videos'],
+          summary: 'One video: status, progress, error, renditions',
+          ...authenticated,
+          params: idParams,
+          response: { 200: video, '4xx': error },
+        },
+      },
+      async (req) => toView(await loadVideo((req.params as { id: string }).id)),
     );
 
-    api.delete('/v1/videos/:id', { schema: { params: idParams } }, async (req, reply) => {
-      const { id } = req.params as { id: string };
-      if (!(await deleteVideoRow(db, assertId(id, 'video id')))) throw errors.videoNotFound(id);
-      // The job row went with the video: a worker running it loses its lease at its next heartbeat,
-      // kills ffmpeg and publishes nothing.
-      await Promise.all([
-        store.deletePrefix(keys.sourcePrefix(id)),
-        store.deletePrefix(keys.videoPrefix(id)),
-        deps.discardUpload?.(id),
-      ]);
-      log.info({ videoId: id }, 'video deleted');
-      return reply.code(204).send();
-    });
+    api.delete(
+      '/v1/videos/:id',
+      {
+        schema: {
+          tags: ['videos'],
+          summary: 'Delete a video, its objects and any running job',
+          ...authenticated,
+          params: idParams,
+          response: { 204: noContent, '4xx': error },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        if (!(await deleteVideoRow(db, assertId(id, 'video id')))) throw errors.videoNotFound(id);
+        // The job row went with the video: a worker running it loses its lease at its next heartbeat,
+        // kills ffmpeg and publishes nothing.
+        await Promise.all([
+          store.deletePrefix(keys.sourcePrefix(id)),
+          store.deletePrefix(keys.videoPrefix(id)),
+          deps.discardUpload?.(id),
+        ]);
+        log.info({ videoId: id }, 'video deleted');
+        return reply.code(204).send();
+      },
+    );
 
-    api.post('/v1/videos/:id/retry', { schema: { params: idParams } }, async (req, reply) => {
-      const { id } = req.params as { id: string };
-      const video = await loadVideo(id);
-      if (!(await retryVideo(db, id, config.maxAttempts))) throw errors.notRetryable(id, video.status);
-      deps.onQueued(id);
-      log.info({ videoId: id }, 'video requeued by request');
-      return reply.code(202).send(toView((await getVideo(db, id))!));
-    });
+    api.post(
+      '/v1/videos/:id/retry',
+      {
+        schema: {
+          tags: ['videos'],
+          summary: 'Requeue a failed video',
+          description: 'Only a failed video can be retried (409 otherwise). Answers the video, now queued.',
+          ...authenticated,
+          params: idParams,
+          response: { 202: video, '4xx': error },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        const video = await loadVideo(id);
+        if (!(await retryVideo(db, id, config.maxAttempts))) throw errors.notRetryable(id, video.status);
+        deps.onQueued(id);
+        log.info({ videoId: id }, 'video requeued by request');
+        return reply.code(202).send(toView((await getVideo(db, id))!));
+      },
+    );
 
-    api.get('/v1/videos/:id/playback', { schema: { params: idParams } }, async (req) => {
-      const video = await loadVideo((req.params as { id: string }).id);
-      const base = `${baseUrl(req, config.publicUrl)}/play/${video.id}`;
-      if (video.playback_policy === 'public') return { url: `${base}/public/master.m3u8`, expiresAt: null };
-      const { token, expiresAt } = await signPlaybackToken(deps.tokenKeys, video.id, config.tokenTtlSeconds);
-      return { url: `${base}/${token}/master.m3u8`, expiresAt: expiresAt.toISOString() };
-    });
+    api.get(
+      '/v1/videos/:id/playback',
+      {
+        schema: {
+          tags: ['videos'],
+          summary: 'The master playlist URL to play a video',
+          description:
+            'For a signed video the URL carries a playback token valid until expiresAt; for a public one it ' +
+            'is /play/{id}/public/master.m3u8 and expiresAt is null.',
+          ...authenticated,
+          params: idParams,
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                url: { type: 'string', format: 'uri' },
+                expiresAt: nullable('string', { format: 'date-time' }),
+              },
+              required: ['url', 'expiresAt'],
+            },
+            '4xx': error,
+          },
+        },
+      },
+      async (req) => {
+        const video = await loadVideo((req.params as { id: string }).id);
+        const base = `${baseUrl(req, config.publicUrl)}/play/${video.id}`;
+        if (video.playback_policy === 'public') return { url: `${base}/public/master.m3u8`, expiresAt: null };
+        const { token, expiresAt } = await signPlaybackToken(
+          deps.tokenKeys,
+          video.id,
+          config.tokenTtlSeconds,
+        );
+        return { url: `${base}/${token}/master.m3u8`, expiresAt: expiresAt.toISOString() };
+      },
+    );
 
-    api.get('/v1/keys', async () => ({
-      data: (await listApiKeys(db)).map((k) => ({
-        id: k.id,
-        name: k.name,
-        createdAt: new Date(k.created_at).toISOString(),
-        lastUsedAt: k.last_used_at && new Date(k.last_used_at).toISOString(),
-        revokedAt: k.revoked_at && new Date(k.revoked_at).toISOString(),
-      })),
-    }));
+    api.get(
+      '/v1/keys',
+      {
+        schema: {
+          tags: ['keys'],
+          summary: 'List API keys (never their secrets)',
+          ...authenticated,
+          response: {
+            200: {
+              type: 'object',
+              properties: { data: { type: 'array', items: { $ref: 'ApiKey#' } } },
+              required: ['data'],
+            },
+            '4xx': error,
+          },
+        },
+      },
+      async () => ({
+        data: (await listApiKeys(db)).map((k) => ({
+          id: k.id,
+          name: k.name,
+          createdAt: new Date(k.created_at).toISOString(),
+          lastUsedAt: k.last_used_at && new Date(k.last_used_at).toISOString(),
+          revokedAt: k.revoked_at && new Date(k.revoked_at).toISOString(),
+        })),
+      }),
+    );
 
     api.post(
       '/v1/keys',
       {
         schema: {
+          tags: ['keys'],
+          summary: 'Create an API key',
+          description: 'The key itself is in this answer only: it is stored hashed.',
+          ...authenticated,
           body: {
             type: 'object',
             properties: { name: { type: 'string', maxLength: 100 } },
             additionalProperties: false,
+          },
+          response: {
+            201: {
+              type: 'object',
+              properties: { id: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' } },
+              required: ['id', 'name', 'key'],
+            },
+            '4xx': error,
           },
         },
       },
@@ -132,11 +326,23 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       },
     );
 
-    api.delete('/v1/keys/:id', { schema: { params: idParams } }, async (req, reply) => {
-      const { id } = req.params as { id: string };
-      if (!(await revokeApiKey(db, id))) throw errors.keyNotFound(id);
-      log.info({ keyId: id }, 'API key revoked');
-      return reply.code(204).send();
-    });
+    api.delete(
+      '/v1/keys/:id',
+      {
+        schema: {
+          tags: ['keys'],
+          summary: 'Revoke an API key',
+          ...authenticated,
+          params: idParams,
+          response: { 204: noContent, '4xx': error },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        if (!(await revokeApiKey(db, id))) throw errors.keyNotFound(id);
+        log.info({ keyId: id }, 'API key revoked');
+        return reply.code(204).send();
+      },
+    );
   });
 }
