@@ -1,0 +1,498 @@
+/**
+ * The browser side of Reel: the pages (library, upload, player, and the public watch and embed pages), a
+ * live feed of video changes for the library (server-sent events), and the API reference at /docs, which
+ * @fastify/swagger generates from the route schemas.
+ *
+ * Call it (awaited) before the other routes are registered: @fastify/swagger only sees routes added after
+ * it has loaded.
+ *
+ * Live feed: GET /v1/events is a text/event-stream authenticated like every /v1 call, with the
+ * `Authorization: Bearer` header. The pages read it with fetch() and a stream reader rather than
+ * EventSource (which cannot send headers), so the API key never travels in a URL or a log line. One
+ * poller per process, running only while someone listens, reads the videos that are unfinished (and those
+ * that were on the previous tick) once a second and sends each change to every listener: the worker that
+ * moves the progress may run in another process, so the database is the one place to look.
+ */
+import { createReadStream } from 'node:fs';
+import fsp from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
+import type { Config } from '../config.js';
+import { errors } from '../core/errors.js';
+import type { Db } from '../core/ports.js';
+import { getVideo, toView, type VideoRow, type VideoView } from '../db/videos.js';
+import { assertId } from '../storage/keys.js';
+import { type TokenKeys, verifyPlaybackToken } from './tokens.js';
+
+export interface WebDeps {
+  db: Db;
+  config: Pick<Config, 'roles' | 'publicUrl'>;
+  tokenKeys: TokenKeys;
+  requireApiKey: (req: FastifyRequest) => Promise<void>;
+  /** How often the live feed looks for changes (default 1000 ms). */
+  eventsIntervalMs?: number;
+}
+
+const require = createRequire(import.meta.url);
+/** src/web when run from source, dist/web when built (the build copies it). */
+const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+const VERSION = (require('../../package.json') as { version: string }).version;
+
+/** The browser builds of the libraries the pages use, served from node_modules: no bundler. */
+const VENDOR: Record<string, string> = {
+  'hls.mjs': require.resolve('hls.js/dist/hls.min.mjs'),
+  'tus.js': path.join(path.dirname(require.resolve('tus-js-client/package.json')), 'dist/tus.min.js'),
+};
+
+const PAGE_SECURITY = (frameable: boolean, publicUrl: string | undefined) => {
+  const playOrigin = publicUrl ? ` ${new URL(publicUrl).origin}` : '';
+  return [
+    "default-src 'self'",
+    `connect-src 'self'${playOrigin}`,
+    `media-src 'self' blob:${playOrigin}`,
+    `img-src 'self' data: blob:${playOrigin}`,
+    "worker-src 'self' blob:",
+    "script-src 'self'",
+    "style-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    `frame-ancestors ${frameable ? '*' : "'none'"}`,
+  ].join('; ');
+};
+
+const errorRef = { $ref: 'ReelError#' } as const;
+
+export async function registerWeb(app: FastifyInstance, deps: WebDeps): Promise<void> {
+  const { config } = deps;
+  const roles = new Set(config.roles);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Reel API',
+        version: VERSION,
+        description:
+          'Upload videos (tus 1.0), follow their processing, and play them back as adaptive HLS. ' +
+          'Management and upload calls need `Authorization: Bearer <api key>`; playback needs no key, only a ' +
+          'playback token in the path for signed videos. Every error body is `{error, code, message, statusCode}`.',
+      },
+      tags: [
+        { name: 'videos', description: 'Videos and their playback URLs' },
+        { name: 'uploads', description: 'tus 1.0 resumable uploads; the upload id is the video id' },
+        { name: 'playback', description: 'HLS playlists, segments and poster; no API key' },
+        { name: 'keys', description: 'API keys' },
+        { name: 'events', description: 'Live changes for dashboards' },
+      ],
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (reel keys create).' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `schema${i}`) },
+    transform: ({ schema, url }) => describeUndocumented(url, schema),
+    transformObject: (doc) =>
+      describeTus(
+        ('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject) as Record<string, unknown>,
+      ),
+  });
+  // The API reference: Swagger UI over the generated OpenAPI document (also at /docs/json and /docs/yaml).
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
+  });
+
+  await app.register(fastifyStatic, {
+    root: path.join(WEB_DIR, 'assets'),
+    prefix: '/assets/',
+    decorateReply: false,
+    index: false,
+    cacheControl: true,
+    maxAge: 0, // revalidated each time (ETag): the files are not content-hashed
+  });
+  app.get('/assets/vendor/:file', { schema: { hide: true } }, async (req, reply) => {
+    const file = VENDOR[(req.params as { file: string }).file];
+    if (!file) throw errors.objectNotFound(req.url);
+    reply.header('Cache-Control', 'public, max-age=86400');
+    return reply.type('text/javascript; charset=utf-8').send(createReadStream(file));
+  });
+
+  const page =
+    (name: string, frameable = false) =>
+    async (_req: FastifyRequest, reply: FastifyReply) => {
+      reply.header('Content-Security-Policy', PAGE_SECURITY(frameable, config.publicUrl));
+      reply.header('X-Content-Type-Options', 'nosniff');
+      reply.header('Referrer-Policy', 'same-origin');
+      reply.header('Cache-Control', 'no-cache');
+      return reply.type('text/html; charset=utf-8').send(await fsp.readFile(path.join(WEB_DIR, name)));
+    };
+  const hidden = { schema: { hide: true } };
+
+  if (roles.has('upload')) {
+    app.get('/', hidden, page('index.html'));
+    app.get('/upload', hidden, page('upload.html'));
+    app.get('/videos/:id', hidden, page('video.html'));
+    registerEvents(app, deps);
+  }
+  if (roles.has('play')) {
+    app.get('/watch/:videoId/:access', hidden, page('watch.html'));
+    app.get('/embed/:videoId/:access', hidden, page('watch.html', true));
+    registerWatchInfo(app, deps);
+  }
+}
+
+/** What the public watch page may know about a video: exactly what its playback access allows. */
+function registerWatchInfo(app: FastifyInstance, deps: WebDeps): void {
+  app.get(
+    '/watch/:videoId/:access/info',
+    {
+      schema: {
+        tags: ['playback'],
+        summary: 'What a share link shows: title, status, and until when the link plays',
+        description:
+          'The same access rules as playback: `access` is a playback token, or `public` for a public video. ' +
+          'A share link is `/watch/{videoId}/{access}`; an embed is `/embed/{videoId}/{access}`.',
+        params: {
+          type: 'object',
+          properties: {
+            videoId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+            access: { type: 'string', maxLength: 2048 },
+          },
+          required: ['videoId', 'access'],
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              title: { type: 'string' },
+              status: { type: 'string', enum: ['uploading', 'queued', 'processing', 'ready', 'failed'] },
+              durationMs: { type: ['integer', 'null'] },
+              width: { type: ['integer', 'null'] },
+              height: { type: ['integer', 'null'] },
+              masterUrl: { type: 'string', description: 'relative to this page' },
+              posterUrl: { type: ['string', 'null'] },
+              expiresAt: { type: ['string', 'null'], format: 'date-time' },
+            },
+            required: ['id', 'title', 'status', 'masterUrl', 'expiresAt'],
+          },
+          '4xx': errorRef,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { videoId, access } = req.params as { videoId: string; access: string };
+      assertId(videoId, 'video id');
+      const video = await getVideo(deps.db, videoId);
+      if (!video) throw errors.videoNotFound(videoId);
+      let expiresAt: string | null = null;
+      if (access === 'public') {
+        if (video.playback_policy !== 'public') throw errors.missingToken();
+      } else {
+        await verifyPlaybackToken(deps.tokenKeys, access, videoId);
+        const exp = decodeJwt(access).exp;
+        expiresAt = exp ? new Date(exp * 1000).toISOString() : null;
+      }
+      reply.header('Cache-Control', 'no-store');
+      const base = `/play/${video.id}/${access}`;
+      return {
+        id: video.id,
+        title: video.title,
+        status: video.status,
+        durationMs: video.duration_ms,
+        width: video.width,
+        height: video.height,
+        masterUrl: `${base}/master.m3u8`,
+        posterUrl: video.status === 'ready' ? `${base}/poster.jpg` : null,
+        expiresAt,
+      };
+    },
+  );
+}
+
+type Listener = (frame: string) => void;
+
+/**
+ * Videos created or whose job changed this recently are looked at on every tick, whatever their status: a
+ * video can be queued, claimed and failed between two ticks (a file that is not a video fails in 0.2 s).
+ * Every change of a video's processing state updates its job's updated_at.
+ */
+const RECENT_SECONDS = 10;
+const UNFINISHED = `v.status IN ('uploading', 'queued', 'processing')`;
+const RECENT = `(v.created_at > now() - make_interval(secs => ${RECENT_SECONDS}) OR v.id IN (
+  SELECT video_id FROM jobs WHERE updated_at > now() - make_interval(secs => ${RECENT_SECONDS})))`;
+
+/** The live feed's one poller: shared by every listener of this process, stopped when none is left. */
+class VideoChanges {
+  private readonly listeners = new Set<Listener>();
+  /**
+   * The last state sent (view and job clock) of each video that is unfinished, or was on the previous tick,
+   * or is recent. Its keys are read again on the next tick, so that a video's last change (to ready, failed
+   * or deleted) is sent.
+   */
+  private last = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly intervalMs: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Adds a listener and sends it the unfinished and recent videos as they are now. */
+  async subscribe(listener: Listener): Promise<() => void> {
+    const rows = await this.db.query<VideoRow>(
+      `SELECT v.* FROM videos v WHERE ${UNFINISHED} OR ${RECENT} ORDER BY v.created_at`,
+    );
+    for (const row of rows) {
+      listener(frame('video', JSON.stringify(toView(row))));
+      // Followed from the next tick on, even if it finishes before then; '' makes the tick send it (again).
+      if (!this.last.has(row.id)) this.last.set(row.id, '');
+    }
+    this.listeners.add(listener);
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.tick(), this.intervalMs);
+      this.timer.unref();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.stop();
+    };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.last.clear();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const prev = this.last;
+      const asked = [...prev.keys()];
+      const rows = await this.db.query<VideoRow & { recent: boolean; job_changed: Date | string | null }>(
+        `SELECT v.*, ${RECENT} AS recent, (SELECT updated_at FROM jobs j WHERE j.video_id = v.id) AS job_changed
+           FROM videos v
+          WHERE ${UNFINISHED} OR ${RECENT} OR v.id = ANY($1::text[]) ORDER BY v.created_at`,
+        [asked],
+      );
+      const next = new Map<string, string>();
+      const frames: string[] = [];
+      for (const row of rows) {
+        const view: VideoView = toView(row);
+        const json = JSON.stringify(view);
+        // The job's clock is part of the state: a retry that fails again between two ticks ends where it
+        // began (failed, same error), and the listeners, who saw it queued, must hear of it.
+        const state = `${json}\n${row.job_changed === null ? '' : new Date(row.job_changed).getTime()}`;
+        if (prev.get(row.id) !== state) frames.push(frame('video', json));
+        if (row.recent || (view.status !== 'ready' && view.status !== 'failed')) next.set(row.id, state);
+      }
+      const seen = new Set(rows.map((r) => r.id));
+      for (const id of asked) if (!seen.has(id)) frames.push(frame('deleted', JSON.stringify({ id })));
+      // Marks that a subscription added while the query ran are for the next tick.
+      const askedSet = new Set(asked);
+      for (const [id, json] of prev) if (!askedSet.has(id) && !next.has(id)) next.set(id, json);
+      if (this.timer) this.last = next; // stopped meanwhile: stay empty
+      for (const f of frames) for (const l of this.listeners) l(f);
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
+const frame = (event: string, data: string) => `event: ${event}\ndata: ${data}\n\n`;
+
+function registerEvents(app: FastifyInstance, deps: WebDeps): void {
+  const changes = new VideoChanges(deps.db, deps.eventsIntervalMs ?? 1000, (err) =>
+    app.log.warn({ err }, 'the live feed could not read the videos'),
+  );
+  const open = new Set<FastifyReply>();
+  // Open streams would keep the server from closing.
+  app.addHook('preClose', async () => {
+    changes.stop();
+    for (const reply of open) reply.raw.end();
+  });
+
+  app.get(
+    '/v1/events',
+    {
+      onRequest: deps.requireApiKey,
+      schema: {
+        tags: ['events'],
+        summary: 'Live changes of videos (server-sent events)',
+        description:
+          'A `text/event-stream`. On connection: one `video` event per unfinished video (uploading, queued, ' +
+          'processing); then a `video` event whenever one of them changes (status, progress, error), up to ' +
+          'and including its last change to ready or failed, and `deleted` (`{id}`) when it is removed. ' +
+          'The data of a `video` event is the video as GET /v1/videos/{id} returns it. A comment line ' +
+          'every 15 s keeps proxies from closing the stream. Send the API key in the Authorization header ' +
+          '(read the stream with fetch(); EventSource cannot send headers).',
+        security: [{ apiKey: [] }],
+        response: {
+          200: {
+            description: 'The event stream',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          '4xx': errorRef,
+        },
+      },
+    },
+    async (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-store',
+        'X-Accel-Buffering': 'no',
+        Connection: 'keep-alive',
+      });
+      res.write('retry: 2000\n\n');
+      open.add(reply);
+      const send: Listener = (f) => void res.write(f);
+      let unsubscribe: (() => void) | undefined;
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      keepAlive.unref();
+      const close = () => {
+        clearInterval(keepAlive);
+        unsubscribe?.();
+        open.delete(reply);
+      };
+      req.raw.on('close', close);
+      res.on('close', close);
+      try {
+        unsubscribe = await changes.subscribe(send);
+        if (res.destroyed || res.writableEnded) close();
+      } catch (err) {
+        req.log.warn({ err }, 'the live feed could not start');
+        res.end();
+        close();
+      }
+    },
+  );
+}
+
+const TUS_HEADERS = 'Tus-Resumable: 1.0.0 on every request but OPTIONS.';
+
+/** The tus operations, method by method (one Fastify route serves them all, so they get one schema). */
+const TUS_OPERATIONS: Record<string, Record<string, { summary: string; description: string; ok: string }>> = {
+  '/v1/uploads': {
+    post: {
+      summary: 'Create an upload (tus creation, creation-with-upload)',
+      description:
+        'Headers: Upload-Length, Upload-Metadata (comma list of `key base64value`: `filename`, `title`, ' +
+        '`playback_policy` = public | signed, default signed); the body may carry the first bytes ' +
+        '(Content-Type: application/offset+octet-stream). The Location header names the upload: its last ' +
+        'segment is the video id. A size above the server maximum (Tus-Max-Size) is refused with 413 ' +
+        'REEL_UPLOAD_TOO_LARGE before any byte is stored. ' +
+        TUS_HEADERS,
+      ok: '201',
+    },
+    options: {
+      summary: 'tus capabilities',
+      description: 'Tus-Version, Tus-Extension and Tus-Max-Size (the largest upload accepted). No API key.',
+      ok: '204',
+    },
+  },
+  '/v1/uploads/{id}': {
+    head: {
+      summary: 'Where an upload stands',
+      description: `Upload-Offset (bytes received) and Upload-Length: resume from the offset. ${TUS_HEADERS}`,
+      ok: '200',
+    },
+    patch: {
+      summary: 'Append bytes',
+      description:
+        'At Upload-Offset, Content-Type: application/offset+octet-stream. When the last byte arrives the ' +
+        `video is queued for processing. ${TUS_HEADERS}`,
+      ok: '204',
+    },
+    delete: {
+      summary: 'Terminate an unfinished upload',
+      description: `Removes its bytes and its video. ${TUS_HEADERS}`,
+      ok: '204',
+    },
+    options: { summary: 'tus capabilities', description: 'As OPTIONS /v1/uploads.', ok: '204' },
+  },
+};
+
+/**
+ * OpenAPI for the routes whose handlers are not plain JSON (tus uploads, HLS playback), which their
+ * Fastify schemas cannot say; and hides what is not API.
+ */
+function describeUndocumented(url: string, schema: object | undefined): { schema: object; url: string } {
+  const s: Record<string, unknown> = { ...(schema ?? {}) };
+  if (url === '/healthz' || url === '/metrics' || url === '/play/*') return { schema: { hide: true }, url };
+  if (url.startsWith('/v1/uploads')) return { schema: { ...s, tags: ['uploads'] }, url };
+  if (url === '/play/:videoId/:access/*') {
+    return {
+      url: '/play/:videoId/:access/:file',
+      schema: {
+        ...s,
+        tags: ['playback'],
+        summary: 'Playlists, segments and poster of a ready video',
+        description:
+          '`access` is a playback token (from GET /v1/videos/{id}/playback) or `public` for a public video. ' +
+          'Byte ranges, CORS `*`. 401: no or unreadable token; 403: a token for another video, expired, or ' +
+          'with a bad signature; 404: unknown video, not ready, or no such file.',
+        params: {
+          type: 'object',
+          properties: {
+            videoId: { type: 'string' },
+            access: { type: 'string', description: 'a playback token, or public' },
+            file: {
+              type: 'string',
+              description:
+                'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio)',
+            },
+          },
+        },
+        response: { 200: { description: 'The file', type: 'string' }, '4xx': errorRef },
+      },
+    };
+  }
+  return { schema: s, url };
+}
+
+/** Replaces the tus routes' operations by one per tus method. */
+function describeTus(openapiObject: Record<string, unknown>): Record<string, unknown> {
+  const paths = (openapiObject['paths'] ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [url, ops] of Object.entries(TUS_OPERATIONS)) {
+    if (!paths[url]) continue;
+    const idParam = url.includes('{id}')
+      ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'the video id' }]
+      : [];
+    paths[url] = Object.fromEntries(
+      Object.entries(ops).map(([method, op]) => [
+        method,
+        {
+          tags: ['uploads'],
+          summary: op.summary,
+          description: op.description,
+          parameters: idParam,
+          security: method === 'options' ? [] : [{ apiKey: [] }],
+          responses: {
+            [op.ok]: { description: 'tus response headers' },
+            '4XX': {
+              description: 'The error body',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/ReelError' } } },
+            },
+          },
+        },
+      ]),
+    );
+  }
+  return openapiObject;
+}

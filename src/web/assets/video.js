@@ -1,0 +1,152 @@
+// One video, for its owner: the player with quality menu and stats, a share link that plays for anyone
+// (a token link for a signed video, with its expiry), an embed code, retry and delete. While the video is
+// processing its progress moves live, and the player appears when it is ready.
+
+import {
+  $,
+  ApiError,
+  announce,
+  api,
+  copyFrom,
+  fmtDate,
+  fmtDuration,
+  fmtFromNow,
+  followEvents,
+  requireKey,
+  STATUS_LABEL,
+  setUpHeader,
+} from './common.js';
+import { createPlayer } from './player.js';
+
+const id = decodeURIComponent(location.pathname.split('/')[2] ?? '');
+let video = null;
+let player = null;
+let stopEvents = null;
+
+function showFacts(v) {
+  const facts = [];
+  if (v.durationMs) facts.push(fmtDuration(v.durationMs / 1000));
+  if (v.width && v.height) facts.push(`${v.width}×${v.height} source`);
+  if (v.renditions.length)
+    facts.push(`${v.renditions.length} renditions (${v.renditions.map((r) => r.name).join(', ')})`);
+  facts.push(v.playbackPolicy === 'public' ? 'Public' : 'Signed: plays through expiring links');
+  $('#facts').textContent = facts.join(' · ');
+}
+
+function showPending(v) {
+  const pending = $('#pending');
+  pending.hidden = v.status === 'ready';
+  $('#retry').hidden = v.status !== 'failed';
+  $('#error').textContent = v.status === 'failed' ? (v.error ?? 'Processing failed.') : '';
+  const progress = $('#pending-progress');
+  progress.hidden = v.status === 'failed';
+  if (v.status === 'processing') progress.value = Math.round(v.progress * 100);
+  else progress.removeAttribute('value');
+  $('#pending-text').textContent =
+    v.status === 'processing'
+      ? `Processing: ${Math.round(v.progress * 100)}%. The player appears when the video is ready.`
+      : v.status === 'failed'
+        ? 'Processing failed.'
+        : `${STATUS_LABEL[v.status]}. The player appears when the video is ready.`;
+}
+
+async function showShare() {
+  const { url, expiresAt } = await api(`/v1/videos/${id}/playback`);
+  // The access part of /play/{id}/{access}/master.m3u8: a token, or "public".
+  const access = new URL(url).pathname.split('/')[3];
+  const origin = location.origin;
+  const link = `${origin}/watch/${encodeURIComponent(id)}/${access}`;
+  $('#share-link').value = link;
+  $('#share-expiry').textContent = expiresAt
+    ? `Anyone with this link can watch until ${fmtDate(expiresAt)} (${fmtFromNow(expiresAt)}). After that it stops working; make a new one here.`
+    : 'Anyone with this link can watch: the video is public. The link does not expire.';
+  $('#new-link').hidden = !expiresAt;
+  const title = (video.title || 'Video').replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  $('#embed').value =
+    `<iframe src="${origin}/embed/${encodeURIComponent(id)}/${access}" title="${title}" width="640" height="360" ` +
+    'style="border:0;max-width:100%;aspect-ratio:16/9;height:auto" allow="autoplay; fullscreen; picture-in-picture" allowfullscreen></iframe>';
+  $('#share').hidden = false;
+  return url;
+}
+
+async function showPlayer() {
+  const url = await showShare();
+  if (player) return;
+  player = createPlayer($('#player'), url, {
+    title: video.title,
+    poster: new URL('poster.jpg', url).href,
+    onFatal: (kind, detail) => {
+      $('#error').textContent =
+        kind === 'network'
+          ? `Playback stopped: the server answered ${detail.status}. Reload the page for a new playback link.`
+          : kind === 'unsupported'
+            ? 'This browser cannot play HLS video.'
+            : 'Playback stopped: the browser could not decode the video.';
+    },
+  });
+}
+
+function update(v) {
+  const was = video?.status;
+  video = v;
+  document.title = `${v.title || 'Untitled'} · Reel`;
+  $('#title').textContent = v.title || 'Untitled';
+  showFacts(v);
+  showPending(v);
+  if (v.status === 'ready' && !player) {
+    void showPlayer().catch((err) => {
+      $('#error').textContent = err.message;
+    });
+    if (was && was !== 'ready') announce('The video is ready to play.');
+  }
+}
+
+setUpHeader();
+$('#copy-link').addEventListener('click', (e) => copyFrom($('#share-link'), e.currentTarget));
+$('#copy-embed').addEventListener('click', (e) => copyFrom($('#embed'), e.currentTarget));
+$('#new-link').addEventListener('click', async () => {
+  await showShare();
+  announce('A new link was made.');
+});
+$('#retry').addEventListener('click', async () => {
+  try {
+    update(await api(`/v1/videos/${id}/retry`, { method: 'POST' }));
+    announce('Queued again.');
+  } catch (err) {
+    $('#error').textContent = err.message;
+  }
+});
+$('#delete').addEventListener('click', async () => {
+  if (!confirm(`Delete “${video?.title || 'this video'}”? Its files are removed and its links stop working.`))
+    return;
+  try {
+    await api(`/v1/videos/${id}`, { method: 'DELETE' });
+    location.assign('/');
+  } catch (err) {
+    $('#error').textContent = err.message;
+  }
+});
+
+await requireKey();
+try {
+  update(await api(`/v1/videos/${encodeURIComponent(id)}`));
+  if (video.status !== 'ready') {
+    stopEvents = followEvents('/v1/events', {
+      onEvent(event, data) {
+        if (event === 'video' && data.id === id) {
+          update(data);
+          if (data.status === 'ready') stopEvents?.();
+        } else if (event === 'deleted' && data.id === id) {
+          $('#error').textContent = 'This video was deleted.';
+        }
+      },
+      onState(state) {
+        // Reconnected: what changed meanwhile.
+        if (state === 'open') void api(`/v1/videos/${encodeURIComponent(id)}`).then(update, () => undefined);
+      },
+    });
+  }
+} catch (err) {
+  $('#title').textContent = err instanceof ApiError && err.status === 404 ? 'No such video' : 'Video';
+  $('#error').textContent = err.message;
+}
