@@ -2,6 +2,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { errors, isReelError, ReelError } from '../core/errors.js';
+import { isConnectionError } from '../db/postgres.js';
 
 export function createHttpApp(log: Logger): FastifyInstance {
   const app = Fastify({
@@ -15,7 +16,15 @@ export function createHttpApp(log: Logger): FastifyInstance {
   app.setErrorHandler((err: FastifyError | ReelError | Error, req, reply) => {
     let e: ReelError;
     if (isReelError(err)) e = err;
-    else if ('validation' in err && err.validation)
+    else if (isConnectionError(err)) {
+      req.log.error({ err }, 'the database is unreachable');
+      e = new ReelError(
+        'REEL_DB_UNAVAILABLE',
+        503,
+        'The database is unreachable for the moment; try again shortly.',
+      );
+      reply.header('Retry-After', '5');
+    } else if ('validation' in err && err.validation)
       e = errors.invalidRequest(`Invalid request: ${err.message}.`);
     else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
       e = new ReelError(`REEL_${(err as FastifyError).code ?? 'BAD_REQUEST'}`, err.statusCode, err.message);

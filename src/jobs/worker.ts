@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors, isReelError, ReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
+import { isConnectionError } from '../db/postgres.js';
 import { transcodeToHls } from '../media/pipeline.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../storage/keys.js';
@@ -76,6 +77,7 @@ export class Worker {
   start(): void {
     const { config, log } = this.deps;
     log.info({ workerId: this.id, concurrency: config.concurrency }, 'worker started');
+    void sweepDeadWorkDirs(path.join(config.dataDir, 'work'), log);
     for (let i = 0; i < config.concurrency; i++) this.loops.push(this.loop());
     const gcEvery = Math.max(1000, config.leaseSeconds * 1000);
     this.gcTimer = setInterval(() => void this.collectOrphans(), gcEvery);
@@ -115,12 +117,18 @@ export class Worker {
 
   private async loop(): Promise<void> {
     const { db, config, log } = this.deps;
+    let failures = 0;
     while (!this.stopping.signal.aborted) {
       let job: ClaimedJob | null = null;
       try {
         job = await claimJob(db, this.id, config.leaseSeconds);
+        if (failures > 0) log.info('the database answers again');
+        failures = 0;
       } catch (err) {
-        log.error({ err }, 'claiming a job failed; retrying');
+        // The database is away (restarting, network): say so once, then back off quietly.
+        if (failures++ === 0) log.error({ err }, 'claiming a job failed; retrying with backoff');
+        await this.wakeup.sleep(Math.min(5000, config.pollMs * 2 ** failures), this.stopping.signal);
+        continue;
       }
       if (!job) {
         await this.wakeup.sleep(config.pollMs, this.stopping.signal);
@@ -203,13 +211,18 @@ export class Worker {
       abort.signal.throwIfAborted();
 
       const top = result.renditions[0]!;
-      const published = await publishJob(db, job, {
-        outputPrefix,
-        durationMs: result.source.durationMs,
-        width: top.width,
-        height: top.height,
-        renditions: result.renditions,
-      });
+      // A dropped connection must not waste the encode: try the (idempotent, fenced) commit again.
+      const published = await withRetries(
+        () =>
+          publishJob(db, job, {
+            outputPrefix,
+            durationMs: result.source.durationMs,
+            width: top.width,
+            height: top.height,
+            renditions: result.renditions,
+          }),
+        abort.signal,
+      );
       if (!published) {
         leaseLost = true;
         throw errors.leaseLost();
@@ -299,4 +312,36 @@ async function uploadDir(
     }
   };
   await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, lane));
+}
+
+/** Retries an operation that failed because the database connection dropped (a few times, with backoff). */
+async function withRetries<T>(fn: () => Promise<T>, signal: AbortSignal, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isConnectionError(err) || signal.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** i));
+    }
+  }
+}
+
+/** Work directories are named {video}-a{attempt}-{pid}: those of processes that died are removed. */
+async function sweepDeadWorkDirs(dir: string, log: Logger): Promise<void> {
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(name.split('-').pop());
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    await fsp.rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+    log.info({ dir: name }, 'removed the work directory of a worker that died');
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { errors } from '../core/errors.js';
 import { abortReason, cleanToolMessage } from './exec.js';
+import { tiedToParent } from './tied.js';
 
 const STDERR_TAIL = 20;
 
@@ -44,7 +45,8 @@ export function runTranscode(opts: RunTranscodeOptions): Promise<void> {
       reject(abortReason(signal));
       return;
     }
-    const child = spawn(ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [bin, argv] = tiedToParent(ffmpegPath, args);
+    const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
     let settled = false;
     const settle = (fn: () => void) => {

@@ -53,6 +53,10 @@ export function s3ClientConfig(s: S3Settings): S3ClientConfig {
     ...(s.credentials ? { credentials: s.credentials } : {}),
     // The SDK retries throttling and 5xx answers with backoff.
     maxAttempts: 5,
+    // Checksums only where S3 requires them: computing CRC32 of every part costs CPU, and a presigned
+    // URL must not carry the checksum of an empty body.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   };
 }
 

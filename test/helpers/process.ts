@@ -14,8 +14,18 @@ export interface ReelProcess {
   exited: Promise<number | null>;
 }
 
+/** `reel` from source, through tsx. */
 export function spawnReel(args: string[], env: Record<string, string> = {}): ReelProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+  return spawnWith(['--import', 'tsx', ENTRY, ...args], env);
+}
+
+/** `reel` as users run it, from the build (`npm run build` first): for measuring memory. */
+export function spawnBuiltReel(args: string[], env: Record<string, string> = {}): ReelProcess {
+  return spawnWith([path.join(ROOT, 'bin/reel.js'), ...args], env);
+}
+
+function spawnWith(nodeArgs: string[], env: Record<string, string>): ReelProcess {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
