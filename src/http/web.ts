@@ -337,6 +337,7 @@ function registerEvents(app: FastifyInstance, deps: WebDeps): void {
           'A `text/event-stream`. On connection: one `video` event per unfinished video (uploading, queued, ' +
           'processing); then a `video` event whenever one of them changes (status, progress, error), up to ' +
           'and including its last change to ready or failed, and `deleted` (`{id}`) when it is removed. ' +
+          'A state may be sent more than once: keep the last. ' +
           'The data of a `video` event is the video as GET /v1/videos/{id} returns it. A comment line ' +
           'every 15 s keeps proxies from closing the stream. Send the API key in the Authorization header ' +
           '(read the stream with fetch(); EventSource cannot send headers).',

@@ -97,6 +97,7 @@ function showKeyGate(reason) {
       gate.hidden = true;
       if (app) app.hidden = false;
       $('#forget-key')?.removeAttribute('hidden');
+      $('#main').focus();
       announce('API key saved.');
       const waiters = gateWaiters;
       gateWaiters = [];

@@ -26,6 +26,7 @@ let maxBytes = Number.POSITIVE_INFINITY;
 const queue = $('#queue');
 /** Every file on the page. */
 const items = [];
+let serial = 0;
 
 /** The server's largest accepted upload (tus OPTIONS: Tus-Max-Size). */
 async function loadLimits() {
@@ -93,7 +94,7 @@ class Item {
     this.previous = null;
     this.state = 'ready';
     this.samples = [];
-    const n = items.length;
+    const n = ++serial;
     this.ids = { title: `title-${n}`, progress: `progress-${n}`, name: `name-${n}` };
     this.titleInput = h('input', {
       id: this.ids.title,
