@@ -19,7 +19,7 @@ declare global {
   interface Window {
     /** Set by the player pages: hls.js and the <video>. */
     reel?: {
-      hls: { levels: { height: number }[]; currentLevel: number } | null;
+      hls: { levels: { height: number }[]; currentLevel: number; autoLevelEnabled: boolean } | null;
       video: HTMLVideoElement;
     };
     __sameDocument?: boolean;
@@ -28,6 +28,23 @@ declare global {
 }
 
 const MAX_UPLOAD = 20_000_000;
+
+/** Visible form controls without a name a screen reader can announce. */
+const unlabelled = (page: Page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => {
+        if (el.closest('[hidden]')) return false;
+        const labels = (el as HTMLInputElement).labels;
+        return (
+          !labels?.length &&
+          !el.getAttribute('aria-label') &&
+          !el.getAttribute('aria-labelledby') &&
+          !(el.textContent ?? '').trim()
+        );
+      })
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
 
 describe('the web app in Chromium', () => {
   let t: TestReel;
@@ -101,8 +118,17 @@ describe('the web app in Chromium', () => {
     const up = await openPage(context);
     await up.page.goto(`${t.url}/upload`);
     await up.page.getByRole('heading', { name: 'Upload videos' }).waitFor();
+    // The first key press reaches the skip link; the file picker is reachable from the keyboard.
+    await up.page.keyboard.press('Tab');
+    expect(await up.page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await up.page.keyboard.press('Enter');
+    for (let i = 0; i < 10 && (await up.page.evaluate(() => document.activeElement?.id)) !== 'files'; i++) {
+      await up.page.keyboard.press('Tab');
+    }
+    expect(await up.page.evaluate(() => document.activeElement?.id)).toBe('files');
     await up.page.getByLabel('Choose files').setInputFiles(clip);
     await up.page.getByLabel('Title').fill('Web test clip');
+    expect(await unlabelled(up.page)).toEqual([]);
     await up.page.getByRole('button', { name: 'Start upload' }).click();
     const item = up.page.locator('.upload-item').first();
     await expect.poll(() => item.getAttribute('data-state'), { timeout: 60_000 }).toBe('done');
@@ -131,6 +157,7 @@ describe('the web app in Chromium', () => {
       .poll(() => card.locator('img').evaluate((img) => (img as HTMLImageElement).naturalWidth))
       .toBeGreaterThan(0);
     expect(await card.textContent()).toMatch(/0:08/);
+    expect(await unlabelled(lib.page)).toEqual([]);
     await screenshot(lib.page, '04-library');
 
     // The player: hls.js with every rendition, playing.
@@ -170,7 +197,13 @@ describe('the web app in Chromium', () => {
     ).toBe(240);
     await expect.poll(() => player.locator('#stat-bandwidth').textContent()).toMatch(/bit\/s/);
     await expect.poll(() => player.locator('#stat-buffer').textContent()).toMatch(/\d s$/);
+    expect(await unlabelled(player)).toEqual([]);
     await screenshot(player, '05-player');
+    // The menu works from the keyboard: Home picks "Automatic" again.
+    await quality.focus();
+    await player.keyboard.press('Home');
+    expect(await quality.inputValue()).toBe('-1');
+    await expect.poll(() => player.evaluate(() => window.reel!.hls!.autoLevelEnabled)).toBe(true);
 
     // A phone-sized window: nothing wider than the screen.
     await player.setViewportSize({ width: 390, height: 844 });
@@ -267,6 +300,38 @@ describe('the web app in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('an upload whose connection drops goes on by itself from where it stopped', async () => {
+    const file = await makeClip('web-drop', { width: 640, height: 360, seconds: 3 });
+    const chunk = 128 * 1024;
+    const context = await signedIn({ 'reel.uploadChunkBytes': String(chunk) });
+    const patches: string[] = [];
+    let dropped = 0;
+    await context.route('**/v1/uploads/*', async (route) => {
+      const r = route.request();
+      if (r.method() === 'PATCH') patches.push(r.headers()['upload-offset']!);
+      if (r.method() === 'PATCH' && patches.length === 3) {
+        dropped++;
+        await route.abort('connectionreset');
+        return;
+      }
+      await route.continue().catch(() => undefined);
+    });
+    const { page } = await openPage(context);
+    await page.goto(`${t.url}/upload`);
+    await page.getByLabel('Choose files').setInputFiles(file);
+    await page.getByRole('button', { name: 'Start upload' }).click();
+    const item = page.locator('.upload-item').first();
+    await expect.poll(() => item.getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
+    expect(dropped).toBe(1);
+    // The third chunk was lost; after asking the offset (HEAD), tus sent it again from there.
+    expect(patches.slice(0, 4).map(Number)).toEqual([0, chunk, 2 * chunk, 2 * chunk]);
+    const id = (await item.getAttribute('data-video-id'))!;
+    const source = await waitFor('the source in the store', async () =>
+      t.reel.store.stat(`sources/${id}/original`),
+    );
+    expect(source.size).toBe(fs.statSync(file).size);
+  });
+
   it('a signed video’s share link plays in a fresh browser; with a tampered token it does not, and the page says why', async () => {
     expect(videoId).not.toBe('');
     const owner = await openPage(await signedIn());
@@ -289,6 +354,7 @@ describe('the web app in Chromium', () => {
     expect(await viewer.page.getByRole('heading', { level: 1 }).textContent()).toBe('Web test clip');
     expect(await viewer.page.locator('#expiry').textContent()).toMatch(/This link works until/);
     expect(await viewer.page.evaluate(() => localStorage.getItem('reel.apiKey'))).toBeNull();
+    expect(await unlabelled(viewer.page)).toEqual([]);
     await screenshot(viewer.page, '11-watch');
 
     // The embed plays too.
