@@ -71,7 +71,7 @@ const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`);
 
 /** Without S3 there is no storage to upload to directly: say so instead of a bare 404. */
 export function registerMultipartUnavailable(app: FastifyInstance): void {
-  app.all('/v1/uploads/multipart', async () => {
+  app.all('/v1/uploads/multipart', { schema: { hide: true } }, async () => {
     throw new ReelError(
       'REEL_DIRECT_UPLOADS_NEED_S3',
       501,
