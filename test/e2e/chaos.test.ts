@@ -155,7 +155,7 @@ describe('chaos: workers killed at random while a dozen videos are processed', (
     const leftovers = () =>
       ids.flatMap((id) => {
         const dir = path.join(objects, 'videos', id);
-        const kept = `a${publishedPrefix.get(id)!.split('/')[2]!.slice(1)}`;
+        const kept = publishedPrefix.get(id)!.split('/')[2];
         return fs.existsSync(dir)
           ? fs
               .readdirSync(dir)
