@@ -152,7 +152,10 @@ export async function uploadDirect(opts: DirectUploadOptions): Promise<string> {
   const api = async <T>(method: string, p: string, body?: unknown): Promise<T> => {
     const res = await fetch(`${server}/v1/uploads/multipart${p}`, {
       method,
-      headers: { Authorization: `Bearer ${opts.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        Authorization: `Bearer ${opts.apiKey}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
       signal: opts.signal,
     });
@@ -173,10 +176,11 @@ export async function uploadDirect(opts: DirectUploadOptions): Promise<string> {
   const done = new Map<number, string>();
   if (videoId) {
     try {
-      const r = await api<{ partSize: number; partCount: number; parts: { partNumber: number; etag: string }[] }>(
-        'GET',
-        `/${videoId}/parts`,
-      );
+      const r = await api<{
+        partSize: number;
+        partCount: number;
+        parts: { partNumber: number; etag: string }[];
+      }>('GET', `/${videoId}/parts`);
       partSize = r.partSize;
       partCount = r.partCount;
       for (const p of r.parts) done.set(p.partNumber, p.etag);
@@ -199,7 +203,10 @@ export async function uploadDirect(opts: DirectUploadOptions): Promise<string> {
   }
   const id = videoId;
   const startedAt = Date.now();
-  const resumedBytes = [...done.keys()].reduce((n, k) => n + Math.min(partSize, stat.size - (k - 1) * partSize), 0);
+  const resumedBytes = [...done.keys()].reduce(
+    (n, k) => n + Math.min(partSize, stat.size - (k - 1) * partSize),
+    0,
+  );
   let sent = resumedBytes;
   out.write(`\r${progressBar(sent, stat.size, startedAt)}`);
 
@@ -245,7 +252,9 @@ export async function uploadDirect(opts: DirectUploadOptions): Promise<string> {
     await fd.close();
   }
   await api('POST', `/${id}/complete`, {
-    parts: [...done.entries()].sort((a, b) => a[0] - b[0]).map(([partNumber, etag]) => ({ partNumber, etag })),
+    parts: [...done.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([partNumber, etag]) => ({ partNumber, etag })),
   });
   out.write('\n');
   if (resumedBytes > 0) out.write(`resumed from byte ${resumedBytes}\n`);

@@ -15,7 +15,6 @@
  * parts, every part present with its ETag), so a wrong request changes nothing and gets a clear 4xx. The
  * part list comes from S3's ListParts where the store has it, else from the parts the client reported.
  */
-import crypto from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -39,7 +38,7 @@ import {
   recordPart,
 } from '../db/multipart.js';
 import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo, toView } from '../db/videos.js';
-import { assertId, keys } from '../storage/keys.js';
+import { assertId, keys, newVideoId } from '../storage/keys.js';
 import type { S3Store } from '../storage/s3.js';
 
 export const MIN_PART = 5 * 1024 * 1024;
@@ -160,7 +159,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         const { partSize, partCount } = planParts(body.size);
         if (partCount > MAX_PARTS)
           throw bad(`A file of ${body.size} bytes needs more than ${MAX_PARTS} parts.`);
-        const videoId = crypto.randomBytes(12).toString('base64url').replace(/^-/, 'v');
+        const videoId = newVideoId();
         const filename = (body.filename ?? '').split(/[\\/]/).pop() ?? '';
         const { UploadId } = await store.client.send(
           new CreateMultipartUploadCommand({ Bucket: store.bucket, Key: s3Key(videoId) }),

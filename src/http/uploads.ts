@@ -3,7 +3,6 @@
  * @tus/server with its file store as the staging area. The tus upload id is the video id. A finished
  * upload is moved into the object store and the video and its job are queued in one transaction.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
@@ -24,7 +23,7 @@ import {
   uploadingVideoIds,
   uploadOwner,
 } from '../db/videos.js';
-import { assertId, keys } from '../storage/keys.js';
+import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
 import { S3TusStore } from '../storage/tusS3Store.js';
 
@@ -147,7 +146,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     maxSize: config.maxUploadBytes,
     respectForwardedHeaders: true,
     // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
-    namingFunction: () => crypto.randomBytes(12).toString('base64url').replace(/^-/, '_'),
+    namingFunction: newVideoId,
     async onUploadCreate(req, upload: Upload) {
       try {
         const md = upload.metadata ?? {};

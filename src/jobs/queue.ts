@@ -147,32 +147,45 @@ export interface Publication {
  * The fenced commit: marks the job done and points the video at the attempt's prefix, in one
  * transaction, only if this attempt still holds the lease. Returns false (and changes nothing) otherwise.
  */
-export async function publishJob(db: Db, job: ClaimedJob, pub: Publication): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const done = await tx.query(
-      `UPDATE jobs SET state = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = now()
-        WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
-      [job.jobId, job.attempt],
-    );
-    if (done.length === 0) return false;
-    const previous = await tx.query<{ output_prefix: string | null }>(
-      'SELECT output_prefix FROM videos WHERE id = $1 FOR UPDATE',
-      [job.videoId],
-    );
-    await tx.query(
-      `UPDATE videos SET status = 'ready', progress = 1, error = NULL, error_code = NULL, output_prefix = $2,
-              duration_ms = $3, width = $4, height = $5, renditions = $6::jsonb, ready_at = now()
-        WHERE id = $1`,
-      [job.videoId, pub.outputPrefix, pub.durationMs, pub.width, pub.height, JSON.stringify(pub.renditions)],
-    );
-    await tx.query('DELETE FROM orphan_prefixes WHERE prefix = $1', [pub.outputPrefix]);
-    await recordEvent(tx, { ...eventOf(job), event: 'published', detail: pub.outputPrefix });
-    const old = previous[0]?.output_prefix;
-    if (old && old !== pub.outputPrefix) {
-      await tx.query('INSERT INTO orphan_prefixes (prefix) VALUES ($1) ON CONFLICT DO NOTHING', [old]);
-    }
-    return true;
-  });
+export async function publishJob(db: Queryable, job: ClaimedJob, pub: Publication): Promise<boolean> {
+  // One statement, so one round trip and one atomic step: every part below runs only when the fenced
+  // UPDATE of the job matched (this attempt still holds the lease).
+  const rows = await db.query<{ published: number }>(
+    `WITH done AS (
+       UPDATE jobs SET state = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = now()
+        WHERE id = $1 AND attempt = $2 AND state = 'running'
+       RETURNING id, video_id
+     ), previous AS (
+       SELECT v.output_prefix AS old FROM videos v JOIN done ON v.id = done.video_id
+     ), video AS (
+       UPDATE videos v
+          SET status = 'ready', progress = 1, error = NULL, error_code = NULL, output_prefix = $3,
+              duration_ms = $4, width = $5, height = $6, renditions = $7::jsonb, ready_at = now()
+         FROM done WHERE v.id = done.video_id
+       RETURNING v.id
+     ), live AS (
+       DELETE FROM orphan_prefixes WHERE prefix = $3 AND EXISTS (SELECT 1 FROM done)
+     ), replaced AS (
+       INSERT INTO orphan_prefixes (prefix)
+       SELECT old FROM previous WHERE old IS NOT NULL AND old <> $3
+       ON CONFLICT DO NOTHING
+     ), event AS (
+       INSERT INTO job_events (job_id, video_id, attempt, event, worker_id, detail)
+       SELECT id, video_id, $2, 'published', $8, $3 FROM done
+     )
+     SELECT count(*)::int AS published FROM video`,
+    [
+      job.jobId,
+      job.attempt,
+      pub.outputPrefix,
+      pub.durationMs,
+      pub.width,
+      pub.height,
+      JSON.stringify(pub.renditions),
+      job.workerId,
+    ],
+  );
+  return (rows[0]?.published ?? 0) > 0;
 }
 
 export interface FailureOutcome {

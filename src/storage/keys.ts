@@ -1,4 +1,5 @@
 /** Object keys: the only names Reel writes into a store, checked so none can escape it. */
+import crypto from 'node:crypto';
 import { errors } from '../core/errors.js';
 
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -18,6 +19,11 @@ export function assertSafeKey(key: string): string {
 export function assertId(id: string, what = 'id'): string {
   if (!ID.test(id)) throw errors.invalidId(what);
   return id;
+}
+
+/** A new video id: 16 URL-safe characters, never starting with "-" (not a valid key segment). */
+export function newVideoId(): string {
+  return crypto.randomBytes(12).toString('base64url').replace(/^-/, '_');
 }
 
 export const keys = {
