@@ -315,10 +315,16 @@ async function runBench(): Promise<void> {
   const jobs = Number(process.env.BENCH_JOBS ?? 50);
   const workerCounts = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
   const lease = Number(process.env.BENCH_LEASE_SECONDS ?? 30);
-  const ladder = [90, 60];
-  const clip = await makeClip('bench-queue-tiny', { width: 160, height: 90, seconds: 1 });
+  // BENCH_CLIP=short (default): 4 s of 640×360, a small but real video; tiny: 1 s of 160×90, where the
+  // queue's fixed cost per job is easiest to see.
+  const tiny = process.env.BENCH_CLIP === 'tiny';
+  const ladder = tiny ? [90, 60] : [360, 240];
+  const clip = tiny
+    ? await makeClip('bench-queue-tiny', { width: 160, height: 90, seconds: 1 })
+    : await makeClip('bench-queue-short', { width: 640, height: 360, seconds: 4 });
+  const what = tiny ? '160×90 1 s' : '640×360 4 s';
   console.log(
-    `queue bench: ${jobs} jobs of a 160×90 1 s clip (ladder ${ladder.join(',')}), lease ${lease} s, ` +
+    `queue bench: ${jobs} jobs of a ${what} clip (ladder ${ladder.join(',')}), lease ${lease} s, ` +
       `${os.cpus().length} cores, Postgres ${(process.env.REEL_TEST_POSTGRES_URL ?? '127.0.0.1:5432').replace(/^.*@/, '')}`,
   );
   const rows: string[][] = [];
