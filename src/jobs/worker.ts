@@ -4,14 +4,17 @@
  * fenced commit. A lost lease aborts ffmpeg at once and publishes nothing.
  */
 import crypto from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors, isReelError, ReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { isConnectionError } from '../db/postgres.js';
+import { processAlive } from '../lock.js';
 import { transcodeToHls } from '../media/pipeline.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../storage/keys.js';
@@ -270,8 +273,6 @@ export class Worker {
     const { store } = this.deps;
     if (store.localPath) return store.localPath(job.sourceKey);
     const dest = path.join(workDir, 'source');
-    const { pipeline } = await import('node:stream/promises');
-    const { createWriteStream } = await import('node:fs');
     await pipeline(await store.get(job.sourceKey), createWriteStream(dest));
     return dest;
   }
@@ -334,14 +335,5 @@ async function sweepDeadWorkDirs(dir: string, log: Logger): Promise<void> {
     if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     await fsp.rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
     log.info({ dir: name }, 'removed the work directory of a worker that died');
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
