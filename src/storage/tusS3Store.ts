@@ -32,6 +32,8 @@ import { keys } from './keys.js';
 import type { S3Store } from './s3.js';
 
 export const TUS_PART_SIZE = 8 * 1024 * 1024;
+/** Parts on their way to storage at once: hides its latency; memory stays near (this + 1) × part size. */
+const PARALLEL_PARTS = 4;
 
 const tailKey = (id: string) => `uploads/${id}/tail`;
 
@@ -95,54 +97,89 @@ export class S3TusStore extends DataStore {
   override async write(stream: Readable, id: string, offset: number): Promise<number> {
     const row = await getMultipart(this.db, id);
     if (row?.state !== 'open') throw ERRORS.FILE_NOT_FOUND;
-    const parts = await listParts(this.db, id);
-    let nextPart = parts.length + 1;
+    const firstNew = (await listParts(this.db, id)).length + 1;
+    let nextPart = firstNew;
     // Pending bytes as a list of chunks, joined only when a part is cut: no quadratic copying.
     let pending: Buffer[] = row.tail_size > 0 ? [await readAll(await this.store.get(tailKey(id)))] : [];
     let pendingBytes = pending[0]?.length ?? 0;
     let written = offset;
-    const flushParts = async (final: boolean) => {
-      if (pendingBytes < this.partSize && !(final && pendingBytes > 0)) return;
-      let buffer = Buffer.concat(pending);
-      while (buffer.length >= this.partSize || (final && buffer.length > 0)) {
-        const body = buffer.subarray(0, Math.min(this.partSize, buffer.length));
+
+    // Up to PARALLEL_PARTS parts travel to storage at once while the request goes on being read.
+    const inFlight = new Set<Promise<void>>();
+    const failedParts: number[] = [];
+    let partError: unknown;
+    const send = (partNumber: number, body: Buffer) => {
+      const p: Promise<void> = (async () => {
         const res = await this.store.client.send(
           new UploadPartCommand({
             Bucket: this.store.bucket,
             Key: this.store.fullKey(keys.source(id)),
             UploadId: row.s3_upload_id,
-            PartNumber: nextPart,
+            PartNumber: partNumber,
             Body: body,
           }),
         );
-        await recordPart(this.db, id, { part_number: nextPart, etag: res.ETag!, size: body.length });
-        parts.push({ part_number: nextPart, etag: res.ETag!, size: body.length });
-        nextPart++;
+        await recordPart(this.db, id, { part_number: partNumber, etag: res.ETag!, size: body.length });
+      })()
+        .catch((err: unknown) => {
+          failedParts.push(partNumber);
+          partError ??= err;
+        })
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+    const cutParts = async (final: boolean) => {
+      if (pendingBytes < this.partSize && !(final && pendingBytes > 0)) return;
+      let buffer = Buffer.concat(pending);
+      while (buffer.length >= this.partSize || (final && buffer.length > 0)) {
+        while (inFlight.size >= PARALLEL_PARTS) await Promise.race(inFlight);
+        if (partError) throw partError;
+        const body = buffer.subarray(0, Math.min(this.partSize, buffer.length));
+        send(nextPart++, body);
         buffer = buffer.subarray(body.length);
       }
-      pending = buffer.length > 0 ? [Buffer.from(buffer)] : [];
+      pending = buffer.length > 0 ? [buffer] : [];
       pendingBytes = buffer.length;
     };
 
-    let failure: unknown;
+    let interrupted = false;
     try {
       for await (const chunk of stream) {
         pending.push(chunk as Buffer);
         pendingBytes += (chunk as Buffer).length;
         written += (chunk as Buffer).length;
-        await flushParts(false);
+        await cutParts(false);
       }
-    } catch (err) {
-      // The client went away mid-request: keep what arrived, so the upload resumes from there.
-      failure = err;
+    } catch {
+      // The client went away mid-request (or storage refused a part, handled below).
+      interrupted = partError === undefined;
     }
     const size = row.size === null ? undefined : Number(row.size);
-    if (failure === undefined && size !== undefined && written === size) {
-      await flushParts(true);
-      await this.complete(id, parts);
+    const whole = !interrupted && partError === undefined && size !== undefined && written === size;
+    if (whole) await cutParts(true).catch(() => undefined);
+    await Promise.allSettled([...inFlight]);
+
+    if (partError !== undefined) {
+      // Storage refused a part: keep the parts before the first refused one; the client resends the rest
+      // from the offset a HEAD then reports.
+      const firstFailed = Math.min(...failedParts);
+      await this.db.query('DELETE FROM multipart_parts WHERE video_id = $1 AND part_number >= $2', [
+        id,
+        firstFailed,
+      ]);
+      if (firstFailed > firstNew && row.tail_size > 0) {
+        // The old tail went into a part that is stored.
+        await this.store.delete(tailKey(id)).catch(() => undefined);
+        await setTail(this.db, id, 0);
+      }
+      throw partError;
+    }
+    if (whole) {
+      await this.complete(id, await listParts(this.db, id));
       if (row.tail_size > 0) await this.store.delete(tailKey(id));
       return written;
     }
+    // A chunk of a longer upload, or an interrupted one: the bytes not yet in a part become the tail.
     if (pendingBytes > 0) await this.store.put(tailKey(id), Buffer.concat(pending));
     else if (row.tail_size > 0) await this.store.delete(tailKey(id));
     await setTail(this.db, id, pendingBytes);

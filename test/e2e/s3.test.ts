@@ -17,6 +17,12 @@ import { tusUpload } from '../helpers/upload.js';
 
 const MiB = 1024 * 1024;
 
+const readStream = async (r: NodeJS.ReadableStream) => {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks);
+};
+
 const s3Flags = (s3: TestS3) => ({
   's3-bucket': s3.bucket,
   's3-endpoint': s3.endpoint,
@@ -180,6 +186,62 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
 
     // Too large for this server: refused before any byte is stored.
     await expect4xx(await t.api('/v1/uploads/multipart', json({ size: 1e15 })), 413, /at most/);
+  });
+
+  it('a tus upload cut off mid-request resumes on S3 from the bytes that arrived, byte for byte', async () => {
+    const data = Buffer.alloc(20 * MiB);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i); // every block differs
+    const created = await t.api('/v1/uploads', {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length) },
+    });
+    const location = created.headers.get('location')!;
+    const id = location.split('/').pop()!;
+    // Send 13 MiB of the 20 and then drop the connection.
+    const abort = new AbortController();
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent >= 13 * MiB) {
+          await new Promise((r) => setTimeout(r, 500));
+          abort.abort();
+          return;
+        }
+        controller.enqueue(data.subarray(sent, sent + MiB));
+        sent += MiB;
+      },
+    });
+    await fetch(location, {
+      method: 'PATCH',
+      headers: {
+        ...t.auth,
+        'Tus-Resumable': '1.0.0',
+        'Upload-Offset': '0',
+        'Content-Type': 'application/offset+octet-stream',
+      },
+      body,
+      signal: abort.signal,
+      duplex: 'half',
+    } as RequestInit).catch(() => undefined);
+    const offset = await waitFor(
+      'the server to keep what arrived',
+      async () => {
+        const head = await fetch(location, {
+          method: 'HEAD',
+          headers: { ...t.auth, 'Tus-Resumable': '1.0.0' },
+        });
+        const o = Number(head.headers.get('upload-offset'));
+        return o > 0 ? o : undefined;
+      },
+      10_000,
+    );
+    expect(offset).toBeGreaterThan(8 * MiB); // at least one whole part, and the tail after it
+    expect(offset).toBeLessThanOrEqual(13 * MiB);
+    const progress: number[] = [];
+    await tusUpload(t, data, {}, { uploadUrl: location, onProgress: (n) => progress.push(n) });
+    expect(Math.min(...progress)).toBeGreaterThanOrEqual(offset);
+    const stored = await readStream(await t.reel.store.get(`sources/${id}/original`));
+    expect(stored.equals(data)).toBe(true);
   });
 
   it('tus streams into S3 part by part across several PATCH requests, and the video plays', async () => {
