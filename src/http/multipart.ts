@@ -122,10 +122,11 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
     }
   }
 
+  /** How many parts a direct upload has: derived from its size and part size, never stored. */
+  const partsOf = (row: MultipartRow) => Math.ceil(Number(row.size) / row.part_size);
   const expectedSize = (row: MultipartRow, n: number) => {
-    const size = Number(row.size);
-    const count = Math.ceil(size / row.part_size);
-    return n < count ? row.part_size : size - row.part_size * (count - 1);
+    const count = partsOf(row);
+    return n < count ? row.part_size : Number(row.size) - row.part_size * (count - 1);
   };
 
   app.register(async (api) => {
@@ -208,7 +209,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
       },
       async (req) => {
         const row = await ownUpload(req, (req.params as { id: string }).id);
-        const count = Math.ceil(Number(row.size) / row.part_size);
+        const count = partsOf(row);
         const numbers = (req.body as { partNumbers: number[] }).partNumbers;
         const outside = numbers.find((n) => n > count);
         if (outside) throw bad(`This upload has ${count} parts; there is no part ${outside}.`);
@@ -251,7 +252,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         const { id, n } = req.params as { id: string; n: number };
         const row = await ownUpload(req, id);
         const { etag, size } = req.body as { etag: string; size: number };
-        const count = Math.ceil(Number(row.size) / row.part_size);
+        const count = partsOf(row);
         if (n > count) throw bad(`This upload has ${count} parts; there is no part ${n}.`);
         if (!ETAG.test(etag)) throw bad(`"${etag.slice(0, 80)}" is not an ETag storage returns.`);
         const want = expectedSize(row, n);
@@ -272,7 +273,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
       const parts = await storedParts(row);
       return {
         partSize: row.part_size,
-        partCount: Math.ceil(Number(row.size) / row.part_size),
+        partCount: partsOf(row),
         parts: parts.map((p) => ({ partNumber: p.part_number, etag: p.etag, size: Number(p.size) })),
       };
     });
@@ -308,7 +309,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         const id = (req.params as { id: string }).id;
         const row = await ownUpload(req, id);
         const given = (req.body as { parts: { partNumber: number; etag: string }[] }).parts;
-        const count = Math.ceil(Number(row.size) / row.part_size);
+        const count = partsOf(row);
         const stored = new Map((await storedParts(row)).map((p) => [p.part_number, p]));
         // Every check before S3 is asked: a refused completion changes nothing.
         for (let n = 1; n <= count; n++) {

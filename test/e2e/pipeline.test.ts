@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VideoView } from '../../src/db/videos.js';
 import { makeAudioOnly, makeClip, makeEmptyFile, makeTextFile, makeTruncated } from '../fixtures/generate.js';
 import { parseMasterPlaylist, probeRendition, recomputeVariantBitrates } from '../helpers/hls.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
@@ -14,24 +15,8 @@ import { tusUpload } from '../helpers/upload.js';
 
 const run = promisify(execFile);
 
-interface Video {
-  id: string;
-  status: string;
-  progress: number;
-  error: string | null;
-  durationMs: number | null;
-  width: number | null;
-  height: number | null;
-  renditions: {
-    name: string;
-    width: number;
-    height: number;
-    bandwidth: number;
-    averageBandwidth: number;
-    codecs: string;
-  }[];
-  readyAt: string | null;
-}
+/** What GET /v1/videos/{id} answers. */
+type Video = VideoView;
 
 describe('upload → HLS ladder → playback', () => {
   let t: TestReel;
