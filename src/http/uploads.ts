@@ -26,6 +26,7 @@ import {
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
 import { S3TusStore } from '../storage/tusS3Store.js';
+import { PostgresUploadLocker } from './uploadLocker.js';
 
 const MAX_METADATA_HEADER = 4096;
 const MAX_TITLE = 200;
@@ -34,7 +35,7 @@ const MAX_FILENAME = 255;
 export interface UploadsDeps {
   db: Db;
   store: ObjectStore;
-  config: Pick<Config, 'dataDir' | 'maxUploadBytes' | 'uploadExpiryHours' | 'maxAttempts'>;
+  config: Pick<Config, 'dataDir' | 'maxUploadBytes' | 'uploadExpiryHours' | 'maxAttempts' | 'databaseUrl'>;
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
   /** Told when a video was queued, to wake an in-process worker. */
@@ -109,6 +110,13 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     ? new S3TusStore(db, store, expirationMs)
     : new FileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
   const apiKeyOf = new WeakMap<IncomingMessage, string>();
+  // Several upload-role processes share Postgres: one request at a time per upload across all of them.
+  // PGlite means one process, where @tus/server's default MemoryLocker is enough.
+  const locker =
+    db.kind === 'postgres' && config.databaseUrl
+      ? new PostgresUploadLocker(db, config.databaseUrl, log.child({ component: 'upload-locks' }))
+      : undefined;
+  if (locker) app.addHook('onClose', () => locker.close());
 
   async function discard(videoId: string): Promise<void> {
     if (datastore instanceof S3TusStore) {
@@ -143,6 +151,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   const tus = new JsonErrorTusServer({
     path: '/v1/uploads',
     datastore,
+    ...(locker && { locker }),
     maxSize: config.maxUploadBytes,
     respectForwardedHeaders: true,
     // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
