@@ -25,6 +25,7 @@ export interface Config {
   roles: Role[];
   maxUploadBytes: number;
   uploadExpiryHours: number;
+  tusPartMib: number;
   leaseSeconds: number;
   heartbeatSeconds: number;
   maxAttempts: number;
@@ -215,6 +216,15 @@ export const SETTINGS = [
     default: '24',
     description: 'unfinished uploads expire after this many hours',
     parse: num(0.001),
+  }),
+  setting({
+    key: 'tusPartMib',
+    flag: 'tus-part-mib',
+    env: 'REEL_TUS_PART_MIB',
+    default: '32',
+    description:
+      'on S3: tus bytes stream to storage in parts of this many MiB (an interrupted request loses at most one)',
+    parse: int(5, 5120),
   }),
   setting({
     key: 'leaseSeconds',

@@ -150,6 +150,14 @@ export const errors = {
     true,
   ),
 
+  uploadUnjoinable: define(
+    'REEL_UPLOAD_UNJOINABLE',
+    422,
+    (reason: string) =>
+      `Storage could not join the uploaded parts into one file (${reason}). Upload the video again.`,
+    true,
+  ),
+
   // processing: transient unless stated
   transcodeFailed: define('REEL_TRANSCODE_FAILED', 500, (detail: string) => `Transcoding failed: ${detail}`),
   leaseLost: define(

@@ -10,7 +10,8 @@ export interface MultipartRow {
   tail_size: number;
   metadata: Record<string, string | null>;
   api_key_id: string | null;
-  state: 'open' | 'completed' | 'aborted';
+  /** stored: every byte is in a part, the parts are not yet joined (a tus upload the worker joins). */
+  state: 'open' | 'stored' | 'completed' | 'aborted';
   created_at: Date | string;
 }
 
@@ -62,11 +63,11 @@ export async function setSize(db: Queryable, videoId: string, size: number): Pro
   await db.query('UPDATE multipart_uploads SET size = $2 WHERE video_id = $1', [videoId, size]);
 }
 
-/** Moves an open upload to a final state; false when it was not open (completed twice, aborted). */
+/** Moves an open upload on; false when it was not open (completed twice, aborted). */
 export async function closeMultipart(
   db: Queryable,
   videoId: string,
-  state: 'completed' | 'aborted',
+  state: 'stored' | 'completed' | 'aborted',
 ): Promise<boolean> {
   const rows = await db.query(
     `UPDATE multipart_uploads SET state = $2 WHERE video_id = $1 AND state = 'open' RETURNING video_id`,
@@ -90,4 +91,12 @@ export async function expiredMultiparts(
     [kind, olderThanSeconds],
   );
   return rows.map((r) => r.video_id);
+}
+
+/** A stored upload whose parts storage has joined. */
+export async function markAssembled(db: Queryable, videoId: string): Promise<void> {
+  await db.query(
+    `UPDATE multipart_uploads SET state = 'completed' WHERE video_id = $1 AND state = 'stored'`,
+    [videoId],
+  );
 }

@@ -39,11 +39,9 @@ import {
 } from '../db/multipart.js';
 import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo, toView } from '../db/videos.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
+import { MAX_PARTS, MIN_PART_SIZE, planParts } from '../storage/partPlan.js';
 import type { S3Store } from '../storage/s3.js';
 
-export const MIN_PART = 5 * 1024 * 1024;
-export const MAX_PARTS = 10_000;
-const DEFAULT_PART = 8 * 1024 * 1024;
 const URL_SECONDS = 3600;
 const MAX_BATCH = 100;
 
@@ -54,13 +52,6 @@ export interface MultipartDeps {
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
   onQueued: (videoId: string) => void;
-}
-
-/** The smallest whole-MiB part size ≥ 8 MiB that fits the file in 10,000 parts. */
-export function planParts(size: number): { partSize: number; partCount: number } {
-  const mib = 1024 * 1024;
-  const partSize = Math.max(DEFAULT_PART, Math.ceil(size / MAX_PARTS / mib) * mib);
-  return { partSize, partCount: Math.max(1, Math.ceil(size / partSize)) };
 }
 
 const conflict = (message: string) => new ReelError('REEL_UPLOAD_CONFLICT', 409, message);
@@ -258,8 +249,8 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         const want = expectedSize(row, n);
         if (size !== want) {
           throw bad(
-            size < MIN_PART && n < count
-              ? `Part ${n} is ${size} bytes: every part but the last must be at least ${MIN_PART} bytes (this upload's parts are ${row.part_size}).`
+            size < MIN_PART_SIZE && n < count
+              ? `Part ${n} is ${size} bytes: every part but the last must be at least ${MIN_PART_SIZE} bytes (this upload's parts are ${row.part_size}).`
               : `Part ${n} must be ${want} bytes, not ${size}.`,
           );
         }
@@ -319,9 +310,9 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
           if (!s) throw bad(`Part ${n} was not uploaded (or not reported with PUT …/parts/${n}).`);
           if (quoted(g.etag) !== quoted(s.etag))
             throw bad(`The ETag of part ${n} does not match the stored part.`);
-          if (Number(s.size) < MIN_PART && n < count) {
+          if (Number(s.size) < MIN_PART_SIZE && n < count) {
             throw bad(
-              `Part ${n} is ${s.size} bytes: every part but the last must be at least ${MIN_PART} bytes.`,
+              `Part ${n} is ${s.size} bytes: every part but the last must be at least ${MIN_PART_SIZE} bytes.`,
             );
           }
         }

@@ -3,6 +3,7 @@
  * @tus/server with its file store as the staging area. The tus upload id is the video id. A finished
  * upload is moved into the object store and the video and its job are queued in one transaction.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
@@ -35,7 +36,10 @@ const MAX_FILENAME = 255;
 export interface UploadsDeps {
   db: Db;
   store: ObjectStore;
-  config: Pick<Config, 'dataDir' | 'maxUploadBytes' | 'uploadExpiryHours' | 'maxAttempts' | 'databaseUrl'>;
+  config: Pick<
+    Config,
+    'dataDir' | 'maxUploadBytes' | 'uploadExpiryHours' | 'tusPartMib' | 'maxAttempts' | 'databaseUrl'
+  >;
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
   /** Told when a video was queued, to wake an in-process worker. */
@@ -105,9 +109,15 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   const stagingDir = path.join(config.dataDir, 'uploads');
   fs.mkdirSync(stagingDir, { recursive: true });
   const expirationMs = config.uploadExpiryHours * 3600_000;
+  // The Content-Length of the request being handled, for the S3 store to stream parts of known length.
+  const requestLength = new AsyncLocalStorage<number | undefined>();
   // On S3 the bytes stream into a multipart upload as they arrive; otherwise they are staged on disk.
   const datastore = isS3Store(store)
-    ? new S3TusStore(db, store, expirationMs)
+    ? new S3TusStore(db, store, {
+        expirationMs,
+        partSize: config.tusPartMib * 1024 * 1024,
+        patchLength: () => requestLength.getStore(),
+      })
     : new FileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
   const apiKeyOf = new WeakMap<IncomingMessage, string>();
   // Several upload-role processes share Postgres: one request at a time per upload across all of them.
@@ -130,20 +140,26 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   /** Moves the staged file into the object store and queues the video; safe to repeat. */
   async function finish(videoId: string): Promise<void> {
     const sourceKey = keys.source(videoId);
-    const staged = path.join(stagingDir, videoId);
-    // The staged file stays until the response is sent (tus still reads it): POST_FINISH removes it.
-    if (fs.existsSync(staged)) await store.putFile(sourceKey, staged);
-    const stat = await store.stat(sourceKey);
-    if (!stat) throw errors.objectNotFound(`the source of video ${videoId}`);
+    let size: number | undefined;
+    if (datastore instanceof S3TusStore) {
+      // Every part is stored; the worker joins them into the source object before it reads it.
+      size = (await datastore.getUpload(videoId)).size;
+    } else {
+      const staged = path.join(stagingDir, videoId);
+      // The staged file stays until the response is sent (tus still reads it): POST_FINISH removes it.
+      if (fs.existsSync(staged)) await store.putFile(sourceKey, staged);
+      size = (await store.stat(sourceKey))?.size;
+    }
+    if (size === undefined) throw errors.objectNotFound(`the source of video ${videoId}`);
     if (
       await queueUploadedVideo(db, {
         id: videoId,
         sourceKey,
-        sourceSize: stat.size,
+        sourceSize: size,
         maxAttempts: config.maxAttempts,
       })
     ) {
-      log.info({ videoId, bytes: stat.size }, 'upload finished: video queued');
+      log.info({ videoId, bytes: size }, 'upload finished: video queued');
       deps.onQueued(videoId);
     }
   }
@@ -199,6 +215,8 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   });
 
   tus.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
+    // On S3 the stored parts are the source until the worker joins them: nothing to remove.
+    if (datastore instanceof S3TusStore) return;
     void discard(upload.id).catch((err) =>
       log.warn({ err, videoId: upload.id }, 'removing a staged upload failed'),
     );
@@ -215,7 +233,10 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
 
   const handle = async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
     reply.hijack();
-    await tus.handle(req.raw, reply.raw);
+    const length = Number(req.headers['content-length'] ?? Number.NaN);
+    await requestLength.run(Number.isSafeInteger(length) && length >= 0 ? length : undefined, () =>
+      tus.handle(req.raw, reply.raw),
+    );
   };
   const preHandler = async (req: FastifyRequest) => {
     if (req.method === 'OPTIONS') return;
@@ -248,7 +269,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       for (const id of await uploadingVideoIds(db)) {
         const staged = path.join(stagingDir, id);
         let complete = false;
-        if (fs.existsSync(staged)) {
+        if (fs.existsSync(staged) || datastore instanceof S3TusStore) {
           const upload = await datastore.getUpload(id).catch(() => null);
           complete = upload !== null && upload.size !== undefined && upload.offset === upload.size;
         } else {

@@ -17,7 +17,9 @@ import { isConnectionError } from '../db/postgres.js';
 import { processAlive } from '../lock.js';
 import { transcodeToHls } from '../media/pipeline.js';
 import type { Metrics } from '../metrics.js';
+import { assembleUpload } from '../storage/assemble.js';
 import { keys } from '../storage/keys.js';
+import { isS3Store } from '../storage/s3.js';
 import {
   type ClaimedJob,
   claimJob,
@@ -268,10 +270,14 @@ export class Worker {
     }
   }
 
-  /** A path ffmpeg can read: the object itself on a filesystem store, else a download into the work dir. */
+  /**
+   * A path ffmpeg can read: the object itself on a filesystem store, else a download into the work dir
+   * (after joining the parts of a tus upload that were stored but not yet joined).
+   */
   private async sourcePath(job: ClaimedJob, workDir: string): Promise<string> {
     const { store } = this.deps;
     if (store.localPath) return store.localPath(job.sourceKey);
+    if (isS3Store(store)) await assembleUpload(this.deps.db, store, job.videoId);
     const dest = path.join(workDir, 'source');
     await pipeline(await store.get(job.sourceKey), createWriteStream(dest));
     return dest;

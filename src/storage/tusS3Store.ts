@@ -1,17 +1,28 @@
 /**
  * A tus data store that streams each upload into an S3 multipart upload as it arrives: the server never
- * holds a whole file in memory or on its own disk. Bytes are cut into parts of `partSize` (S3 wants at
- * least 5 MiB for every part but the last); what a PATCH leaves over that is too small for a part is kept
- * as a small "tail" object in the bucket and put in front of the next PATCH. The part list and the tail's
- * size live in Postgres, so any upload-role process can resume any upload (and S3 emulators without
- * ListParts work too).
+ * holds a whole file in memory or on its own disk.
  *
- * Not copied from @tus/s3-store, which needs ListParts; the idea of a tail object is the same.
+ * - A PATCH whose length is known (Content-Length, as browsers, curl and tus-js-client send) is cut into
+ *   large parts (see partPlan.ts), each streamed to storage while it is read: one part's bytes go out
+ *   while the previous part's answer is awaited. An interrupted PATCH keeps the parts stored before it.
+ * - A PATCH of unknown length (chunked) is collected part by part in memory (8 MiB each).
+ * - Bytes too few for a part (S3 wants 5 MiB but for the last part) are kept as a small "tail" object in
+ *   the bucket and put in front of the next PATCH. Its key names the state it belongs to, so replacing
+ *   it never leaves the database pointing at the wrong bytes.
+ * - When the last byte is stored the upload is "stored": the final PATCH is answered then, and the worker
+ *   joins the parts (assembleUpload) before it reads the source. Joining can take as long as writing the
+ *   file again on some stores (s3rver, MinIO in FS mode) and minutes on S3 for very large objects, which
+ *   is no reason to keep the client's request waiting.
+ *
+ * The part list and the tail's size live in Postgres, recorded in part order, so any upload-role process
+ * can resume any upload (and S3 emulators without ListParts work too).
+ *
+ * Not copied from @tus/s3-store, which buffers parts on disk and needs ListParts; the tail object is the
+ * same idea.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -24,31 +35,39 @@ import {
   getMultipart,
   insertMultipart,
   listParts,
+  type PartRow,
   recordPart,
   setSize,
   setTail,
 } from '../db/multipart.js';
+import { ByteSlicer, concatSources } from './byteSlicer.js';
 import { keys } from './keys.js';
+import { BUFFERED_PART_SIZE, MIN_PART_SIZE, partSizeFor, planPatch, STREAM_PART_SIZE } from './partPlan.js';
 import type { S3Store } from './s3.js';
 
-export const TUS_PART_SIZE = 8 * 1024 * 1024;
-/** Parts on their way to storage at once: hides its latency; memory stays near (this + 1) × part size. */
-const PARALLEL_PARTS = 4;
+/** The tail object of an upload whose next part is `nextPart` and whose tail holds `size` bytes. */
+const tailKey = (id: string, nextPart: number, size: number) => `uploads/${id}/tail-${nextPart}-${size}`;
+const uploadPrefix = (id: string) => `uploads/${id}/`;
 
-const tailKey = (id: string) => `uploads/${id}/tail`;
+/** Parts whose answer may still be awaited while the next part's bytes are sent. */
+const PARTS_IN_FLIGHT = 2;
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
+export interface S3TusStoreOptions {
+  /** How long an unfinished upload is kept. */
+  expirationMs: number;
+  /** The Content-Length of the PATCH now writing this upload, when the client sent one. */
+  patchLength?: (id: string) => number | undefined;
+  /** The size of streamed parts (tests use small ones). */
+  partSize?: number;
+  /** The size of parts collected from a PATCH of unknown length. */
+  bufferedPartSize?: number;
 }
 
 export class S3TusStore extends DataStore {
   constructor(
     private readonly db: Db,
     private readonly store: S3Store,
-    private readonly expirationMs: number,
-    private readonly partSize = TUS_PART_SIZE,
+    private readonly opts: S3TusStoreOptions,
   ) {
     super();
     this.extensions = [
@@ -70,11 +89,11 @@ export class S3TusStore extends DataStore {
       kind: 'tus',
       s3_upload_id: UploadId!,
       size: upload.size ?? null,
-      part_size: this.partSize,
+      part_size: partSizeFor(upload.size, this.opts.partSize ?? STREAM_PART_SIZE),
       metadata: upload.metadata ?? {},
       api_key_id: null,
     });
-    if (upload.size === 0) await this.complete(upload.id, []);
+    if (upload.size === 0) await this.storeEmpty(upload.id);
     upload.creation_date = new Date().toISOString();
     return upload;
   }
@@ -84,7 +103,7 @@ export class S3TusStore extends DataStore {
     if (row?.kind !== 'tus' || row.state === 'aborted') throw ERRORS.FILE_NOT_FOUND;
     const parts = await listParts(this.db, id);
     const stored = parts.reduce((n, p) => n + Number(p.size), 0);
-    const offset = row.state === 'completed' ? Number(row.size) : stored + row.tail_size;
+    const offset = row.state === 'open' ? stored + row.tail_size : Number(row.size);
     return new Upload({
       id,
       size: row.size === null ? undefined : Number(row.size),
@@ -98,119 +117,78 @@ export class S3TusStore extends DataStore {
     const row = await getMultipart(this.db, id);
     if (row?.state !== 'open') throw ERRORS.FILE_NOT_FOUND;
     const firstNew = (await listParts(this.db, id)).length + 1;
-    let nextPart = firstNew;
-    // Pending bytes as a list of chunks, joined only when a part is cut: no quadratic copying.
-    let pending: Buffer[] = row.tail_size > 0 ? [await readAll(await this.store.get(tailKey(id)))] : [];
-    let pendingBytes = pending[0]?.length ?? 0;
-    let written = offset;
-
-    // Up to PARALLEL_PARTS parts travel to storage at once while the request goes on being read.
-    const inFlight = new Set<Promise<void>>();
-    const failedParts: number[] = [];
-    let partError: unknown;
-    const send = (partNumber: number, body: Buffer) => {
-      const p: Promise<void> = (async () => {
-        const res = await this.store.client.send(
-          new UploadPartCommand({
-            Bucket: this.store.bucket,
-            Key: this.store.fullKey(keys.source(id)),
-            UploadId: row.s3_upload_id,
-            PartNumber: partNumber,
-            Body: body,
-          }),
-        );
-        await recordPart(this.db, id, { part_number: partNumber, etag: res.ETag!, size: body.length });
-      })()
-        .catch((err: unknown) => {
-          failedParts.push(partNumber);
-          partError ??= err;
-        })
-        .finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    };
-    const cutParts = async (final: boolean) => {
-      if (pendingBytes < this.partSize && !(final && pendingBytes > 0)) return;
-      let buffer = Buffer.concat(pending);
-      while (buffer.length >= this.partSize || (final && buffer.length > 0)) {
-        while (inFlight.size >= PARALLEL_PARTS) await Promise.race(inFlight);
-        if (partError) throw partError;
-        const body = buffer.subarray(0, Math.min(this.partSize, buffer.length));
-        send(nextPart++, body);
-        buffer = buffer.subarray(body.length);
-      }
-      pending = buffer.length > 0 ? [buffer] : [];
-      pendingBytes = buffer.length;
-    };
-
-    let interrupted = false;
-    try {
-      for await (const chunk of stream) {
-        pending.push(chunk as Buffer);
-        pendingBytes += (chunk as Buffer).length;
-        written += (chunk as Buffer).length;
-        await cutParts(false);
-      }
-    } catch {
-      // The client went away mid-request (or storage refused a part, handled below).
-      interrupted = partError === undefined;
-    }
+    const oldTail = row.tail_size;
+    const partsBytes = offset - oldTail; // what the stored parts hold
     const size = row.size === null ? undefined : Number(row.size);
-    const whole = !interrupted && partError === undefined && size !== undefined && written === size;
-    if (whole) await cutParts(true).catch(() => undefined);
-    await Promise.allSettled([...inFlight]);
+    const ends = (bytes: number) => size !== undefined && partsBytes + bytes === size;
 
-    if (partError !== undefined) {
-      // Storage refused a part: keep the parts before the first refused one; the client resends the rest
-      // from the offset a HEAD then reports.
-      const firstFailed = Math.min(...failedParts);
-      await this.db.query('DELETE FROM multipart_parts WHERE video_id = $1 AND part_number >= $2', [
-        id,
-        firstFailed,
-      ]);
-      if (firstFailed > firstNew && row.tail_size > 0) {
-        // The old tail went into a part that is stored.
-        await this.store.delete(tailKey(id)).catch(() => undefined);
-        await setTail(this.db, id, 0);
+    // The old tail, then the client's bytes.
+    const tailStream = oldTail > 0 ? await this.store.get(tailKey(id, firstNew, oldTail)) : undefined;
+    const slicer = new ByteSlicer(tailStream ? concatSources(tailStream, stream) : stream);
+    const parts = new PartSender(this.db, this.store, id, row.s3_upload_id, firstNew, oldTail);
+    let tail: Buffer = Buffer.alloc(0);
+
+    const length = this.opts.patchLength?.(id);
+    if (length !== undefined) {
+      // Known length: plan the parts, then stream each as its bytes arrive.
+      const plan = planPatch({
+        tail: oldTail,
+        length,
+        final: ends(oldTail + length),
+        partSize: row.part_size,
+      });
+      for (const n of plan.parts) if (!(await parts.stream(slicer, n))) break;
+      if (plan.tail > 0 && parts.sent === plan.parts.length) tail = await slicer.readUpTo(plan.tail);
+    } else {
+      // Unknown length: collect each part in memory; what is left at the end is the tail (or, when it
+      // ends the upload or is big enough, the last part).
+      const partSize = this.opts.bufferedPartSize ?? BUFFERED_PART_SIZE;
+      let taken = 0;
+      for (;;) {
+        const chunk = await slicer.readUpTo(partSize);
+        taken += chunk.length;
+        const full = chunk.length === partSize;
+        if (full || ends(taken) || (chunk.length >= MIN_PART_SIZE && slicer.error === undefined)) {
+          if (chunk.length > 0 && !(await parts.send(chunk))) break;
+        } else {
+          tail = chunk;
+        }
+        if (!full || ends(taken)) break;
       }
-      throw partError;
     }
-    if (whole) {
-      await this.complete(id, await listParts(this.db, id));
-      if (row.tail_size > 0) await this.store.delete(tailKey(id));
-      return written;
+
+    // Every part is recorded in order as storage answers; wait for the last ones.
+    const outcome = await parts.settle(slicer.error);
+    if (outcome.storageError !== undefined) throw outcome.storageError;
+    if (outcome.complete) {
+      // Every part made it: the bytes after them are the new tail, and the upload may be whole.
+      const key = tailKey(id, outcome.nextPart, tail.length);
+      const oldKey = tailKey(id, firstNew, oldTail);
+      if (tail.length > 0 && key !== oldKey) await this.store.put(key, tail);
+      const whole = ends(outcome.partBytes + tail.length) && slicer.error === undefined;
+      await this.db.transaction(async (tx) => {
+        await setTail(tx, id, tail.length);
+        if (whole) await closeMultipart(tx, id, 'stored');
+      });
+      if (oldTail > 0 && key !== oldKey) await this.store.delete(oldKey).catch(() => undefined);
     }
-    // A chunk of a longer upload, or an interrupted one: the bytes not yet in a part become the tail.
-    if (pendingBytes > 0) await this.store.put(tailKey(id), Buffer.concat(pending));
-    else if (row.tail_size > 0) await this.store.delete(tailKey(id));
-    await setTail(this.db, id, pendingBytes);
-    return written;
+    // An interrupted PATCH keeps the parts stored before the one it was sending.
+    return (await this.getUpload(id)).offset;
   }
 
-  private async complete(id: string, parts: { part_number: number; etag: string }[]): Promise<void> {
+  /** An empty upload: S3 has no empty multipart uploads, so store an empty object instead. */
+  private async storeEmpty(id: string): Promise<void> {
     const row = (await getMultipart(this.db, id))!;
-    const key = this.store.fullKey(keys.source(id));
-    if (parts.length === 0) {
-      // An empty upload: S3 has no empty multipart uploads, so store an empty object instead.
-      await this.store.client
-        .send(
-          new AbortMultipartUploadCommand({
-            Bucket: this.store.bucket,
-            Key: key,
-            UploadId: row.s3_upload_id,
-          }),
-        )
-        .catch(() => undefined);
-      await this.store.put(keys.source(id), Buffer.alloc(0));
-    } else {
-      await this.store.client.send(
-        new CompleteMultipartUploadCommand({
+    await this.store.client
+      .send(
+        new AbortMultipartUploadCommand({
           Bucket: this.store.bucket,
-          Key: key,
+          Key: this.store.fullKey(keys.source(id)),
           UploadId: row.s3_upload_id,
-          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.part_number, ETag: p.etag })) },
         }),
-      );
-    }
+      )
+      .catch(() => undefined);
+    await this.store.put(keys.source(id), Buffer.alloc(0));
     await closeMultipart(this.db, id, 'completed');
   }
 
@@ -230,17 +208,148 @@ export class S3TusStore extends DataStore {
         }),
       )
       .catch(() => undefined); // already gone, or a store that cannot abort: the parts expire with the bucket's rules
-    await this.store.delete(tailKey(id)).catch(() => undefined);
+    await this.store.deletePrefix(uploadPrefix(id)).catch(() => undefined);
     await deleteMultipart(this.db, id);
   }
 
   override async deleteExpired(): Promise<number> {
-    const ids = await expiredMultiparts(this.db, 'tus', this.expirationMs / 1000);
+    const ids = await expiredMultiparts(this.db, 'tus', this.opts.expirationMs / 1000);
     for (const id of ids) await this.remove(id);
     return ids.length;
   }
 
   override getExpiration(): number {
-    return this.expirationMs;
+    return this.opts.expirationMs;
+  }
+}
+
+/**
+ * Sends the parts of one PATCH: streamed or from memory, one part's bytes going out while up to
+ * PARTS_IN_FLIGHT earlier parts await storage's answer. Parts are recorded in the database strictly in
+ * order, so the recorded parts always form an unbroken prefix of the upload; the first new part, which
+ * holds the old tail's bytes, is recorded together with the tail's removal.
+ */
+class PartSender {
+  /** Parts handed to storage. */
+  sent = 0;
+  private recorded: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private nextRecorded: number;
+  private recordedBytes = 0;
+  private failure: unknown;
+  private failed = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: S3Store,
+    private readonly id: string,
+    private readonly uploadId: string,
+    private readonly firstNew: number,
+    private readonly oldTail: number,
+  ) {
+    this.nextRecorded = firstNew;
+  }
+
+  /** Streams the next `size` bytes of the slicer as a part; false when this PATCH should stop. */
+  async stream(slicer: ByteSlicer, size: number): Promise<boolean> {
+    if (!(await this.room())) return false;
+    let bodyRead!: () => void;
+    const read = new Promise<void>((resolve) => {
+      bodyRead = resolve;
+    });
+    const body = async function* () {
+      try {
+        yield* slicer.take(size);
+      } finally {
+        bodyRead();
+      }
+    };
+    // A body that fails (the client went away) must end the storage request too, or it would wait for
+    // bytes that never come; the error is the request's to report.
+    const abort = new AbortController();
+    const readable = Readable.from(body()).on('error', (err) => abort.abort(err));
+    const answered = this.upload(readable, size, abort.signal);
+    // The next part may start once this one's bytes are read (or it failed before reading them all).
+    await Promise.race([read, answered.catch(() => undefined)]);
+    return !this.failed && slicer.error === undefined;
+  }
+
+  /** Sends a part collected in memory; false when this PATCH should stop. */
+  async send(body: Buffer): Promise<boolean> {
+    if (!(await this.room())) return false;
+    this.upload(body, body.length);
+    return true;
+  }
+
+  /**
+   * Waits for every part's answer. `complete` when all of them were stored; `storageError` when storage
+   * refused one (not because the client went away).
+   */
+  async settle(clientError: unknown): Promise<{
+    complete: boolean;
+    nextPart: number;
+    partBytes: number;
+    storageError?: unknown;
+  }> {
+    await Promise.allSettled([...this.inFlight]);
+    await this.recorded;
+    const storageError = this.failed && clientError === undefined ? this.failure : undefined;
+    return {
+      complete: !this.failed,
+      nextPart: this.nextRecorded,
+      // Counted from the old tail's first byte, which the first new part holds.
+      partBytes: this.recordedBytes,
+      ...(storageError !== undefined ? { storageError } : {}),
+    };
+  }
+
+  private async room(): Promise<boolean> {
+    while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
+    return !this.failed;
+  }
+
+  private upload(body: Readable | Buffer, size: number, abortSignal?: AbortSignal): Promise<string> {
+    const partNumber = this.firstNew + this.sent++;
+    const answered = this.store.client
+      .send(
+        new UploadPartCommand({
+          Bucket: this.store.bucket,
+          Key: this.store.fullKey(keys.source(this.id)),
+          UploadId: this.uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: size,
+        }),
+        abortSignal ? { abortSignal } : {},
+      )
+      .then((res) => res.ETag!);
+    const settled = answered.catch((err: unknown) => this.fail(err));
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
+    this.recorded = this.recorded.then(async () => {
+      const etag = await answered.catch(() => undefined);
+      if (etag === undefined || this.failed) return;
+      const part: PartRow = { part_number: partNumber, etag, size };
+      try {
+        if (partNumber === this.firstNew && this.oldTail > 0) {
+          await this.db.transaction(async (tx) => {
+            await recordPart(tx, this.id, part);
+            await setTail(tx, this.id, 0);
+          });
+        } else {
+          await recordPart(this.db, this.id, part);
+        }
+        this.nextRecorded = partNumber + 1;
+        this.recordedBytes += size;
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    return answered;
+  }
+
+  private fail(err: unknown): void {
+    this.failed = true;
+    this.failure ??= err;
   }
 }

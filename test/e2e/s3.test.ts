@@ -4,9 +4,12 @@
  * the roles as separate processes (upload+play, two workers) over Postgres.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assembleUpload } from '../../src/storage/assemble.js';
+import type { S3Store } from '../../src/storage/s3.js';
 import { makeClip } from '../fixtures/generate.js';
 import { postgresDb, type TestDb } from '../helpers/db.js';
 import { parseMasterPlaylist, probeRendition } from '../helpers/hls.js';
@@ -240,6 +243,8 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
     const progress: number[] = [];
     await tusUpload(t, data, {}, { uploadUrl: location, onProgress: (n) => progress.push(n) });
     expect(Math.min(...progress)).toBeGreaterThanOrEqual(offset);
+    // The worker joins the parts first thing (and then finds no video in these bytes).
+    expect((await settle(id)).error).toMatch(/not a video/);
     const stored = await readStream(await t.reel.store.get(`sources/${id}/original`));
     expect(stored.equals(data)).toBe(true);
   });
@@ -256,6 +261,133 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
     const master = parseMasterPlaylist(await (await fetch(url)).text());
     const probe = await probeRendition(new URL(master.variants[0]!.uri, url).href);
     expect(probe.height).toBe(360);
+  });
+});
+
+describe('tus on S3: PATCHes of known length streamed part by part (upload role alone)', () => {
+  let s3: TestS3;
+  let t: TestReel;
+  beforeAll(async () => {
+    s3 = await startS3();
+    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
+    // No worker here, so nothing joins the parts behind the test's back; 5 MiB parts keep it small.
+    t = await startTestReel({ ...s3Flags(s3), roles: 'upload,play', 'tus-part-mib': '5' });
+  });
+  afterAll(async () => {
+    await t.close();
+    await s3.close();
+  });
+
+  const pattern = (bytes: number) => {
+    const data = Buffer.alloc(bytes);
+    for (let i = 0; i + 4 <= data.length; i += 4096) data.writeUInt32BE(i % 2 ** 32, i);
+    return data;
+  };
+  const tus = { 'Tus-Resumable': '1.0.0' };
+  const create = async (size: number) => {
+    const res = await t.api('/v1/uploads', {
+      method: 'POST',
+      headers: { ...tus, 'Upload-Length': String(size) },
+    });
+    expect(res.status).toBe(201);
+    const location = res.headers.get('location')!;
+    return { location, id: location.split('/').pop()! };
+  };
+  const patch = (location: string, offset: number, body: Buffer) =>
+    fetch(location, {
+      method: 'PATCH',
+      headers: {
+        ...t.auth,
+        ...tus,
+        'Upload-Offset': String(offset),
+        'Content-Type': 'application/offset+octet-stream',
+      },
+      body: new Uint8Array(body),
+    });
+  const offsetOf = async (location: string) =>
+    Number(
+      (await fetch(location, { method: 'HEAD', headers: { ...t.auth, ...tus } })).headers.get(
+        'upload-offset',
+      ),
+    );
+  const multipart = async (id: string) => ({
+    row: (
+      await t.reel.db.query<{ state: string; tail_size: number }>(
+        'SELECT state, tail_size FROM multipart_uploads WHERE video_id = $1',
+        [id],
+      )
+    )[0]!,
+    parts: (
+      await t.reel.db.query<{ size: string }>(
+        'SELECT size FROM multipart_parts WHERE video_id = $1 ORDER BY part_number',
+        [id],
+      )
+    ).map((p) => Number(p.size) / MiB),
+  });
+  const source = async (id: string) => readStream(await t.reel.store.get(`sources/${id}/original`));
+
+  it('answers the final PATCH once every part is stored; the worker’s join gives back the same bytes', async () => {
+    const data = pattern(23 * MiB);
+    const { location, id } = await create(data.length);
+
+    const first = await patch(location, 0, data.subarray(0, 12 * MiB));
+    expect(first.status).toBe(204);
+    expect(Number(first.headers.get('upload-offset'))).toBe(12 * MiB);
+    // Two 5 MiB parts streamed; the 2 MiB after them are too few for a part and wait as the tail.
+    expect(await multipart(id)).toEqual({ row: { state: 'open', tail_size: 2 * MiB }, parts: [5, 5] });
+
+    const last = await patch(location, 12 * MiB, data.subarray(12 * MiB));
+    expect(last.status).toBe(204);
+    expect(Number(last.headers.get('upload-offset'))).toBe(23 * MiB);
+    expect(await multipart(id)).toEqual({ row: { state: 'stored', tail_size: 0 }, parts: [5, 5, 5, 5, 3] });
+    // Queued for processing, but not yet joined into one object: the worker does that first thing.
+    expect((await (await t.api(`/v1/videos/${id}`)).json()).status).toBe('queued');
+    expect(await t.reel.store.stat(`sources/${id}/original`)).toBeNull();
+    expect(await offsetOf(location)).toBe(23 * MiB);
+
+    const store = t.reel.store as S3Store;
+    await assembleUpload(t.reel.db, store, id);
+    expect((await source(id)).equals(data)).toBe(true);
+    expect((await multipart(id)).row.state).toBe('completed');
+    // Joining again — a second worker, or a retry after dying between the join and its record — is harmless.
+    await t.reel.db.query(`UPDATE multipart_uploads SET state = 'stored' WHERE video_id = $1`, [id]);
+    await assembleUpload(t.reel.db, store, id);
+    expect((await multipart(id)).row.state).toBe('completed');
+    expect((await source(id)).equals(data)).toBe(true);
+  });
+
+  it('a PATCH cut off mid-part keeps the whole parts before it, and the upload resumes byte for byte', async () => {
+    const data = pattern(23 * MiB);
+    const { location, id } = await create(data.length);
+    // Announce all 23 MiB, send 13, then drop the connection: parts 1 and 2 are whole, part 3 is not.
+    await new Promise<void>((resolve) => {
+      const req = http.request(location, {
+        method: 'PATCH',
+        headers: {
+          ...t.auth,
+          ...tus,
+          'Upload-Offset': '0',
+          'Content-Type': 'application/offset+octet-stream',
+          'Content-Length': String(data.length),
+        },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(data.subarray(0, 13 * MiB), () => setTimeout(() => req.destroy(), 500));
+    });
+    const offset = await waitFor(
+      'the interrupted PATCH to be settled',
+      async () => ((await multipart(id)).parts.length === 2 ? offsetOf(location) : undefined),
+      10_000,
+    );
+    expect(offset).toBe(10 * MiB);
+
+    const rest = await patch(location, offset, data.subarray(offset));
+    expect(rest.status).toBe(204);
+    expect(Number(rest.headers.get('upload-offset'))).toBe(data.length);
+    await assembleUpload(t.reel.db, t.reel.store as S3Store, id);
+    expect((await source(id)).equals(data)).toBe(true);
   });
 });
 

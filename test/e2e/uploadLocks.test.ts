@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CompleteMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assembleUpload } from '../../src/storage/assemble.js';
 import { createS3Store, type S3Store } from '../../src/storage/s3.js';
 import { postgresDb, type TestDb } from '../helpers/db.js';
 import { type ReelProcess, spawnReel } from '../helpers/process.js';
@@ -110,28 +110,10 @@ describe('two upload-role processes share tus uploads over Postgres and S3', () 
     expect(res.status).toBe(200);
     return Number(res.headers.get('upload-offset'));
   };
-  /** The uploaded bytes, from the source object (its parts joined here when no worker has yet). */
+  /** The uploaded bytes, from the source object (its parts joined here, as a worker would first). */
   const stored = async (id: string) => {
-    const key = `sources/${id}/original`;
-    if (!(await store.stat(key))) {
-      const [row] = await pg.db.query<{ s3_upload_id: string }>(
-        'SELECT s3_upload_id FROM multipart_uploads WHERE video_id = $1',
-        [id],
-      );
-      const parts = await pg.db.query<{ part_number: number; etag: string }>(
-        'SELECT part_number, etag FROM multipart_parts WHERE video_id = $1 ORDER BY part_number',
-        [id],
-      );
-      await store.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: store.bucket,
-          Key: store.fullKey(key),
-          UploadId: row!.s3_upload_id,
-          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.part_number, ETag: p.etag })) },
-        }),
-      );
-    }
-    return readAll(await store.get(key));
+    await assembleUpload(pg.db, store, id);
+    return readAll(await store.get(`sources/${id}/original`));
   };
   const lockHolder = async (id: string) =>
     (await pg.db.query<{ holder: string }>('SELECT holder FROM upload_locks WHERE upload_id = $1', [id]))[0]

@@ -1,4 +1,5 @@
 /** An S3 emulator (s3rver, from npm) that a test starts and stops itself. */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,14 +16,56 @@ export interface TestS3 {
 
 export async function startS3(bucket = 'reel'): Promise<TestS3> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-s3-'));
-  const server = new S3rver({
+  const server = new S3rver(s3rverOptions(directory, bucket));
+  const { port } = (await server.run()) as { port: number };
+  return emulator(port, bucket, async () => {
+    await server.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  });
+}
+
+/**
+ * The emulator in a process of its own, as storage is in a deployment (benchmarks: its work then does
+ * not share an event loop with the client being measured). `pid` is the emulator's process.
+ */
+export async function startS3Process(bucket = 'reel'): Promise<TestS3 & { pid: number }> {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-s3-'));
+  const main = `
+    const { default: S3rver } = await import(${JSON.stringify(import.meta.resolve('s3rver'))});
+    const server = new S3rver(${JSON.stringify(s3rverOptions(directory, bucket))});
+    const { port } = await server.run();
+    console.log('PORT ' + port);
+    process.on('SIGTERM', () => server.close().then(() => process.exit(0)));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', main], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      const m = /PORT (\d+)/.exec(d.toString());
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`s3rver exited with code ${code}`)));
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const s3 = emulator(port, bucket, async () => {
+    child.kill('SIGTERM');
+    await exited;
+    fs.rmSync(directory, { recursive: true, force: true });
+  });
+  return { ...s3, pid: child.pid! };
+}
+
+function s3rverOptions(directory: string, bucket: string) {
+  return {
     port: 0,
     address: '127.0.0.1',
     silent: true,
     directory,
     configureBuckets: [{ name: bucket, configs: [] }],
-  });
-  const { port } = (await server.run()) as { port: number };
+  };
+}
+
+function emulator(port: number, bucket: string, close: () => Promise<void>): TestS3 {
   const endpoint = `http://127.0.0.1:${port}`;
   const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   return {
@@ -37,9 +80,6 @@ export async function startS3(bucket = 'reel'): Promise<TestS3> {
       AWS_ACCESS_KEY_ID: credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     },
-    async close() {
-      await server.close();
-      fs.rmSync(directory, { recursive: true, force: true });
-    },
+    close,
   };
 }

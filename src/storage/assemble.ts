@@ -1,0 +1,40 @@
+/**
+ * Joins the parts of a stored tus upload into the source object (S3 CompleteMultipartUpload). The worker
+ * does it before it reads the source; it is safe to repeat, and a second worker (or a retry after a crash
+ * between the join and its record) finds the object already there.
+ */
+import { CompleteMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { errors } from '../core/errors.js';
+import type { Db } from '../core/ports.js';
+import { getMultipart, listParts, markAssembled } from '../db/multipart.js';
+import { keys } from './keys.js';
+import type { S3Store } from './s3.js';
+
+/** Storage's answers that mean the parts can never be joined: the upload must be sent again. */
+const PERMANENT = ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'];
+
+export async function assembleUpload(db: Db, store: S3Store, videoId: string): Promise<void> {
+  const row = await getMultipart(db, videoId);
+  if (row?.state !== 'stored') return;
+  const parts = await listParts(db, videoId);
+  try {
+    await store.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: store.bucket,
+        Key: store.fullKey(keys.source(videoId)),
+        UploadId: row.s3_upload_id,
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.part_number, ETag: p.etag })) },
+      }),
+    );
+  } catch (err) {
+    // Joined before (stores answer NoSuchUpload, s3rver an InternalError, for an upload id they no longer
+    // know): the object is there, whole.
+    const joined = (await store.stat(keys.source(videoId)))?.size === Number(row.size);
+    if (!joined) {
+      const name = (err as { name?: string }).name ?? '';
+      if (PERMANENT.includes(name) || name === 'NoSuchUpload') throw errors.uploadUnjoinable(name);
+      throw err;
+    }
+  }
+  await markAssembled(db, videoId);
+}
