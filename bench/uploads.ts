@@ -107,16 +107,26 @@ async function main() {
     for (const prefix of ['bench/', 'sources/', 'uploads/']) await store.deletePrefix(prefix);
     execFileSync('sync');
   };
-  const timed = async (fn: () => Promise<unknown>) => {
+  /** CPU seconds each process spent in the last timed run: where the time of a run goes. */
+  const cpuSeconds = (pid: number) => {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 1/100 s
+  };
+  const cpu: Record<string, string> = {};
+  const timed = async (label: string, fn: () => Promise<unknown>) => {
     await settle();
+    const before = { reel: cpuSeconds(server.child.pid!), s3: cpuSeconds(s3.pid), here: process.cpuUsage() };
     const t0 = performance.now();
     await fn();
+    const here = process.cpuUsage(before.here);
+    cpu[label] =
+      `Reel ${(cpuSeconds(server.child.pid!) - before.reel).toFixed(1)}, storage ${(cpuSeconds(s3.pid) - before.s3).toFixed(1)}, this process ${((here.user + here.system) / 1e6).toFixed(1)}`;
     return (performance.now() - t0) / 1000;
   };
 
   // Reference: curl -T of the same file to the same storage (a presigned PUT).
-  const curl = () =>
-    timed(async () => {
+  const curl = (label: string) =>
+    timed(label, async () => {
       const put = await getSignedUrl(
         client,
         new PutObjectCommand({ Bucket: s3.bucket, Key: 'bench/curl.bin' }),
@@ -132,13 +142,13 @@ async function main() {
       });
       if (code !== 0) throw new Error(`curl failed with exit code ${code}`);
     });
-  const curlBefore = await curl();
+  const curlBefore = await curl('curl -T (first run)');
 
   // tus through Reel with curl as the client (a POST, then one PATCH of the whole file): the same client
   // as the reference, so the difference is what Reel costs.
   rss.reset();
   let tusCurlId = '';
-  const tusCurlSec = await timed(async () => {
+  const tusCurlSec = await timed('tus, curl as client', async () => {
     const created = await fetch(`${url}/v1/uploads`, {
       method: 'POST',
       headers: {
@@ -169,6 +179,7 @@ async function main() {
   rss.reset();
   let tusId = '';
   const tusSec = await timed(
+    'tus, tus-js-client',
     () =>
       new Promise<void>((resolve, reject) => {
         const up = new tus.Upload(fs.createReadStream(file), {
@@ -201,7 +212,7 @@ async function main() {
 
   // Direct: parts straight to storage, four in flight.
   rss.reset();
-  const directSec = await timed(() =>
+  const directSec = await timed('direct', () =>
     uploadDirect({
       file,
       server: url,
@@ -214,7 +225,7 @@ async function main() {
 
   // Second reference: the AWS SDK's own multipart upload (8 MiB parts, 4 in flight), which is what a
   // direct upload does: what the storage's multipart handling costs, apart from Reel.
-  const sdkSec = await timed(() =>
+  const sdkSec = await timed('SDK multipart', () =>
     new Upload({
       client,
       params: { Bucket: s3.bucket, Key: 'bench/sdk.bin', Body: fs.createReadStream(file) },
@@ -222,7 +233,7 @@ async function main() {
       queueSize: 4,
     }).done(),
   );
-  const curlAfter = await curl();
+  const curlAfter = await curl('curl -T (second run)');
   const curlSec = (curlBefore + curlAfter) / 2;
 
   const mb = (n: number) => `${(n / MiB).toFixed(0)} MB`;
@@ -240,6 +251,8 @@ async function main() {
   line('tus through Reel, tus-js-client', tusSec, `  server peak RSS ${mb(tusPeak)}`);
   line('  then the worker joins the parts', joinSec);
   line('direct to storage', directSec, `  server peak RSS ${mb(directPeak)}`);
+  console.log('CPU seconds spent in each run (curl itself and tus-js-client run outside Reel):');
+  for (const [label, line] of Object.entries(cpu)) console.log(`  ${label.padEnd(32)}${line}`);
   console.log(`server RSS when idle:             ${mb(idle)}`);
   const share = (sec: number) => `${((curlSec / sec) * 100).toFixed(0)}%`;
   console.log(
