@@ -224,7 +224,7 @@ export const SETTINGS = [
     default: '32',
     description:
       'on S3: tus bytes stream to storage in parts of this many MiB (an interrupted request loses at most one)',
-    parse: int(5, 5120),
+    parse: int(5, 1024),
   }),
   setting({
     key: 'leaseSeconds',

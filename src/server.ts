@@ -135,7 +135,13 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     const expire = () =>
       void uploads.cleanUpExpired().catch((err) => log.warn({ err }, 'upload expiry failed'));
     expire();
-    timers.push(setInterval(expire, 10 * 60_000));
+    // Also finish, from time to time, uploads whose process died between storing the last byte and queueing
+    // the video (with several upload processes, the one that died may never start again).
+    const housekeeping = () => {
+      expire();
+      void uploads.recover().catch((err) => log.warn({ err }, 'upload recovery failed'));
+    };
+    timers.push(setInterval(housekeeping, 10 * 60_000));
   }
   worker?.start();
   for (const t of timers) t.unref();

@@ -183,7 +183,7 @@ export class PostgresUploadLock implements Lock {
       `INSERT INTO upload_locks (upload_id, holder, expires_at)
        VALUES ($1, $2, now() + $3::integer * interval '1 millisecond')
        ON CONFLICT (upload_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-         WHERE upload_locks.expires_at < now()
+         WHERE upload_locks.expires_at < now() OR upload_locks.holder = excluded.holder
        RETURNING holder`,
       [this.id, this.holder, this.locker.leaseMs],
     );

@@ -140,11 +140,12 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   /** Moves the staged file into the object store and queues the video; safe to repeat. */
   async function finish(videoId: string): Promise<void> {
     const sourceKey = keys.source(videoId);
-    let size: number | undefined;
-    if (datastore instanceof S3TusStore) {
-      // Every part is stored; the worker joins them into the source object before it reads it.
-      size = (await datastore.getUpload(videoId)).size;
-    } else {
+    // A tus upload on S3: every part is stored; the worker joins them into the source object first.
+    let size =
+      datastore instanceof S3TusStore
+        ? (await datastore.getUpload(videoId).catch(() => undefined))?.size
+        : undefined;
+    if (size === undefined) {
       const staged = path.join(stagingDir, videoId);
       // The staged file stays until the response is sent (tus still reads it): POST_FINISH removes it.
       if (fs.existsSync(staged)) await store.putFile(sourceKey, staged);
@@ -170,6 +171,9 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     ...(locker && { locker }),
     maxSize: config.maxUploadBytes,
     respectForwardedHeaders: true,
+    // A finished upload is a queued video (on S3 its parts are the source until the worker joins them):
+    // DELETE /v1/videos/{id} removes it, not a tus termination.
+    disableTerminationForFinishedUploads: true,
     // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
     namingFunction: newVideoId,
     async onUploadCreate(req, upload: Upload) {
@@ -269,14 +273,18 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       for (const id of await uploadingVideoIds(db)) {
         const staged = path.join(stagingDir, id);
         let complete = false;
-        if (fs.existsSync(staged) || datastore instanceof S3TusStore) {
-          const upload = await datastore.getUpload(id).catch(() => null);
-          complete = upload !== null && upload.size !== undefined && upload.offset === upload.size;
+        const upload =
+          fs.existsSync(staged) || datastore instanceof S3TusStore
+            ? await datastore.getUpload(id).catch(() => null)
+            : null;
+        if (upload) {
+          complete = upload.size !== undefined && upload.offset === upload.size;
         } else {
+          // A direct upload completed in storage, or a file store's upload already moved.
           complete = (await store.stat(keys.source(id))) !== null;
         }
         if (complete) {
-          log.info({ videoId: id }, 'recovering an upload that finished before a restart');
+          log.info({ videoId: id }, 'queueing an upload whose last step was interrupted');
           await finish(id).catch((err) => log.error({ err, videoId: id }, 'recovering an upload failed'));
         }
       }

@@ -17,24 +17,30 @@ export async function assembleUpload(db: Db, store: S3Store, videoId: string): P
   const row = await getMultipart(db, videoId);
   if (row?.state !== 'stored') return;
   const parts = await listParts(db, videoId);
+  const source = keys.source(videoId);
   try {
     await store.client.send(
       new CompleteMultipartUploadCommand({
         Bucket: store.bucket,
-        Key: store.fullKey(keys.source(videoId)),
+        Key: store.fullKey(source),
         UploadId: row.s3_upload_id,
         MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.part_number, ETag: p.etag })) },
       }),
     );
   } catch (err) {
     // Joined before (stores answer NoSuchUpload, s3rver an InternalError, for an upload id they no longer
-    // know): the object is there, whole.
-    const joined = (await store.stat(keys.source(videoId)))?.size === Number(row.size);
+    // know): the object is there, whole. Otherwise a refusal is final, and anything else (NoSuchUpload
+    // while an earlier join is still running, a timeout) is tried again with the job.
+    const joined = (await store.stat(source))?.size === Number(row.size);
     if (!joined) {
       const name = (err as { name?: string }).name ?? '';
-      if (PERMANENT.includes(name) || name === 'NoSuchUpload') throw errors.uploadUnjoinable(name);
-      throw err;
+      throw PERMANENT.includes(name) ? errors.uploadUnjoinable(name) : err;
     }
   }
   await markAssembled(db, videoId);
+  // Tails that failed or crashed requests left behind.
+  await store.deletePrefix(`uploads/${videoId}/`).catch(() => undefined);
+  // The video was deleted while its parts were being joined: the object joined after the deletion.
+  const [video] = await db.query('SELECT 1 FROM videos WHERE id = $1', [videoId]);
+  if (!video) await store.delete(source).catch(() => undefined);
 }

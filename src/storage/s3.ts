@@ -53,6 +53,10 @@ export function s3ClientConfig(s: S3Settings): S3ClientConfig {
     ...(s.credentials ? { credentials: s.credentials } : {}),
     // The SDK retries throttling and 5xx answers with backoff.
     maxAttempts: 5,
+    // A stalled connection must not hold an upload (and its lock) forever. The request timeout is the
+    // time a socket may stay silent: generous, since joining a large upload's parts can take minutes
+    // before storage answers.
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 10 * 60_000 },
     // Checksums only where S3 requires them: computing CRC32 of every part costs CPU, and a presigned
     // URL must not carry the checksum of an empty body.
     requestChecksumCalculation: 'WHEN_REQUIRED',

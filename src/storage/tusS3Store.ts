@@ -27,6 +27,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { DataStore, ERRORS, Upload } from '@tus/server';
+import { isReelError } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
 import {
   closeMultipart,
@@ -120,60 +121,72 @@ export class S3TusStore extends DataStore {
     const oldTail = row.tail_size;
     const partsBytes = offset - oldTail; // what the stored parts hold
     const size = row.size === null ? undefined : Number(row.size);
+    /** Whether this many bytes after the stored parts end the upload. */
     const ends = (bytes: number) => size !== undefined && partsBytes + bytes === size;
 
     // The old tail, then the client's bytes.
-    const tailStream = oldTail > 0 ? await this.store.get(tailKey(id, firstNew, oldTail)) : undefined;
+    const tailStream = oldTail > 0 ? await this.readTail(id, firstNew, oldTail) : undefined;
     const slicer = new ByteSlicer(tailStream ? concatSources(tailStream, stream) : stream);
     const parts = new PartSender(this.db, this.store, id, row.s3_upload_id, firstNew, oldTail);
     let tail: Buffer = Buffer.alloc(0);
 
-    const length = this.opts.patchLength?.(id);
-    if (length !== undefined) {
-      // Known length: plan the parts, then stream each as its bytes arrive.
-      const plan = planPatch({
-        tail: oldTail,
-        length,
-        final: ends(oldTail + length),
-        partSize: row.part_size,
-      });
-      for (const n of plan.parts) if (!(await parts.stream(slicer, n))) break;
-      if (plan.tail > 0 && parts.sent === plan.parts.length) tail = await slicer.readUpTo(plan.tail);
-    } else {
-      // Unknown length: collect each part in memory; what is left at the end is the tail (or, when it
-      // ends the upload or is big enough, the last part).
-      const partSize = this.opts.bufferedPartSize ?? BUFFERED_PART_SIZE;
-      let taken = 0;
-      for (;;) {
-        const chunk = await slicer.readUpTo(partSize);
-        taken += chunk.length;
-        const full = chunk.length === partSize;
-        if (full || ends(taken) || (chunk.length >= MIN_PART_SIZE && slicer.error === undefined)) {
-          if (chunk.length > 0 && !(await parts.send(chunk))) break;
-        } else {
-          tail = chunk;
+    try {
+      const length = this.opts.patchLength?.(id);
+      if (length !== undefined) {
+        // Known length: plan the parts, then stream each as its bytes arrive.
+        const final = ends(oldTail + length);
+        const plan = planPatch({ tail: oldTail, length, final, partSize: row.part_size });
+        for (const [i, n] of plan.parts.entries()) {
+          if (!(await parts.stream(slicer, n, final && i === plan.parts.length - 1))) break;
         }
-        if (!full || ends(taken)) break;
+        if (plan.tail > 0 && parts.healthy && parts.sent === plan.parts.length) {
+          tail = await slicer.readUpTo(plan.tail);
+        }
+      } else {
+        // Unknown length: collect each part in memory; what is left at the end is the tail (or, when it
+        // ends the upload or is big enough, the last part).
+        const partSize = this.opts.bufferedPartSize ?? BUFFERED_PART_SIZE;
+        let taken = 0;
+        for (;;) {
+          const chunk = await slicer.readUpTo(partSize);
+          taken += chunk.length;
+          const full = chunk.length === partSize;
+          if (full || ends(taken) || (chunk.length >= MIN_PART_SIZE && slicer.error === undefined)) {
+            if (chunk.length > 0 && !(await parts.send(chunk, ends(taken)))) break;
+          } else {
+            tail = chunk;
+          }
+          if (!full || ends(taken)) break;
+        }
       }
+    } finally {
+      tailStream?.destroy();
     }
 
-    // Every part is recorded in order as storage answers; wait for the last ones.
+    // Every part is recorded in order as storage answers (the one that ends the upload together with
+    // the "stored" state); wait for the last ones.
     const outcome = await parts.settle(slicer.error);
     if (outcome.storageError !== undefined) throw outcome.storageError;
-    if (outcome.complete) {
-      // Every part made it: the bytes after them are the new tail, and the upload may be whole.
+    if (outcome.complete && !outcome.stored) {
+      // Every part made it: the bytes after them are the new tail.
       const key = tailKey(id, outcome.nextPart, tail.length);
       const oldKey = tailKey(id, firstNew, oldTail);
       if (tail.length > 0 && key !== oldKey) await this.store.put(key, tail);
-      const whole = ends(outcome.partBytes + tail.length) && slicer.error === undefined;
-      await this.db.transaction(async (tx) => {
-        await setTail(tx, id, tail.length);
-        if (whole) await closeMultipart(tx, id, 'stored');
-      });
+      await setTail(this.db, id, tail.length);
       if (oldTail > 0 && key !== oldKey) await this.store.delete(oldKey).catch(() => undefined);
     }
     // An interrupted PATCH keeps the parts stored before the one it was sending.
     return (await this.getUpload(id)).offset;
+  }
+
+  /** The tail object, at its key (or where Reel kept tails before their keys named their state). */
+  private async readTail(id: string, nextPart: number, size: number): Promise<Readable> {
+    try {
+      return await this.store.get(tailKey(id, nextPart, size));
+    } catch (err) {
+      if (!(isReelError(err) && err.code === 'REEL_NOT_FOUND')) throw err;
+      return this.store.get(`uploads/${id}/tail`);
+    }
   }
 
   /** An empty upload: S3 has no empty multipart uploads, so store an empty object instead. */
@@ -194,6 +207,7 @@ export class S3TusStore extends DataStore {
 
   override async declareUploadLength(id: string, length: number): Promise<void> {
     await setSize(this.db, id, length);
+    if (length === 0) await this.storeEmpty(id);
   }
 
   override async remove(id: string): Promise<void> {
@@ -226,8 +240,10 @@ export class S3TusStore extends DataStore {
 /**
  * Sends the parts of one PATCH: streamed or from memory, one part's bytes going out while up to
  * PARTS_IN_FLIGHT earlier parts await storage's answer. Parts are recorded in the database strictly in
- * order, so the recorded parts always form an unbroken prefix of the upload; the first new part, which
- * holds the old tail's bytes, is recorded together with the tail's removal.
+ * order, so the recorded parts always form an unbroken prefix of the upload: every part before the first
+ * one that failed is kept. The first new part, which holds the old tail's bytes, is recorded together with
+ * the tail's removal; the part that ends the upload together with the "stored" state, so that a HEAD
+ * never reports every byte of an upload that is not yet queued for the worker to join.
  */
 class PartSender {
   /** Parts handed to storage. */
@@ -235,9 +251,10 @@ class PartSender {
   private recorded: Promise<void> = Promise.resolve();
   private readonly inFlight = new Set<Promise<unknown>>();
   private nextRecorded: number;
-  private recordedBytes = 0;
+  private stored = false;
+  /** The first part that failed (storage refused it, its body failed, or recording it failed). */
+  private firstFailed = Number.POSITIVE_INFINITY;
   private failure: unknown;
-  private failed = false;
 
   constructor(
     private readonly db: Db,
@@ -250,8 +267,13 @@ class PartSender {
     this.nextRecorded = firstNew;
   }
 
+  /** Whether no part has failed so far. */
+  get healthy(): boolean {
+    return this.firstFailed === Number.POSITIVE_INFINITY;
+  }
+
   /** Streams the next `size` bytes of the slicer as a part; false when this PATCH should stop. */
-  async stream(slicer: ByteSlicer, size: number): Promise<boolean> {
+  async stream(slicer: ByteSlicer, size: number, last: boolean): Promise<boolean> {
     if (!(await this.room())) return false;
     let bodyRead!: () => void;
     const read = new Promise<void>((resolve) => {
@@ -268,47 +290,51 @@ class PartSender {
     // bytes that never come; the error is the request's to report.
     const abort = new AbortController();
     const readable = Readable.from(body()).on('error', (err) => abort.abort(err));
-    const answered = this.upload(readable, size, abort.signal);
+    const answered = this.upload(readable, size, last, abort.signal);
     // The next part may start once this one's bytes are read (or it failed before reading them all).
     await Promise.race([read, answered.catch(() => undefined)]);
-    return !this.failed && slicer.error === undefined;
+    return this.healthy && slicer.error === undefined;
   }
 
   /** Sends a part collected in memory; false when this PATCH should stop. */
-  async send(body: Buffer): Promise<boolean> {
+  async send(body: Buffer, last: boolean): Promise<boolean> {
     if (!(await this.room())) return false;
-    this.upload(body, body.length);
+    this.upload(body, body.length, last);
     return true;
   }
 
   /**
-   * Waits for every part's answer. `complete` when all of them were stored; `storageError` when storage
-   * refused one (not because the client went away).
+   * Waits for every part's answer. `complete` when all of them were stored, `stored` when they ended the
+   * upload, `storageError` when storage refused one (not because the client went away).
    */
   async settle(clientError: unknown): Promise<{
     complete: boolean;
+    stored: boolean;
     nextPart: number;
-    partBytes: number;
     storageError?: unknown;
   }> {
     await Promise.allSettled([...this.inFlight]);
     await this.recorded;
-    const storageError = this.failed && clientError === undefined ? this.failure : undefined;
+    const storageError = !this.healthy && clientError === undefined ? this.failure : undefined;
     return {
-      complete: !this.failed,
+      complete: this.healthy,
+      stored: this.stored,
       nextPart: this.nextRecorded,
-      // Counted from the old tail's first byte, which the first new part holds.
-      partBytes: this.recordedBytes,
       ...(storageError !== undefined ? { storageError } : {}),
     };
   }
 
   private async room(): Promise<boolean> {
     while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
-    return !this.failed;
+    return this.healthy;
   }
 
-  private upload(body: Readable | Buffer, size: number, abortSignal?: AbortSignal): Promise<string> {
+  private upload(
+    body: Readable | Buffer,
+    size: number,
+    last: boolean,
+    abortSignal?: AbortSignal,
+  ): Promise<string> {
     const partNumber = this.firstNew + this.sent++;
     const answered = this.store.client
       .send(
@@ -323,33 +349,36 @@ class PartSender {
         abortSignal ? { abortSignal } : {},
       )
       .then((res) => res.ETag!);
-    const settled = answered.catch((err: unknown) => this.fail(err));
+    const settled = answered.catch((err: unknown) => this.fail(partNumber, err));
     this.inFlight.add(settled);
     void settled.finally(() => this.inFlight.delete(settled));
     this.recorded = this.recorded.then(async () => {
       const etag = await answered.catch(() => undefined);
-      if (etag === undefined || this.failed) return;
+      if (etag === undefined || partNumber > this.firstFailed || this.nextRecorded !== partNumber) return;
       const part: PartRow = { part_number: partNumber, etag, size };
       try {
-        if (partNumber === this.firstNew && this.oldTail > 0) {
+        if ((partNumber === this.firstNew && this.oldTail > 0) || last) {
           await this.db.transaction(async (tx) => {
             await recordPart(tx, this.id, part);
-            await setTail(tx, this.id, 0);
+            if (partNumber === this.firstNew && this.oldTail > 0) await setTail(tx, this.id, 0);
+            if (last) await closeMultipart(tx, this.id, 'stored');
           });
         } else {
           await recordPart(this.db, this.id, part);
         }
         this.nextRecorded = partNumber + 1;
-        this.recordedBytes += size;
+        this.stored = last;
       } catch (err) {
-        this.fail(err);
+        this.fail(partNumber, err);
       }
     });
     return answered;
   }
 
-  private fail(err: unknown): void {
-    this.failed = true;
-    this.failure ??= err;
+  private fail(partNumber: number, err: unknown): void {
+    if (partNumber < this.firstFailed) {
+      this.firstFailed = partNumber;
+      this.failure = err;
+    }
   }
 }

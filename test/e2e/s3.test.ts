@@ -345,6 +345,10 @@ describe('tus on S3: PATCHes of known length streamed part by part (upload role 
     expect((await (await t.api(`/v1/videos/${id}`)).json()).status).toBe('queued');
     expect(await t.reel.store.stat(`sources/${id}/original`)).toBeNull();
     expect(await offsetOf(location)).toBe(23 * MiB);
+    // A finished upload is a queued video: a tus termination may not take its parts away.
+    const terminate = await fetch(location, { method: 'DELETE', headers: { ...t.auth, ...tus } });
+    expect(terminate.status).toBe(400);
+    expect((await multipart(id)).row.state).toBe('stored');
 
     const store = t.reel.store as S3Store;
     await assembleUpload(t.reel.db, store, id);
