@@ -3,7 +3,8 @@
  * S3 storage (the s3rver emulator, in a process of its own) through each path — tus (streamed into a
  * multipart upload by the server) and direct (parts PUT straight to storage) — with the server's peak RSS,
  * and in the same run a plain `curl -T` PUT of the same file to the same storage as the reference for
- * throughput (run before and after the others; their mean is the reference).
+ * throughput. The reference and tus with curl as its client take turns (BENCH_ROUNDS, 3) and their medians are
+ * compared; tus-js-client, direct and the SDK's own multipart upload run once.
  *
  * Between runs the last run's objects are deleted and `sync` writes dirty pages out, so that no run pays
  * for the disk writes of the one before. The join of a tus upload's parts, which the worker does after
@@ -28,6 +29,11 @@ import { startS3Process } from '../test/helpers/s3.js';
 
 const MiB = 1024 * 1024;
 const size = Number(process.env.BENCH_UPLOAD_MIB ?? 2048) * MiB;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const API_KEY = 'reel_bench_uploads_key_0123456789';
 
 /** Samples a process's resident set size; VmHWM is the kernel's own peak. */
@@ -142,38 +148,61 @@ async function main() {
       });
       if (code !== 0) throw new Error(`curl failed with exit code ${code}`);
     });
-  const curlBefore = await curl('curl -T (first run)');
-
   // tus through Reel with curl as the client (a POST, then one PATCH of the whole file): the same client
   // as the reference, so the difference is what Reel costs.
-  rss.reset();
   let tusCurlId = '';
-  const tusCurlSec = await timed('tus, curl as client', async () => {
-    const created = await fetch(`${url}/v1/uploads`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${API_KEY}`,
-        'Tus-Resumable': '1.0.0',
-        'Upload-Length': String(size),
-      },
+  const tusWithCurl = (label: string) =>
+    timed(label, async () => {
+      const created = await fetch(`${url}/v1/uploads`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${API_KEY}`,
+          'Tus-Resumable': '1.0.0',
+          'Upload-Length': String(size),
+        },
+      });
+      const location = created.headers.get('location');
+      if (created.status !== 201 || !location) throw new Error(`creating the tus upload: ${created.status}`);
+      tusCurlId = location.split('/').pop()!;
+      const headers = [
+        `Authorization: Bearer ${API_KEY}`,
+        'Tus-Resumable: 1.0.0',
+        'Upload-Offset: 0',
+        'Content-Type: application/offset+octet-stream',
+      ].flatMap((h) => ['-H', h]);
+      const code = await new Promise<number | null>((resolve) => {
+        spawn('curl', ['-sS', '-f', '-X', 'PATCH', ...headers, '-T', file, location, '-o', '/dev/null'], {
+          stdio: 'inherit',
+        }).on('exit', resolve);
+      });
+      if (code !== 0) throw new Error(`curl PATCH failed with exit code ${code}`);
     });
-    const location = created.headers.get('location');
-    if (created.status !== 201 || !location) throw new Error(`creating the tus upload: ${created.status}`);
-    tusCurlId = location.split('/').pop()!;
-    const headers = [
-      `Authorization: Bearer ${API_KEY}`,
-      'Tus-Resumable: 1.0.0',
-      'Upload-Offset: 0',
-      'Content-Type: application/offset+octet-stream',
-    ].flatMap((h) => ['-H', h]);
-    const code = await new Promise<number | null>((resolve) => {
-      spawn('curl', ['-sS', '-f', '-X', 'PATCH', ...headers, '-T', file, location, '-o', '/dev/null'], {
-        stdio: 'inherit',
-      }).on('exit', resolve);
-    });
-    if (code !== 0) throw new Error(`curl PATCH failed with exit code ${code}`);
-  });
+
+  // What the worker does first when it takes the job: storage joins the parts into one object (timed
+  // apart from the upload; also the check that every byte arrived).
+  const db = await openPostgres(databaseUrl);
+  const join = async (id: string) => {
+    const t0 = performance.now();
+    await assembleUpload(db, store, id);
+    const joined = await store.stat(`sources/${id}/original`);
+    if (joined?.size !== size)
+      throw new Error(`the joined tus upload holds ${joined?.size} bytes, not ${size}`);
+    return (performance.now() - t0) / 1000;
+  };
+
+  // The reference and tus-with-curl take turns, ROUNDS times each: a run's speed on this machine varies
+  // with the disk's writeback, so medians of interleaved runs are compared.
+  const curlRuns: number[] = [];
+  const tusCurlRuns: number[] = [];
+  rss.reset();
+  for (let r = 1; r <= ROUNDS; r++) {
+    curlRuns.push(await curl(`curl -T (round ${r})`));
+    tusCurlRuns.push(await tusWithCurl(`tus, curl as client (round ${r})`));
+    await join(tusCurlId); // so that no run finds the last one's parts on the disk
+  }
   const tusCurlPeak = rss.peak();
+  const curlSec = median(curlRuns);
+  const tusCurlSec = median(tusCurlRuns);
 
   // tus through Reel, as tus-js-client (in this process) sends a file: one PATCH with its length.
   rss.reset();
@@ -196,18 +225,7 @@ async function main() {
       }),
   );
   const tusPeak = rss.peak();
-  // What the worker does first when it takes the job: storage joins the parts into one object.
-  const db = await openPostgres(databaseUrl);
-  const join = async (id: string) => {
-    const t0 = performance.now();
-    await assembleUpload(db, store, id);
-    const joined = await store.stat(`sources/${id}/original`);
-    if (joined?.size !== size)
-      throw new Error(`the joined tus upload holds ${joined?.size} bytes, not ${size}`);
-    return (performance.now() - t0) / 1000;
-  };
   const joinSec = await join(tusId);
-  await join(tusCurlId); // checks that upload too (its parts were kept until now)
   await db.close();
 
   // Direct: parts straight to storage, four in flight.
@@ -233,21 +251,20 @@ async function main() {
       queueSize: 4,
     }).done(),
   );
-  const curlAfter = await curl('curl -T (second run)');
-  const curlSec = (curlBefore + curlAfter) / 2;
 
   const mb = (n: number) => `${(n / MiB).toFixed(0)} MB`;
   const line = (label: string, sec: number, extra = '') =>
     console.log(
       `${label.padEnd(34)}${sec.toFixed(1).padStart(6)} s  ${mbps(size, sec).padStart(12)}${extra}`,
     );
-  line(
-    'curl -T to storage (reference)',
-    curlSec,
-    `  (runs: ${curlBefore.toFixed(1)} s, ${curlAfter.toFixed(1)} s)`,
-  );
+  const runs = (xs: number[]) => `  (median of ${xs.map((x) => x.toFixed(1)).join(', ')} s)`;
+  line('curl -T to storage (reference)', curlSec, runs(curlRuns));
   line('SDK multipart (reference 2)', sdkSec);
-  line('tus through Reel, curl as client', tusCurlSec, `  server peak RSS ${mb(tusCurlPeak)}`);
+  line(
+    'tus through Reel, curl as client',
+    tusCurlSec,
+    `${runs(tusCurlRuns)}  server peak RSS ${mb(tusCurlPeak)}`,
+  );
   line('tus through Reel, tus-js-client', tusSec, `  server peak RSS ${mb(tusPeak)}`);
   line('  then the worker joins the parts', joinSec);
   line('direct to storage', directSec, `  server peak RSS ${mb(directPeak)}`);
