@@ -50,8 +50,11 @@ import type { S3Store } from './s3.js';
 const tailKey = (id: string, nextPart: number, size: number) => `uploads/${id}/tail-${nextPart}-${size}`;
 const uploadPrefix = (id: string) => `uploads/${id}/`;
 
-/** Parts whose answer may still be awaited while the next part's bytes are sent. */
-const PARTS_IN_FLIGHT = 2;
+/**
+ * Parts under way at once: one awaiting storage's answer, one streaming, and the next one's request
+ * already open, waiting for its bytes. Streamed parts cost no memory.
+ */
+const PARTS_IN_FLIGHT = 3;
 
 export interface S3TusStoreOptions {
   /** How long an unfinished upload is kept. */
@@ -139,6 +142,7 @@ export class S3TusStore extends DataStore {
         for (const [i, n] of plan.parts.entries()) {
           if (!(await parts.stream(slicer, n, final && i === plan.parts.length - 1))) break;
         }
+        await parts.bodiesRead;
         if (plan.tail > 0 && parts.healthy && parts.sent === plan.parts.length) {
           tail = await slicer.readUpTo(plan.tail);
         }
@@ -248,6 +252,8 @@ export class S3TusStore extends DataStore {
 class PartSender {
   /** Parts handed to storage. */
   sent = 0;
+  /** Settles once every part started so far has read its body (or failed). */
+  bodiesRead: Promise<void> = Promise.resolve();
   private recorded: Promise<void> = Promise.resolve();
   private readonly inFlight = new Set<Promise<unknown>>();
   private nextRecorded: number;
@@ -272,15 +278,24 @@ class PartSender {
     return this.firstFailed === Number.POSITIVE_INFINITY;
   }
 
-  /** Streams the next `size` bytes of the slicer as a part; false when this PATCH should stop. */
+  /**
+   * Starts a part that streams the next `size` bytes of the slicer; false when this PATCH should stop.
+   * The request goes out at once, its body waits until the part before has read all of its bytes: the
+   * storage request is ready the moment those bytes are, with no pause between parts.
+   */
   async stream(slicer: ByteSlicer, size: number, last: boolean): Promise<boolean> {
     if (!(await this.room())) return false;
+    const previous = this.bodiesRead;
     let bodyRead!: () => void;
-    const read = new Promise<void>((resolve) => {
+    this.bodiesRead = new Promise<void>((resolve) => {
       bodyRead = resolve;
     });
+    const sender = this;
     const body = async function* () {
       try {
+        await previous;
+        if (slicer.error !== undefined) throw slicer.error;
+        if (!sender.healthy) throw new Error('an earlier part failed');
         yield* slicer.take(size);
       } finally {
         bodyRead();
@@ -290,9 +305,10 @@ class PartSender {
     // bytes that never come; the error is the request's to report.
     const abort = new AbortController();
     const readable = Readable.from(body()).on('error', (err) => abort.abort(err));
-    const answered = this.upload(readable, size, last, abort.signal);
-    // The next part may start once this one's bytes are read (or it failed before reading them all).
-    await Promise.race([read, answered.catch(() => undefined)]);
+    // A request that failed before it read its body lets the next part go on (to fail at once).
+    void this.upload(readable, size, last, abort.signal)
+      .catch(() => undefined)
+      .finally(bodyRead);
     return this.healthy && slicer.error === undefined;
   }
 
