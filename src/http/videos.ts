@@ -223,10 +223,11 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       async (req, reply) => {
         const { id } = req.params as { id: string };
         const video = await loadVideo(id);
-        if (!(await retryVideo(db, id, config.maxAttempts))) throw errors.notRetryable(id, video.status);
+        const requeued = await retryVideo(db, id, config.maxAttempts);
+        if (!requeued) throw errors.notRetryable(id, video.status);
         deps.onQueued(id);
         log.info({ videoId: id }, 'video requeued by request');
-        return reply.code(202).send(toView((await getVideo(db, id))!));
+        return reply.code(202).send(toView(requeued));
       },
     );
 

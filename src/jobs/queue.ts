@@ -6,6 +6,7 @@
  */
 import type { Db, Queryable } from '../core/ports.js';
 import type { RenditionInfo } from '../core/types.js';
+import type { VideoRow } from '../db/videos.js';
 
 export interface ClaimedJob {
   workerId: string;
@@ -247,14 +248,15 @@ export async function releaseJob(db: Db, job: ClaimedJob): Promise<boolean> {
 }
 
 /** Requeues a failed video's job (POST /v1/videos/{id}/retry). */
-export async function retryVideo(db: Db, videoId: string, maxAttempts: number): Promise<boolean> {
+export async function retryVideo(db: Db, videoId: string, maxAttempts: number): Promise<VideoRow | null> {
   return db.transaction(async (tx) => {
-    const rows = await tx.query(
+    // The row as requeued: a worker woken by the notification may claim it before the caller reads again.
+    const [video] = await tx.query<VideoRow>(
       `UPDATE videos SET status = 'queued', error = NULL, error_code = NULL, progress = 0
-        WHERE id = $1 AND status = 'failed' RETURNING id`,
+        WHERE id = $1 AND status = 'failed' RETURNING *`,
       [videoId],
     );
-    if (rows.length === 0) return false;
+    if (!video) return null;
     await tx.query(
       `UPDATE jobs SET state = 'queued', run_after = now(), lease_expires_at = NULL,
               max_attempts = attempt + $2, updated_at = now()
@@ -262,7 +264,7 @@ export async function retryVideo(db: Db, videoId: string, maxAttempts: number): 
       [videoId, maxAttempts],
     );
     await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [videoId]);
-    return true;
+    return video;
   });
 }
 

@@ -126,7 +126,7 @@ describe.each([
     expect(video?.status).toBe('failed');
     expect(video?.error).toBe('disk full');
 
-    expect(await retryVideo(t.db, 'v1', 2)).toBe(true);
+    expect((await retryVideo(t.db, 'v1', 2))?.status).toBe('queued');
     expect((await getVideo(t.db, 'v1'))?.status).toBe('queued');
     expect((await claimJob(t.db, 'w', 30))?.attempt).toBe(3);
   });
