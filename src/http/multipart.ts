@@ -38,6 +38,7 @@ import {
   recordPart,
 } from '../db/multipart.js';
 import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo, toView } from '../db/videos.js';
+import { PARTS_REFUSED } from '../storage/assemble.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { MAX_PARTS, MIN_PART_SIZE, planParts } from '../storage/partPlan.js';
 import type { S3Store } from '../storage/s3.js';
@@ -337,7 +338,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         } catch (err) {
           await db.query(`UPDATE multipart_uploads SET state = 'open' WHERE video_id = $1`, [id]);
           const name = (err as { name?: string }).name ?? '';
-          if (['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'NoSuchUpload'].includes(name)) {
+          if ([...PARTS_REFUSED, 'NoSuchUpload'].includes(name)) {
             throw bad(`Storage refused to complete the upload (${name}).`);
           }
           throw err;

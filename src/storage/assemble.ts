@@ -10,8 +10,8 @@ import { getMultipart, listParts, markAssembled } from '../db/multipart.js';
 import { keys } from './keys.js';
 import type { S3Store } from './s3.js';
 
-/** Storage's answers that mean the parts can never be joined: the upload must be sent again. */
-const PERMANENT = ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'];
+/** Storage's answers that mean these parts can never be joined: the upload must be sent again. */
+export const PARTS_REFUSED = ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'];
 
 export async function assembleUpload(db: Db, store: S3Store, videoId: string): Promise<void> {
   const row = await getMultipart(db, videoId);
@@ -34,7 +34,7 @@ export async function assembleUpload(db: Db, store: S3Store, videoId: string): P
     const joined = (await store.stat(source))?.size === Number(row.size);
     if (!joined) {
       const name = (err as { name?: string }).name ?? '';
-      throw PERMANENT.includes(name) ? errors.uploadUnjoinable(name) : err;
+      throw PARTS_REFUSED.includes(name) ? errors.uploadUnjoinable(name) : err;
     }
   }
   await markAssembled(db, videoId);

@@ -33,19 +33,37 @@ const s3Flags = (s3: TestS3) => ({
   's3-prefix': `run${Date.now()}`,
 });
 
+/** s3rver and an in-process Reel on it, for the tests of one describe block. */
+async function startS3Reel(flags: Record<string, string>) {
+  const s3 = await startS3();
+  process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
+  const t = await startTestReel({ ...s3Flags(s3), ...flags });
+  return {
+    s3,
+    t,
+    close: async () => {
+      await t.close();
+      await s3.close();
+    },
+  };
+}
+
+/** Bytes where every 4 KiB block differs, so that misplaced bytes show. */
+function pattern(bytes: number): Buffer {
+  const data = Buffer.alloc(bytes);
+  for (let i = 0; i + 4 <= data.length; i += 4096) data.writeUInt32BE(i % 2 ** 32, i);
+  return data;
+}
+
 describe('direct multipart uploads and tus on S3 (one process)', () => {
   let s3: TestS3;
   let t: TestReel;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    s3 = await startS3();
-    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
-    t = await startTestReel({ ...s3Flags(s3), ladder: '360,240', 'playback-delivery': 'redirect' });
+    ({ s3, t, close } = await startS3Reel({ ladder: '360,240', 'playback-delivery': 'redirect' }));
   });
-  afterAll(async () => {
-    await t.close();
-    await s3.close();
-  });
+  afterAll(() => close());
 
   const json = (body: unknown) => ({
     method: 'POST',
@@ -192,8 +210,7 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
   });
 
   it('a tus upload cut off mid-request resumes on S3 from the bytes that arrived, byte for byte', async () => {
-    const data = Buffer.alloc(20 * MiB);
-    for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i); // every block differs
+    const data = pattern(20 * MiB);
     const created = await t.api('/v1/uploads', {
       method: 'POST',
       headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length) },
@@ -265,25 +282,13 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
 });
 
 describe('tus on S3: PATCHes of known length streamed part by part (upload role alone)', () => {
-  let s3: TestS3;
   let t: TestReel;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    s3 = await startS3();
-    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
     // No worker here, so nothing joins the parts behind the test's back; 5 MiB parts keep it small.
-    t = await startTestReel({ ...s3Flags(s3), roles: 'upload,play', 'tus-part-mib': '5' });
+    ({ t, close } = await startS3Reel({ roles: 'upload,play', 'tus-part-mib': '5' }));
   });
-  afterAll(async () => {
-    await t.close();
-    await s3.close();
-  });
-
-  const pattern = (bytes: number) => {
-    const data = Buffer.alloc(bytes);
-    for (let i = 0; i + 4 <= data.length; i += 4096) data.writeUInt32BE(i % 2 ** 32, i);
-    return data;
-  };
+  afterAll(() => close());
   const tus = { 'Tus-Resumable': '1.0.0' };
   const create = async (size: number) => {
     const res = await t.api('/v1/uploads', {
