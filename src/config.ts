@@ -279,7 +279,8 @@ export const SETTINGS = [
     flag: 'metrics-port',
     env: 'REEL_METRICS_PORT',
     default: '',
-    description: 'port for /metrics and /healthz in a process without HTTP roles (reel worker)',
+    description:
+      'a second listener with /metrics and /healthz, open (no API key: keep it on an internal network); the only one of a worker alone',
     parse: (raw, name) => (raw === '' ? undefined : int(0, 65535)(raw, name)),
   }),
   setting({

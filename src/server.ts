@@ -4,7 +4,7 @@
  * filesystem store in the data directory.
  */
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Db, ObjectStore } from './core/ports.js';
@@ -35,8 +35,10 @@ export interface Reel {
   worker: Worker | undefined;
   /** The upload role's housekeeping (expiry, recovery), when it runs here. */
   uploads: Uploads | undefined;
-  /** The URL the HTTP roles listen on, when they run. */
+  /** The URL the HTTP roles listen on, when they run (else the metrics listener's). */
   url: string | undefined;
+  /** The metrics listener's URL (--metrics-port): /metrics and /healthz, open, for an internal network. */
+  metricsUrl: string | undefined;
   /** Set when this start created the first API key: it is shown once. */
   createdApiKey: string | undefined;
   close(graceMs?: number): Promise<void>;
@@ -96,15 +98,25 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     worker && config.databaseUrl ? listenForJobs(config.databaseUrl, () => worker.notify(), log) : undefined;
 
   let app: FastifyInstance | undefined;
+  let metricsApp: FastifyInstance | undefined;
   let uploads: Uploads | undefined;
   let url: string | undefined;
+  let metricsUrl: string | undefined;
   const httpRoles = roles.has('upload') || roles.has('play');
-  if (httpRoles || config.metricsPort !== undefined) {
+  const requireApiKey = apiKeyAuth(db, config.apiKey);
+  const scrape = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply.type(metrics.contentType).send(await metrics.render());
+  if (httpRoles) {
     app = createHttpApp(log);
-    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
+    // The public port shows process internals (memory, descriptors, worker ids) only to an API key.
+    app.get('/metrics', { onRequest: requireApiKey }, scrape);
   }
-  if (app && httpRoles) {
-    const requireApiKey = apiKeyAuth(db, config.apiKey);
+  if (config.metricsPort !== undefined) {
+    // The metrics port is meant for an internal network: open, and nothing but /metrics and /healthz.
+    metricsApp = createHttpApp(log);
+    metricsApp.get('/metrics', scrape);
+  }
+  if (app) {
     await registerWeb(app, { db, config, tokenKeys, requireApiKey }); // first: /docs sees the routes after it
     if (roles.has('upload')) {
       uploads = registerUploads(app, { db, store, config, log, requireApiKey, onQueued });
@@ -123,11 +135,16 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     }
     if (roles.has('play')) registerPlayback(app, { db, store, tokenKeys, delivery: config.playbackDelivery });
   }
-  if (app) {
-    await app.listen({ port: httpRoles ? config.port : (config.metricsPort ?? 0), host: config.host });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
+  const listen = async (server: FastifyInstance, port: number) => {
+    await server.listen({ port, host: config.host });
+    const address = server.server.address();
+    const bound = typeof address === 'object' && address ? address.port : port;
+    return `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${bound}`;
+  };
+  if (app) url = await listen(app, config.port);
+  if (metricsApp) {
+    metricsUrl = await listen(metricsApp, config.metricsPort!);
+    url ??= metricsUrl;
   }
 
   if (uploads) {
@@ -155,12 +172,14 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     worker,
     uploads,
     url,
+    metricsUrl,
     createdApiKey,
     async close(graceMs = 0) {
       if (closed) return;
       closed = true;
       for (const t of timers) clearInterval(t);
       await app?.close();
+      await metricsApp?.close();
       await listener?.close();
       await worker?.stop(graceMs);
       await db.close();

@@ -96,6 +96,7 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
   const reel = await startReel(config, log);
   const lines = [`Reel is running: roles ${config.roles.join(', ')}`];
   if (reel.url) lines.push(`  URL:      ${reel.url}`);
+  if (reel.metricsUrl && reel.metricsUrl !== reel.url) lines.push(`  metrics:  ${reel.metricsUrl}/metrics`);
   if (!config.databaseUrl) lines.push(`  data:     ${config.dataDir}`);
   if (reel.createdApiKey) {
     lines.push(
