@@ -108,6 +108,12 @@ export const errors = {
     (what: string) => `Invalid ${what}: use only letters, digits, "-" and "_" (at most 64 characters).`,
   ),
   invalidRequest: define('REEL_INVALID_REQUEST', 400, (why: string) => why),
+  invalidCursor: define(
+    'REEL_INVALID_CURSOR',
+    400,
+    () =>
+      'The cursor is not one this server gave: pass the nextCursor of the previous page unchanged (and no "before" with it), or leave it out to start from the newest video.',
+  ),
   invalidMetadata: define('REEL_INVALID_METADATA', 400, (why: string) => `Invalid upload metadata: ${why}`),
   uploadTooLarge: define(
     'REEL_UPLOAD_TOO_LARGE',

@@ -116,15 +116,35 @@ export async function getVideo(db: Queryable, id: string): Promise<VideoRow | nu
   return rows[0] ?? null;
 }
 
+/** A place in the list of videos, newest first: the exact creation time (UTC, microseconds) and the id. */
+export interface ListPosition {
+  /** e.g. 2026-03-01T10:00:00.123456Z */
+  createdAt: string;
+  id: string;
+}
+
+/**
+ * A page of videos, newest first (ties by id), after a position or created before a time; `next` is the
+ * position of its last video when more follow.
+ */
 export async function listVideos(
   db: Queryable,
-  opts: { limit: number; before?: string | undefined },
-): Promise<VideoRow[]> {
-  return db.query<VideoRow>(
-    `SELECT * FROM videos WHERE ($2::timestamptz IS NULL OR created_at < $2::timestamptz)
+  opts: { limit: number; after?: ListPosition | undefined; before?: string | undefined },
+): Promise<{ rows: VideoRow[]; next: ListPosition | null }> {
+  const rows = await db.query<VideoRow & { position_at: string }>(
+    `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at
+       FROM videos
+      WHERE ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))
+        AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz)
       ORDER BY created_at DESC, id DESC LIMIT $1`,
-    [opts.limit, opts.before ?? null],
+    [opts.limit + 1, opts.after?.createdAt ?? null, opts.after?.id ?? null, opts.before ?? null],
   );
+  const page = rows.slice(0, opts.limit);
+  const last = page[page.length - 1];
+  return {
+    rows: page,
+    next: rows.length > opts.limit && last ? { createdAt: last.position_at, id: last.id } : null,
+  };
 }
 
 export async function deleteVideoRow(db: Queryable, id: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys.js';
 import { deleteVideoRow, getVideo, listVideos, toView } from '../db/videos.js';
 import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
+import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './listCursor.js';
 import { signPlaybackToken, type TokenKeys } from './tokens.js';
 
 export interface VideosDeps {
@@ -138,10 +139,16 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
             type: 'object',
             properties: {
               limit: { type: 'integer', minimum: 1, maximum: 100, default: 50 },
+              cursor: {
+                type: 'string',
+                maxLength: MAX_CURSOR_LENGTH,
+                description: 'the nextCursor of the previous page: the videos after it',
+              },
               before: {
                 type: 'string',
                 format: 'date-time',
-                description: 'a createdAt: videos created before it (the nextCursor of the previous page)',
+                description:
+                  'deprecated, use cursor: videos created strictly before this time (videos created in the same millisecond as the last one of a page are skipped)',
               },
             },
             additionalProperties: false,
@@ -151,7 +158,9 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
               type: 'object',
               properties: {
                 data: { type: 'array', items: video },
-                nextCursor: nullable('string', { format: 'date-time' }),
+                nextCursor: nullable('string', {
+                  description: 'opaque: pass it as cursor for the next page; null on the last page',
+                }),
               },
               required: ['data', 'nextCursor'],
             },
@@ -160,11 +169,11 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
         },
       },
       async (req) => {
-        const q = req.query as { limit: number; before?: string };
-        const rows = await listVideos(db, { limit: q.limit, before: q.before });
-        const data = rows.map(toView);
-        const last = data[data.length - 1];
-        return { data, nextCursor: data.length === q.limit && last ? last.createdAt : null };
+        const q = req.query as { limit: number; cursor?: string; before?: string };
+        if (q.cursor !== undefined && q.before !== undefined) throw errors.invalidCursor();
+        const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+        const { rows, next } = await listVideos(db, { limit: q.limit, after, before: q.before });
+        return { data: rows.map(toView), nextCursor: next && encodeCursor(next) };
       },
     );
 

@@ -148,7 +148,7 @@ function drop(id) {
 async function load({ older = false } = {}) {
   const startedAt = Date.now();
   const params = new URLSearchParams({ limit: '24' });
-  if (older && nextCursor) params.set('before', nextCursor);
+  if (older && nextCursor) params.set('cursor', nextCursor);
   try {
     const page = await api(`/v1/videos?${params}`);
     $('#list-error').textContent = '';
