@@ -38,6 +38,7 @@ export interface Config {
   x264Preset: string;
   crf: number;
   tokenTtlSeconds: number;
+  eventsStreamsPerKey: number;
   ffmpegPath: string;
   ffprobePath: string;
   logLevel: string;
@@ -339,6 +340,14 @@ export const SETTINGS = [
     default: '3600',
     description: 'lifetime of playback tokens',
     parse: int(1),
+  }),
+  setting({
+    key: 'eventsStreamsPerKey',
+    flag: 'events-streams-per-key',
+    env: 'REEL_EVENTS_STREAMS_PER_KEY',
+    default: '10',
+    description: 'live feeds (GET /v1/events) one API key may hold open at once; the next one gets 429',
+    parse: int(1, 10_000),
   }),
   setting({
     key: 'ffmpegPath',

@@ -81,6 +81,13 @@ export const errors = {
     () => 'The playback token was issued for another video.',
   ),
 
+  tooManyStreams: define(
+    'REEL_TOO_MANY_STREAMS',
+    429,
+    (max: number) =>
+      `This API key already has ${max} live feeds (GET /v1/events) open, the most it may have (REEL_EVENTS_STREAMS_PER_KEY): close one first; one feed per page or dashboard is enough.`,
+  ),
+
   // resources
   videoNotFound: define('REEL_VIDEO_NOT_FOUND', 404, (id: string) => `No video with id "${id}".`),
   videoNotReady: define(

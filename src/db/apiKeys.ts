@@ -48,3 +48,12 @@ export async function findApiKey(db: Queryable, secret: string): Promise<string 
   );
   return rows[0]?.id ?? null;
 }
+
+/** Which of these key ids are still active (neither revoked nor removed). */
+export async function activeApiKeyIds(db: Queryable, ids: string[]): Promise<Set<string>> {
+  const rows = await db.query<{ id: string }>(
+    'SELECT id FROM api_keys WHERE id = ANY($1::text[]) AND revoked_at IS NULL',
+    [ids],
+  );
+  return new Set(rows.map((r) => r.id));
+}

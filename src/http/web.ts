@@ -6,12 +6,7 @@
  * Call it (awaited) before the other routes are registered: @fastify/swagger only sees routes added after
  * it has loaded.
  *
- * Live feed: GET /v1/events is a text/event-stream authenticated like every /v1 call, with the
- * `Authorization: Bearer` header. The pages read it with fetch() and a stream reader rather than
- * EventSource (which cannot send headers), so the API key never travels in a URL or a log line. One
- * poller per process, running only while someone listens, reads the videos that are unfinished (and those
- * that were on the previous tick) once a second and sends each change to every listener: the worker that
- * moves the progress may run in another process, so the database is the one place to look.
+ * The live feed, GET /v1/events, is in events.ts.
  */
 import { createReadStream } from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -25,18 +20,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 import type { Config } from '../config.js';
 import { errors } from '../core/errors.js';
-import type { Db } from '../core/ports.js';
-import { getVideo, toView, type VideoRow, type VideoView } from '../db/videos.js';
+import { getVideo } from '../db/videos.js';
 import { assertId } from '../storage/keys.js';
+import { type EventsDeps, registerEvents } from './events.js';
 import { type TokenKeys, verifyPlaybackToken } from './tokens.js';
 
-export interface WebDeps {
-  db: Db;
-  config: Pick<Config, 'roles' | 'publicUrl'>;
+export interface WebDeps extends EventsDeps {
+  config: Pick<Config, 'roles' | 'publicUrl' | 'eventsStreamsPerKey'>;
   tokenKeys: TokenKeys;
-  requireApiKey: (req: FastifyRequest) => Promise<void>;
-  /** How often the live feed looks for changes (default 1000 ms). */
-  eventsIntervalMs?: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -214,173 +205,6 @@ function registerWatchInfo(app: FastifyInstance, deps: WebDeps): void {
         posterUrl: video.status === 'ready' ? `${base}/poster.jpg` : null,
         expiresAt,
       };
-    },
-  );
-}
-
-type Listener = (frame: string) => void;
-
-/**
- * Videos created or whose job changed this recently are looked at on every tick, whatever their status: a
- * video can be queued, claimed and failed between two ticks (a file that is not a video fails in 0.2 s).
- * Every change of a video's processing state updates its job's updated_at.
- */
-const RECENT_SECONDS = 10;
-const UNFINISHED = `v.status IN ('uploading', 'queued', 'processing')`;
-const RECENT = `(v.created_at > now() - make_interval(secs => ${RECENT_SECONDS}) OR v.id IN (
-  SELECT video_id FROM jobs WHERE updated_at > now() - make_interval(secs => ${RECENT_SECONDS})))`;
-
-/** The live feed's one poller: shared by every listener of this process, stopped when none is left. */
-class VideoChanges {
-  private readonly listeners = new Set<Listener>();
-  /**
-   * The last state sent (view and job clock) of each video that is unfinished, or was on the previous tick,
-   * or is recent. Its keys are read again on the next tick, so that a video's last change (to ready, failed
-   * or deleted) is sent.
-   */
-  private last = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-
-  constructor(
-    private readonly db: Db,
-    private readonly intervalMs: number,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  /** Adds a listener and sends it the unfinished and recent videos as they are now. */
-  async subscribe(listener: Listener): Promise<() => void> {
-    const rows = await this.db.query<VideoRow>(
-      `SELECT v.* FROM videos v WHERE ${UNFINISHED} OR ${RECENT} ORDER BY v.created_at`,
-    );
-    for (const row of rows) {
-      listener(frame('video', JSON.stringify(toView(row))));
-      // Followed from the next tick on, even if it finishes before then; '' makes the tick send it (again).
-      if (!this.last.has(row.id)) this.last.set(row.id, '');
-    }
-    this.listeners.add(listener);
-    if (!this.timer) {
-      this.timer = setInterval(() => void this.tick(), this.intervalMs);
-      this.timer.unref();
-    }
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stop();
-    };
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    this.last.clear();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      const prev = this.last;
-      const asked = [...prev.keys()];
-      const rows = await this.db.query<VideoRow & { recent: boolean; job_changed: Date | string | null }>(
-        `SELECT v.*, ${RECENT} AS recent, (SELECT updated_at FROM jobs j WHERE j.video_id = v.id) AS job_changed
-           FROM videos v
-          WHERE ${UNFINISHED} OR ${RECENT} OR v.id = ANY($1::text[]) ORDER BY v.created_at`,
-        [asked],
-      );
-      const next = new Map<string, string>();
-      const frames: string[] = [];
-      for (const row of rows) {
-        const view: VideoView = toView(row);
-        const json = JSON.stringify(view);
-        // The job's clock is part of the state: a retry that fails again between two ticks ends where it
-        // began (failed, same error), and the listeners, who saw it queued, must hear of it.
-        const state = `${json}\n${row.job_changed === null ? '' : new Date(row.job_changed).getTime()}`;
-        if (prev.get(row.id) !== state) frames.push(frame('video', json));
-        if (row.recent || (view.status !== 'ready' && view.status !== 'failed')) next.set(row.id, state);
-      }
-      const seen = new Set(rows.map((r) => r.id));
-      for (const id of asked) if (!seen.has(id)) frames.push(frame('deleted', JSON.stringify({ id })));
-      // Marks that a subscription added while the query ran are for the next tick.
-      const askedSet = new Set(asked);
-      for (const [id, json] of prev) if (!askedSet.has(id) && !next.has(id)) next.set(id, json);
-      if (this.timer) this.last = next; // stopped meanwhile: stay empty
-      for (const f of frames) for (const l of this.listeners) l(f);
-    } catch (err) {
-      this.onError(err);
-    } finally {
-      this.running = false;
-    }
-  }
-}
-
-const frame = (event: string, data: string) => `event: ${event}\ndata: ${data}\n\n`;
-
-function registerEvents(app: FastifyInstance, deps: WebDeps): void {
-  const changes = new VideoChanges(deps.db, deps.eventsIntervalMs ?? 1000, (err) =>
-    app.log.warn({ err }, 'the live feed could not read the videos'),
-  );
-  const open = new Set<FastifyReply>();
-  // Open streams would keep the server from closing.
-  app.addHook('preClose', async () => {
-    changes.stop();
-    for (const reply of open) reply.raw.end();
-  });
-
-  app.get(
-    '/v1/events',
-    {
-      onRequest: deps.requireApiKey,
-      schema: {
-        tags: ['events'],
-        summary: 'Live changes of videos (server-sent events)',
-        description:
-          'A `text/event-stream`. On connection: one `video` event per unfinished video (uploading, queued, ' +
-          'processing); then a `video` event whenever one of them changes (status, progress, error), up to ' +
-          'and including its last change to ready or failed, and `deleted` (`{id}`) when it is removed. ' +
-          'A state may be sent more than once: keep the last. ' +
-          'The data of a `video` event is the video as GET /v1/videos/{id} returns it. A comment line ' +
-          'every 15 s keeps proxies from closing the stream. Send the API key in the Authorization header ' +
-          '(read the stream with fetch(); EventSource cannot send headers).',
-        security: [{ apiKey: [] }],
-        response: {
-          200: {
-            description: 'The event stream',
-            content: { 'text/event-stream': { schema: { type: 'string' } } },
-          },
-          '4xx': errorRef,
-        },
-      },
-    },
-    async (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-store',
-        'X-Accel-Buffering': 'no',
-        Connection: 'keep-alive',
-      });
-      res.write('retry: 2000\n\n');
-      open.add(reply);
-      const send: Listener = (f) => void res.write(f);
-      let unsubscribe: (() => void) | undefined;
-      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      keepAlive.unref();
-      const close = () => {
-        clearInterval(keepAlive);
-        unsubscribe?.();
-        open.delete(reply);
-      };
-      req.raw.on('close', close);
-      res.on('close', close);
-      try {
-        unsubscribe = await changes.subscribe(send);
-        if (res.destroyed || res.writableEnded) close();
-      } catch (err) {
-        req.log.warn({ err }, 'the live feed could not start');
-        res.end();
-        close();
-      }
     },
   );
 }
