@@ -128,6 +128,18 @@ export const errors = {
     (size: number, max: number) =>
       `The upload is ${size} bytes; this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES).`,
   ),
+  uploadSizeMismatch: define(
+    'REEL_UPLOAD_SIZE_MISMATCH',
+    400,
+    (stored: number, declared: number) =>
+      `Storage holds ${stored} bytes for this upload, but it was started with size ${declared}: the upload was aborted and its bytes removed. Start a new upload with the file's exact size, and PUT each part with exactly the bytes of that part.`,
+  ),
+  storedUploadTooLarge: define(
+    'REEL_UPLOAD_TOO_LARGE',
+    413,
+    (stored: number, max: number) =>
+      `Storage holds ${stored} bytes for this upload; this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES): the upload was aborted and its bytes removed.`,
+  ),
   rangeNotSatisfiable: define(
     'REEL_RANGE_NOT_SATISFIABLE',
     416,

@@ -14,6 +14,13 @@
  * S3's rules are checked here before S3 sees them (every part but the last at least 5 MiB, at most 10,000
  * parts, every part present with its ETag), so a wrong request changes nothing and gets a clear 4xx. The
  * part list comes from S3's ListParts where the store has it, else from the parts the client reported.
+ *
+ * The size limit holds for the bytes stored, not only for the size declared: each presigned part URL signs
+ * the part's exact length (S3 refuses a PUT of another length), and the bytes storage holds must be the
+ * declared size, within REEL_MAX_UPLOAD_BYTES: checked on the parts' sizes as storage lists them before
+ * they are joined, and on the joined object (HeadObject) in any case, since some stores (s3rver) neither
+ * list parts nor check signed lengths. An upload refused there is aborted whole: nothing is queued, its
+ * parts or object and its video are removed, and the client is told why (400, or 413 above the limit).
  */
 import {
   AbortMultipartUploadCommand,
@@ -40,7 +47,7 @@ import {
 import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo, toView } from '../db/videos.js';
 import { PARTS_REFUSED } from '../storage/assemble.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
-import { MAX_PARTS, MIN_PART_SIZE, planParts } from '../storage/partPlan.js';
+import { MAX_PARTS, MIN_PART_SIZE, planParts, storedSizeProblem } from '../storage/partPlan.js';
 import type { S3Store } from '../storage/s3.js';
 
 const URL_SECONDS = 3600;
@@ -71,9 +78,70 @@ export function registerMultipartUnavailable(app: FastifyInstance): void {
   });
 }
 
+interface RefusalDeps {
+  db: Db;
+  store: S3Store;
+  log: Logger;
+  maxUploadBytes: number;
+}
+
+/**
+ * Refuses a direct upload whose stored bytes (`stored`: the listed parts' total, or the joined object's
+ * size) are not the declared size or are above the limit: the upload is aborted, its parts (or the joined
+ * object) and its video removed, nothing queued, and the reason thrown. Returns when the size is right.
+ */
+async function refuseWrongSize(
+  deps: RefusalDeps,
+  row: MultipartRow,
+  stored: number,
+  what: 'parts' | 'object',
+): Promise<void> {
+  const problem = storedSizeProblem(stored, Number(row.size), deps.maxUploadBytes);
+  if (!problem) return;
+  const { db, store, log } = deps;
+  const id = row.video_id;
+  await db.query(`UPDATE multipart_uploads SET state = 'aborted' WHERE video_id = $1`, [id]);
+  let removed = true;
+  try {
+    if (what === 'object') await store.delete(keys.source(id));
+    else {
+      await store.client.send(
+        new AbortMultipartUploadCommand({
+          Bucket: store.bucket,
+          Key: store.fullKey(keys.source(id)),
+          UploadId: row.s3_upload_id,
+        }),
+      );
+    }
+  } catch (err) {
+    // The video stays (uploading): recovery finds the object again, refuses it again and removes it.
+    removed = false;
+    log.warn({ err, videoId: id }, 'storage did not remove a refused upload');
+  }
+  if (removed) await deleteVideoRow(db, id);
+  log.warn(
+    { videoId: id, apiKeyId: row.api_key_id, declared: Number(row.size), stored, what },
+    'direct upload refused: the bytes stored are not the size declared',
+  );
+  throw problem;
+}
+
+/**
+ * For recovery: a direct upload whose parts storage joined but whose video was not queued (the process
+ * died in between) is queued only if the joined object is the declared size; otherwise it is refused and
+ * removed as at completion (throws). Anything that is not a direct upload passes.
+ */
+export async function checkDirectSource(deps: RefusalDeps, videoId: string): Promise<void> {
+  const row = await getMultipart(deps.db, videoId);
+  if (row?.kind !== 'direct') return;
+  const size = (await deps.store.stat(keys.source(videoId)))?.size ?? 0;
+  await refuseWrongSize(deps, row, size, 'object');
+}
+
 export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): void {
   const { db, store, config, log } = deps;
   const s3Key = (videoId: string) => store.fullKey(keys.source(videoId));
+  const refusal: RefusalDeps = { db, store, log, maxUploadBytes: config.maxUploadBytes };
 
   /** The caller's own open upload, or 404 (another key's upload is as good as absent). */
   async function ownUpload(req: FastifyRequest, id: string): Promise<MultipartRow> {
@@ -87,8 +155,8 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
     return row;
   }
 
-  /** What storage holds: S3's own list where it has one, else what the client reported. */
-  async function storedParts(row: MultipartRow): Promise<PartRow[]> {
+  /** What storage holds: S3's own list where it has one (`listed`), else what the client reported. */
+  async function storedParts(row: MultipartRow): Promise<{ parts: PartRow[]; listed: boolean }> {
     try {
       const out: PartRow[] = [];
       let marker: string | undefined;
@@ -106,11 +174,11 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         }
         marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
       } while (marker);
-      return out;
+      return { parts: out, listed: true };
     } catch (err) {
       const name = (err as { name?: string }).name;
       if (name !== 'MethodNotAllowed' && name !== 'NotImplemented') throw err;
-      return listParts(db, row.video_id);
+      return { parts: await listParts(db, row.video_id), listed: false };
     }
   }
 
@@ -215,6 +283,8 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
                 Key: s3Key(row.video_id),
                 UploadId: row.s3_upload_id,
                 PartNumber: partNumber,
+                // Signed into the URL: storage that checks signatures refuses a body of another length.
+                ContentLength: expectedSize(row, partNumber),
               }),
               { expiresIn: URL_SECONDS },
             ),
@@ -262,7 +332,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
 
     api.get('/v1/uploads/multipart/:id/parts', async (req) => {
       const row = await ownUpload(req, (req.params as { id: string }).id);
-      const parts = await storedParts(row);
+      const { parts } = await storedParts(row);
       return {
         partSize: row.part_size,
         partCount: partsOf(row),
@@ -302,7 +372,8 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         const row = await ownUpload(req, id);
         const given = (req.body as { parts: { partNumber: number; etag: string }[] }).parts;
         const count = partsOf(row);
-        const stored = new Map((await storedParts(row)).map((p) => [p.part_number, p]));
+        const listing = await storedParts(row);
+        const stored = new Map(listing.parts.map((p) => [p.part_number, p]));
         // Every check before S3 is asked: a refused completion changes nothing.
         for (let n = 1; n <= count; n++) {
           const g = given.find((p) => p.partNumber === n);
@@ -319,6 +390,12 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         }
         if (given.length !== count)
           throw bad(`This upload has ${count} parts; the list names ${given.length}.`);
+        if (listing.listed) {
+          // Sizes as storage lists them: more (or fewer) bytes than declared are refused before the join.
+          let total = 0;
+          for (let n = 1; n <= count; n++) total += Number(stored.get(n)!.size);
+          await refuseWrongSize(refusal, row, total, 'parts');
+        }
         if (!(await closeMultipart(db, id, 'completed')))
           throw conflict(`The upload of video ${id} is already complete.`);
         try {
@@ -343,15 +420,17 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
           }
           throw err;
         }
-        const stat = await store.stat(keys.source(id));
+        // The joined object is what will be processed: its size is the one that counts, on every store.
+        const size = (await store.stat(keys.source(id)))?.size ?? 0;
+        await refuseWrongSize(refusal, row, size, 'object');
         await queueUploadedVideo(db, {
           id,
           sourceKey: keys.source(id),
-          sourceSize: stat?.size ?? Number(row.size),
+          sourceSize: size,
           maxAttempts: config.maxAttempts,
         });
         deps.onQueued(id);
-        log.info({ videoId: id, bytes: stat?.size }, 'direct upload complete: video queued');
+        log.info({ videoId: id, bytes: size }, 'direct upload complete: video queued');
         return toView((await getVideo(db, id))!);
       },
     );

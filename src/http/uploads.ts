@@ -27,6 +27,7 @@ import {
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
 import { S3TusStore } from '../storage/tusS3Store.js';
+import { checkDirectSource } from './multipart.js';
 import { PostgresUploadLocker } from './uploadLocker.js';
 
 const MAX_METADATA_HEADER = 4096;
@@ -285,7 +286,14 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
         }
         if (complete) {
           log.info({ videoId: id }, 'queueing an upload whose last step was interrupted');
-          await finish(id).catch((err) => log.error({ err, videoId: id }, 'recovering an upload failed'));
+          // A direct upload is queued only if storage holds the size that was declared.
+          const checked =
+            upload || !isS3Store(store)
+              ? Promise.resolve()
+              : checkDirectSource({ db, store, log, maxUploadBytes: config.maxUploadBytes }, id);
+          await checked
+            .then(() => finish(id))
+            .catch((err) => log.error({ err, videoId: id }, 'recovering an upload failed'));
         }
       }
     },

@@ -3,6 +3,8 @@
  * those of each tus PATCH. S3 wants every part but the last to hold at least 5 MiB, and at most 10,000
  * parts in all.
  */
+import { errors, type ReelError } from '../core/errors.js';
+
 export const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PARTS = 10_000;
@@ -26,6 +28,16 @@ export function partSizeFor(size: number | undefined, base: number): number {
 export function planParts(size: number): { partSize: number; partCount: number } {
   const partSize = partSizeFor(size, DIRECT_PART_SIZE);
   return { partSize, partCount: Math.max(1, Math.ceil(size / partSize)) };
+}
+
+/**
+ * Why the bytes storage holds for a direct upload cannot be taken, or null: they must be exactly the size
+ * the upload was started with (the size the limit was checked against), and within the server's limit.
+ */
+export function storedSizeProblem(stored: number, declared: number, max: number): ReelError | null {
+  if (stored > max) return errors.storedUploadTooLarge(stored, max);
+  if (stored !== declared) return errors.uploadSizeMismatch(stored, declared);
+  return null;
 }
 
 export interface PatchPlan {

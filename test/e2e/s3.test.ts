@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { CompleteMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleUpload } from '../../src/storage/assemble.js';
 import type { S3Store } from '../../src/storage/s3.js';
@@ -207,6 +208,72 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
 
     // Too large for this server: refused before any byte is stored.
     await expect4xx(await t.api('/v1/uploads/multipart', json({ size: 1e15 })), 413, /at most/);
+  });
+
+  it('a direct upload that stores more than it declared is refused at completion: 400, nothing queued, nothing left', async () => {
+    // Declared: 1 KB, one part.
+    const d = await direct(Buffer.alloc(1024, 1));
+    expect(d.partCount).toBe(1);
+    const { parts } = await (
+      await t.api(`/v1/uploads/multipart/${d.videoId}/parts`, json({ partNumbers: [1] }))
+    ).json();
+    // The part URL signs the part's length: S3 refuses a PUT of any other length (s3rver does not check).
+    expect(new URL(parts[0].url).searchParams.get('X-Amz-SignedHeaders')).toMatch(/(^|;)content-length(;|$)/);
+    // Stored: 6 MiB, reported as the 1 KB declared.
+    const p1 = await d.putPart(1, pattern(6 * MiB));
+    expect((await d.report(1, p1.etag, 1024)).status).toBe(204);
+    const refused = await d.complete([{ partNumber: 1, etag: p1.etag }]);
+    expect(refused.status).toBe(400);
+    const body = await refused.json();
+    expect(body.code).toBe('REEL_UPLOAD_SIZE_MISMATCH');
+    expect(body.message).toMatch(/holds 6291456 bytes .* started with size 1024: the upload was aborted/);
+    // Nothing queued, nothing left in storage, and the upload is over.
+    expect((await t.api(`/v1/videos/${d.videoId}`)).status).toBe(404);
+    const jobs = await t.reel.db.query('SELECT 1 FROM jobs WHERE video_id = $1', [d.videoId]);
+    expect(jobs).toEqual([]);
+    expect(await t.reel.store.stat(`sources/${d.videoId}/original`)).toBeNull();
+    expect(await t.reel.store.list(`sources/${d.videoId}/`)).toEqual([]);
+    const again = await d.complete([{ partNumber: 1, etag: p1.etag }]);
+    expect(again.status).toBe(409);
+    expect((await again.json()).message).toMatch(/aborted/);
+
+    // Fewer bytes than declared (a part cut short, reported whole) are refused the same way.
+    const e = await direct(Buffer.alloc(3000, 2));
+    const q1 = await e.putPart(1, Buffer.alloc(100, 2));
+    expect((await e.report(1, q1.etag, 3000)).status).toBe(204);
+    const short = await e.complete([{ partNumber: 1, etag: q1.etag }]);
+    expect(short.status).toBe(400);
+    expect((await short.json()).message).toMatch(/holds 100 bytes .* size 3000/);
+    expect((await t.api(`/v1/videos/${e.videoId}`)).status).toBe(404);
+    expect(await t.reel.store.stat(`sources/${e.videoId}/original`)).toBeNull();
+  });
+
+  it('recovery does not queue a joined direct upload of the wrong size either', async () => {
+    // The process died between storage joining the parts and the size check: recovery finds the object.
+    const d = await direct(Buffer.alloc(2048, 1));
+    const p1 = await d.putPart(1, pattern(6 * MiB));
+    expect((await d.report(1, p1.etag, 2048)).status).toBe(204);
+    const store = t.reel.store as S3Store;
+    const row = (
+      await t.reel.db.query<{ s3_upload_id: string }>(
+        'SELECT s3_upload_id FROM multipart_uploads WHERE video_id = $1',
+        [d.videoId],
+      )
+    )[0]!;
+    await store.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: store.bucket,
+        Key: store.fullKey(`sources/${d.videoId}/original`),
+        UploadId: row.s3_upload_id,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.etag }] },
+      }),
+    );
+    await t.reel.db.query(`UPDATE multipart_uploads SET state = 'completed' WHERE video_id = $1`, [
+      d.videoId,
+    ]);
+    await t.reel.uploads!.recover();
+    expect((await t.api(`/v1/videos/${d.videoId}`)).status).toBe(404);
+    expect(await t.reel.store.stat(`sources/${d.videoId}/original`)).toBeNull();
   });
 
   it('a tus upload cut off mid-request resumes on S3 from the bytes that arrived, byte for byte', async () => {

@@ -8,6 +8,7 @@ import {
   partSizeFor,
   planParts,
   planPatch,
+  storedSizeProblem,
 } from '../../src/storage/partPlan.js';
 
 const part = 32 * MiB;
@@ -99,5 +100,22 @@ describe('ByteSlicer', () => {
     const s = new ByteSlicer(failing);
     expect((await s.readUpTo(10)).toString()).toBe('xyz');
     expect((s.error as Error).message).toBe('client went away');
+  });
+});
+
+describe('storedSizeProblem: the bytes a direct upload stored against its declared size and the limit', () => {
+  it('takes exactly the declared size, within the limit', () => {
+    expect(storedSizeProblem(1024, 1024, 10 * MiB)).toBeNull();
+    expect(storedSizeProblem(10 * MiB, 10 * MiB, 10 * MiB)).toBeNull();
+  });
+  it('refuses more or fewer bytes than declared (400), and more than the limit (413)', () => {
+    const more = storedSizeProblem(6 * MiB, 1024, 10 * MiB)!;
+    expect([more.code, more.statusCode]).toEqual(['REEL_UPLOAD_SIZE_MISMATCH', 400]);
+    expect(more.message).toMatch(/holds 6291456 bytes .* started with size 1024/);
+    const fewer = storedSizeProblem(100, 1024, 10 * MiB)!;
+    expect(fewer.code).toBe('REEL_UPLOAD_SIZE_MISMATCH');
+    const huge = storedSizeProblem(5 * 1024 * MiB, 1024, 10 * MiB)!;
+    expect([huge.code, huge.statusCode]).toEqual(['REEL_UPLOAD_TOO_LARGE', 413]);
+    expect(huge.message).toMatch(/at most 10485760 bytes \(REEL_MAX_UPLOAD_BYTES\)/);
   });
 });
