@@ -38,6 +38,8 @@ export interface Config {
   x264Preset: string;
   crf: number;
   tokenTtlSeconds: number;
+  sessionAllowanceSeconds: number;
+  signingKeyRefreshSeconds: number;
   ffmpegPath: string;
   ffprobePath: string;
   logLevel: string;
@@ -336,8 +338,26 @@ export const SETTINGS = [
     flag: 'token-ttl-seconds',
     env: 'REEL_TOKEN_TTL_SECONDS',
     default: '3600',
-    description: 'lifetime of playback tokens',
+    description: 'a playback token can start playback for this long (the playback it started may finish)',
     parse: int(1),
+  }),
+  setting({
+    key: 'sessionAllowanceSeconds',
+    flag: 'session-allowance-seconds',
+    env: 'REEL_SESSION_ALLOWANCE_SECONDS',
+    default: '14400',
+    description:
+      "a playback that started with a valid token may go on for 3× the video's duration plus this long (pauses)",
+    parse: int(0),
+  }),
+  setting({
+    key: 'signingKeyRefreshSeconds',
+    flag: 'signing-key-refresh-seconds',
+    env: 'REEL_SIGNING_KEY_REFRESH_SECONDS',
+    default: '60',
+    description:
+      'how often a process reloads the token signing keys (picks up a rotation, drops retired keys)',
+    parse: int(1, 86400),
   }),
   setting({
     key: 'ffmpegPath',

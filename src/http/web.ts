@@ -197,7 +197,7 @@ function registerWatchInfo(app: FastifyInstance, deps: WebDeps): void {
       if (access === 'public') {
         if (video.playback_policy !== 'public') throw errors.missingToken();
       } else {
-        await verifyPlaybackToken(deps.tokenKeys, access, videoId);
+        await verifyPlaybackToken(deps.tokenKeys, access, videoId, 'start');
         const exp = decodeJwt(access).exp;
         expiresAt = exp ? new Date(exp * 1000).toISOString() : null;
       }
