@@ -1,7 +1,8 @@
-import { SignJWT } from 'jose';
+import { decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rotateSigningKey } from '../../src/db/signingKeys.js';
 import { publishFake, publishLadder } from '../helpers/publish.js';
-import { startTestReel, type TestReel } from '../helpers/reel.js';
+import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 
 describe('playback authorisation and delivery', () => {
   let t: TestReel;
@@ -327,5 +328,56 @@ describe('a playback that started with a valid token finishes after the token ex
       .setExpirationTime(Math.floor(Date.now() / 1000) - 5)
       .sign(Buffer.from(key.secret, 'base64url'));
     await expectError(await fetch(seg(ended)), 403, 'REEL_EXPIRED_TOKEN');
+  });
+});
+
+describe('signing keys rotated by another process', () => {
+  let t: TestReel;
+  beforeAll(async () => {
+    // Sessions of the 1 s video last 3 × 1 + 3 = 6 s; tokens 2 s: the old key is outlived 1 + 6 = 7 s after
+    // the rotation.
+    t = await startTestReel({
+      'token-ttl-seconds': '2',
+      'session-allowance-seconds': '3',
+      'signing-key-refresh-seconds': '1',
+    });
+    await publishLadder(t, 'keyA', 'signed', 1000);
+  });
+  afterAll(() => t.close());
+
+  const issue = async () => {
+    const { url } = (await (await t.api('/v1/videos/keyA/playback')).json()) as { url: string };
+    return { url, kid: decodeProtectedHeader(url.split('/')[5]!).kid as string };
+  };
+
+  it('are picked up without a restart; the old key verifies until its tokens are outlived, then retires by itself', async () => {
+    const old = await issue();
+    const master = await (await fetch(old.url)).text();
+    const oldSession = new URL(/^720p\/index\.m3u8$|^\.\.\/.*720p\/index\.m3u8$/m.exec(master)![0], old.url);
+    expect((await fetch(oldSession)).status).toBe(200);
+
+    const kid = await rotateSigningKey(t.reel.db); // as `reel keys rotate-signing` in another process
+    await waitFor('a token signed with the new key', async () => (await issue()).kid === kid, 5_000);
+    // The session the old key signed still plays, and the old key is not retired while it can.
+    expect((await fetch(oldSession)).status).toBe(200);
+    const state = () =>
+      t.reel.db.query<{ kid: string; secret: string; created_at: Date; retired_at: Date | null }>(
+        'SELECT kid, secret, created_at, retired_at FROM signing_keys ORDER BY created_at',
+      );
+    expect((await state()).find((k) => k.kid === old.kid)!.retired_at).toBeNull();
+
+    const retired = await waitFor(
+      'the old key retired',
+      async () => (await state()).find((k) => k.kid === old.kid && k.retired_at),
+      15_000,
+    );
+    const rotatedAt = new Date((await state()).find((k) => k.kid === kid)!.created_at).getTime();
+    expect(new Date(retired.retired_at!).getTime() - rotatedAt).toBeGreaterThanOrEqual(7_000);
+    expect(retired.secret).toBe('');
+    expect((await state()).find((k) => k.kid === kid)!.retired_at).toBeNull();
+    // The new key goes on signing and verifying.
+    const now = await issue();
+    expect(now.kid).toBe(kid);
+    expect((await fetch(now.url)).status).toBe(200);
   });
 });
