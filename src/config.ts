@@ -39,6 +39,8 @@ export interface Config {
   crf: number;
   tokenTtlSeconds: number;
   eventsStreamsPerKey: number;
+  sessionAllowanceSeconds: number;
+  signingKeyRefreshSeconds: number;
   ffmpegPath: string;
   ffprobePath: string;
   logLevel: string;
@@ -338,7 +340,7 @@ export const SETTINGS = [
     flag: 'token-ttl-seconds',
     env: 'REEL_TOKEN_TTL_SECONDS',
     default: '3600',
-    description: 'lifetime of playback tokens',
+    description: 'a playback token can start playback for this long (the playback it started may finish)',
     parse: int(1),
   }),
   setting({
@@ -348,6 +350,24 @@ export const SETTINGS = [
     default: '10',
     description: 'live feeds (GET /v1/events) one API key may hold open at once; the next one gets 429',
     parse: int(1, 10_000),
+  }),
+  setting({
+    key: 'sessionAllowanceSeconds',
+    flag: 'session-allowance-seconds',
+    env: 'REEL_SESSION_ALLOWANCE_SECONDS',
+    default: '14400',
+    description:
+      "a playback that started with a valid token may go on for 3× the video's duration plus this long (pauses)",
+    parse: int(0),
+  }),
+  setting({
+    key: 'signingKeyRefreshSeconds',
+    flag: 'signing-key-refresh-seconds',
+    env: 'REEL_SIGNING_KEY_REFRESH_SECONDS',
+    default: '60',
+    description:
+      'how often a process reloads the token signing keys (picks up a rotation, drops retired keys)',
+    parse: int(1, 86400),
   }),
   setting({
     key: 'ffmpegPath',

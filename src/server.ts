@@ -10,12 +10,11 @@ import type { Config } from './config.js';
 import type { Db, ObjectStore } from './core/ports.js';
 import { countActiveApiKeys, createApiKey } from './db/apiKeys.js';
 import { openDb } from './db/open.js';
-import { loadSigningKeys, type SigningKey } from './db/signingKeys.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth } from './http/auth.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
-import type { TokenKeys } from './http/tokens.js';
+import { openTokenKeys } from './http/tokenKeyRing.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
 import { registerWeb } from './http/web.js';
@@ -81,13 +80,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     createdApiKey = (await createApiKey(db, 'first key')).secret;
   }
 
-  let signingKeys: SigningKey[] = await loadSigningKeys(db);
-  const tokenKeys: TokenKeys = {
-    current: () => signingKeys,
-    refresh: async () => {
-      signingKeys = await loadSigningKeys(db);
-    },
-  };
+  const tokenKeys = await openTokenKeys(db, config, log);
 
   const metrics = new Metrics(db);
   const worker = roles.has('worker')
@@ -133,7 +126,8 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         onQueued,
       });
     }
-    if (roles.has('play')) registerPlayback(app, { db, store, tokenKeys, delivery: config.playbackDelivery });
+    if (roles.has('play'))
+      registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });
   }
   const listen = async (server: FastifyInstance, port: number) => {
     await server.listen({ port, host: config.host });
@@ -178,6 +172,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       if (closed) return;
       closed = true;
       for (const t of timers) clearInterval(t);
+      tokenKeys.stop();
       await app?.close();
       await metricsApp?.close();
       await listener?.close();

@@ -1,10 +1,36 @@
-/** `reel keys create|list|revoke`: manage API keys in the configured database. */
+/**
+ * `reel keys create|list|revoke`: manage API keys in the configured database.
+ * `reel keys rotate-signing|list-signing|retire-signing`: the keys that sign playback tokens.
+ */
 import type { Config } from '../config.js';
+import { errors } from '../core/errors.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys.js';
+import {
+  listSigningKeys,
+  longestVideoMs,
+  retireSigningKey,
+  rotateSigningKey,
+  type SigningKeyInfo,
+} from '../db/signingKeys.js';
+import { signingKeyRetireAfterSeconds } from '../http/playbackSession.js';
 import { openStorage } from '../server.js';
 
-export async function keysCommand(config: Config, args: string[], name: string | undefined): Promise<string> {
+export interface KeysOptions {
+  name?: string;
+  /** retire-signing: retire even though tokens the key signed may still be valid. */
+  force?: boolean;
+}
+
+const USAGE =
+  'usage: reel keys create [--name NAME] | list | revoke KEY_ID | rotate-signing | list-signing | retire-signing KID [--force]';
+
+export async function keysCommand(
+  config: Config,
+  args: string[],
+  options: KeysOptions = {},
+): Promise<string> {
   const [sub, id] = args;
+  const { name } = options;
   const { db, unlock } = await openStorage(config);
   try {
     switch (sub) {
@@ -32,11 +58,67 @@ export async function keysCommand(config: Config, args: string[], name: string |
         if (!(await revokeApiKey(db, id))) throw new Error(`no active API key with id ${id}`);
         return `revoked ${id}`;
       }
+      case 'rotate-signing': {
+        const before = (await listSigningKeys(db)).filter((k) => !k.retiredAt);
+        const kid = await rotateSigningKey(db);
+        const after = await retirementTimes(db, config);
+        const lines = [
+          `new signing key ${kid}: running processes sign with it within ${config.signingKeyRefreshSeconds} s (REEL_SIGNING_KEY_REFRESH_SECONDS)`,
+        ];
+        for (const k of before) {
+          lines.push(
+            `${k.kid} still verifies the tokens it signed; it is retired by itself after ${iso(after(k))}, when none of them can still be valid`,
+          );
+        }
+        return lines.join('\n');
+      }
+      case 'list-signing': {
+        const keys = await listSigningKeys(db);
+        const after = await retirementTimes(db, config);
+        return keys
+          .map((k, i) =>
+            [
+              k.kid,
+              k.retiredAt ? 'retired  ' : i === 0 ? 'signing  ' : 'verifying',
+              `created ${iso(k.createdAt)}`,
+              k.retiredAt
+                ? `retired ${iso(k.retiredAt)}`
+                : k.supersededAt
+                  ? `retired by itself after ${iso(after(k))}`
+                  : '',
+            ]
+              .join('  ')
+              .trimEnd(),
+          )
+          .join('\n');
+      }
+      case 'retire-signing': {
+        if (!id) throw new Error('usage: reel keys retire-signing KID [--force]');
+        const key = (await listSigningKeys(db)).find((k) => k.kid === id && !k.retiredAt);
+        if (!key) throw errors.signingKeyNotFound(id);
+        if (!key.supersededAt) throw errors.signingKeyInUse(id);
+        const until = (await retirementTimes(db, config))(key);
+        if (until.getTime() > Date.now() && !options.force)
+          throw errors.signingKeyStillVerifying(id, iso(until));
+        if (!(await retireSigningKey(db, id))) throw errors.signingKeyNotFound(id);
+        return `retired ${id}: its secret is erased; running processes refuse its tokens within ${config.signingKeyRefreshSeconds} s`;
+      }
       default:
-        throw new Error('usage: reel keys create [--name NAME] | list | revoke KEY_ID');
+        throw new Error(USAGE);
     }
   } finally {
     await db.close();
     unlock();
   }
+}
+
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** When each superseded key can no longer have signed a valid token (the database's longest video decides). */
+async function retirementTimes(
+  db: Parameters<typeof longestVideoMs>[0],
+  config: Config,
+): Promise<(k: SigningKeyInfo) => Date> {
+  const seconds = signingKeyRetireAfterSeconds(await longestVideoMs(db), config);
+  return (k) => new Date((k.supersededAt ?? new Date()).getTime() + seconds * 1000);
 }

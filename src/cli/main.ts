@@ -21,6 +21,10 @@ Commands:
                         names the file that remembers it (default ~/.config/reel/uploads.json)
   keys create [--name N] | list | revoke ID
                         manage API keys (stop "reel serve" first in embedded mode)
+  keys rotate-signing | list-signing | retire-signing KID [--force]
+                        the keys that sign playback tokens: a new one signs from now on, the
+                        previous one verifies its tokens until they expire, then retires by itself;
+                        --force retires a key at once (a leaked secret)
 
 Run "reel serve --help" for every setting.`;
 
@@ -39,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
       direct: { type: 'boolean' },
       server: { type: 'string' },
       name: { type: 'string' },
+      force: { type: 'boolean' },
     },
   });
   const flags = values as Record<string, string | undefined>;
@@ -77,7 +82,9 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'keys':
-      console.log(await keysCommand(loadConfig(flags), positionals, values.name));
+      console.log(
+        await keysCommand(loadConfig(flags), positionals, { name: values.name, force: values.force }),
+      );
       return;
     case undefined:
     case 'help':

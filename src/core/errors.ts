@@ -80,6 +80,12 @@ export const errors = {
     403,
     () => 'The playback token was issued for another video.',
   ),
+  sessionTokenCannotStart: define(
+    'REEL_SESSION_TOKEN',
+    403,
+    () =>
+      'This token belongs to a playback already under way: it plays that playback to its end but cannot start a new one. Ask GET /v1/videos/{id}/playback for a playback URL.',
+  ),
 
   tooManyStreams: define(
     'REEL_TOO_MANY_STREAMS',
@@ -102,6 +108,23 @@ export const errors = {
     (method: string, url: string) => `No route ${method} ${url}.`,
   ),
   keyNotFound: define('REEL_KEY_NOT_FOUND', 404, (id: string) => `No API key with id "${id}".`),
+  signingKeyNotFound: define(
+    'REEL_SIGNING_KEY_NOT_FOUND',
+    404,
+    (kid: string) => `No active signing key "${kid}". "reel keys list-signing" lists them.`,
+  ),
+  signingKeyInUse: define(
+    'REEL_SIGNING_KEY_IN_USE',
+    409,
+    (kid: string) =>
+      `Signing key "${kid}" is the one that signs new tokens. Run "reel keys rotate-signing" first, then retire it.`,
+  ),
+  signingKeyStillVerifying: define(
+    'REEL_SIGNING_KEY_STILL_VERIFYING',
+    409,
+    (kid: string, until: string) =>
+      `Tokens signed with key "${kid}" may still be valid until ${until}; the key is retired by itself then. To cut them off now (a leaked secret), add --force: playbacks they started stop.`,
+  ),
   notRetryable: define(
     'REEL_NOT_RETRYABLE',
     409,

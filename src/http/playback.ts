@@ -1,25 +1,52 @@
 /**
  * Playback: /play/{videoId}/{access}/… where access is a playback token (signed videos) or the word
  * "public" (public videos). Every URI inside the playlists is relative, so it inherits the access segment.
+ *
+ * Signed videos: the token's expiry limits when playback may START. The master playlist fetched with a
+ * playback token points its renditions at a session token (playbackSession.ts), which carries that playback
+ * to its end; a session token cannot fetch a master. Token URLs are `Cache-Control: private`, never cached
+ * by a shared cache longer than the token allows.
  */
+
+import { buffer } from 'node:stream/consumers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import rangeParser from 'range-parser';
+import type { Config } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { getVideo } from '../db/videos.js';
+import { MASTER_PLAYLIST } from '../media/playlist.js';
 import { assertId } from '../storage/keys.js';
-import { type TokenKeys, verifyPlaybackToken } from './tokens.js';
+import { masterForSession, sessionExpiry } from './playbackSession.js';
+import { type PlaybackGrant, signSessionToken, type TokenKeys, verifyPlaybackToken } from './tokens.js';
 
 export interface PlaybackDeps {
   db: Db;
   store: ObjectStore;
   tokenKeys: TokenKeys;
+  config: Pick<Config, 'sessionAllowanceSeconds'>;
   /** "redirect": media files on a store that can presign are served by a redirect to the store. */
   delivery?: 'proxy' | 'redirect';
 }
 
 /** Lifetime of a presigned media URL; the redirect itself is cached for less. */
 const PRESIGN_SECONDS = 600;
+
+/** Playlists may be cached this long (a re-publication is picked up); segments never change. */
+const PLAYLIST_MAX_AGE = 10;
+const SEGMENT_MAX_AGE = 31536000;
+
+/**
+ * Public URLs may sit in shared caches. Token URLs are private (a shared cache would go on serving them
+ * after the token expires or the video is deleted), and not kept past the token's expiry.
+ */
+function cacheControl(grant: PlaybackGrant | undefined, playlist: boolean): string {
+  const maxAge = playlist ? PLAYLIST_MAX_AGE : SEGMENT_MAX_AGE;
+  const tail = playlist ? '' : ', immutable';
+  if (!grant) return `public, max-age=${maxAge}${tail}`;
+  const left = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
+  return `private, max-age=${Math.min(maxAge, left)}${tail}`;
+}
 
 /** The files a published ladder holds; anything else is 404 without touching the store. */
 const FILE = /^(?:master\.m3u8|poster\.jpg|[A-Za-z0-9_-]{1,32}\/(?:index\.m3u8|init\.mp4|seg_\d{1,6}\.m4s))$/;
@@ -55,10 +82,13 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     const video = await getVideo(db, videoId);
     if (!video) throw errors.videoNotFound(videoId);
 
+    const isMaster = file === MASTER_PLAYLIST;
+    let grant: PlaybackGrant | undefined;
     if (access === 'public') {
       if (video.playback_policy !== 'public') throw errors.missingToken();
     } else {
-      await verifyPlaybackToken(deps.tokenKeys, access, videoId);
+      // Only a master starts a playback; everything else belongs to one under way.
+      grant = await verifyPlaybackToken(deps.tokenKeys, access, videoId, isMaster ? 'start' : 'media');
     }
     if (video.status !== 'ready' || !video.output_prefix) throw errors.videoNotReady(videoId, video.status);
     if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
@@ -74,13 +104,24 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     if (!stat) throw errors.objectNotFound(file);
 
     reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
-    reply.header('Accept-Ranges', 'bytes');
     // Segments never change once published (a new publication has a new prefix); playlists are short-lived
     // so that a re-publication is picked up.
-    reply.header(
-      'Cache-Control',
-      ext === 'm3u8' ? 'public, max-age=10' : 'public, max-age=31536000, immutable',
-    );
+    reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8'));
+
+    if (isMaster && grant) {
+      // This request starts a playback: its renditions go through a session token that outlives the
+      // playback token for as long as the video needs. Every answer carries a new session, so no ETag.
+      const now = Math.floor(Date.now() / 1000);
+      const exp = sessionExpiry(now, video.duration_ms, grant.exp, deps.config);
+      const session = await signSessionToken(deps.tokenKeys, videoId, exp);
+      const body = Buffer.from(
+        masterForSession((await buffer(await store.get(key))).toString('utf8'), session),
+      );
+      reply.header('Content-Length', body.length);
+      return reply.send(body);
+    }
+
+    reply.header('Accept-Ranges', 'bytes');
     reply.header('ETag', `"${video.output_prefix.replace(/\W/g, '')}-${stat.size}"`);
 
     const rangeHeader = req.headers.range;

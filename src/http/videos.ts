@@ -247,7 +247,8 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           tags: ['videos'],
           summary: 'The master playlist URL to play a video',
           description:
-            'For a signed video the URL carries a playback token valid until expiresAt; for a public one it ' +
+            'For a signed video the URL carries a playback token that can start playback until expiresAt ' +
+            '(a playback started by then may finish); for a public one it ' +
             'is /play/{id}/public/master.m3u8 and expiresAt is null.',
           ...authenticated,
           params: idParams,

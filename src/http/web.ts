@@ -188,7 +188,7 @@ function registerWatchInfo(app: FastifyInstance, deps: WebDeps): void {
       if (access === 'public') {
         if (video.playback_policy !== 'public') throw errors.missingToken();
       } else {
-        await verifyPlaybackToken(deps.tokenKeys, access, videoId);
+        await verifyPlaybackToken(deps.tokenKeys, access, videoId, 'start');
         const exp = decodeJwt(access).exp;
         expiresAt = exp ? new Date(exp * 1000).toISOString() : null;
       }
@@ -270,13 +270,19 @@ function describeUndocumented(url: string, schema: object | undefined): { schema
         summary: 'Playlists, segments and poster of a ready video',
         description:
           '`access` is a playback token (from GET /v1/videos/{id}/playback) or `public` for a public video. ' +
+          'The master fetched with a playback token points its renditions at a session token (`../{session}/…`) ' +
+          'that lets this playback finish after the playback token expires; a session token cannot fetch a ' +
+          'master (403 REEL_SESSION_TOKEN). Token URLs are `Cache-Control: private`. ' +
           'Byte ranges, CORS `*`. 401: no or unreadable token; 403: a token for another video, expired, or ' +
           'with a bad signature; 404: unknown video, not ready, or no such file.',
         params: {
           type: 'object',
           properties: {
             videoId: { type: 'string' },
-            access: { type: 'string', description: 'a playback token, or public' },
+            access: {
+              type: 'string',
+              description: 'a playback token, a session token (not for master.m3u8), or public',
+            },
             file: {
               type: 'string',
               description:

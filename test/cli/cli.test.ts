@@ -1,9 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/config.js';
+import { postgresDb } from '../helpers/db.js';
 import { spawnReel } from '../helpers/process.js';
+import { publishFake } from '../helpers/publish.js';
+import { startTestReel, waitFor } from '../helpers/reel.js';
 
 async function reel(args: string[], env: Record<string, string> = {}) {
   const p = spawnReel(args, env);
@@ -44,6 +48,83 @@ describe('reel command line', () => {
     } finally {
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(0);
+    }
+  });
+
+  it('keys rotate-signing: old tokens still play, a running server signs with the new key; a retired key’s tokens fail', async () => {
+    const pg = await postgresDb();
+    const t = await startTestReel({
+      'database-url': pg.url!,
+      roles: 'upload,play',
+      'signing-key-refresh-seconds': '1',
+    });
+    // The CLI is another process on the same database (its own data directory: nothing else is shared).
+    const env = { DATABASE_URL: pg.url!, REEL_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reel-sk-')) };
+    try {
+      await publishFake(t, 'rotA', 'signed');
+      const issue = async () => {
+        const { url } = (await (await t.api('/v1/videos/rotA/playback')).json()) as { url: string };
+        return { url, kid: decodeProtectedHeader(url.split('/')[5]!).kid as string };
+      };
+      const plays = async (url: string) => (await fetch(url)).status;
+      const old = await issue();
+      // A playback started with the old key, whose session is signed with it too.
+      const oldSession = new URL((await (await fetch(old.url)).text()).trim().split('\n').pop()!, old.url);
+      expect(await plays(oldSession.href)).toBe(200);
+
+      const rotated = await reel(['keys', 'rotate-signing'], env);
+      expect(rotated.code, rotated.out).toBe(0);
+      const kid = rotated.out.match(/new signing key (k\w+)/)![1]!;
+      expect(kid).not.toBe(old.kid);
+      expect(rotated.out).toContain(`${old.kid} still verifies the tokens it signed`);
+
+      // The running server picks the new key up by itself and signs with it; the old token still plays.
+      const fresh = await waitFor(
+        'a token signed with the new key',
+        async () => {
+          const next = await issue();
+          return next.kid === kid && next;
+        },
+        10_000,
+      );
+      expect(await plays(fresh.url)).toBe(200);
+      expect(await plays(old.url)).toBe(200);
+      expect(await plays(oldSession.href)).toBe(200);
+
+      const listed = await reel(['keys', 'list-signing'], env);
+      expect(listed.out).toMatch(new RegExp(`${kid}\\s+signing`));
+      expect(listed.out).toMatch(new RegExp(`${old.kid}\\s+verifying.*retired by itself after`));
+
+      // The signing key cannot be retired; an old one not while its tokens may be valid, unless forced.
+      const inUse = await reel(['keys', 'retire-signing', kid], env);
+      expect(inUse.code).toBe(1);
+      expect(inUse.out).toContain('is the one that signs new tokens');
+      const early = await reel(['keys', 'retire-signing', old.kid], env);
+      expect(early.code).toBe(1);
+      expect(early.out).toMatch(/may still be valid until \d{4}-.*--force/);
+      expect(await plays(old.url)).toBe(200);
+      const forced = await reel(['keys', 'retire-signing', old.kid, '--force'], env);
+      expect(forced.code, forced.out).toBe(0);
+      expect(forced.out).toContain(`retired ${old.kid}`);
+
+      // Within the refresh interval the server refuses everything the retired key signed; the new key plays.
+      await waitFor('the retired key’s tokens refused', async () => (await plays(old.url)) === 403, 10_000);
+      const refused = await fetch(oldSession);
+      expect(refused.status).toBe(403);
+      expect((await refused.json()).code).toBe('REEL_INVALID_TOKEN');
+      expect(await plays(fresh.url)).toBe(200);
+      // The retired secret is gone from the database.
+      const [row] = await pg.db.query<{ secret: string }>('SELECT secret FROM signing_keys WHERE kid = $1', [
+        old.kid,
+      ]);
+      expect(row!.secret).toBe('');
+      expect((await reel(['keys', 'list-signing'], env)).out).toMatch(new RegExp(`${old.kid}\\s+retired`));
+      const unknown = await reel(['keys', 'retire-signing', 'knope'], env);
+      expect(unknown.code).toBe(1);
+      expect(unknown.out).toContain('No active signing key "knope"');
+    } finally {
+      await t.close();
+      await pg.drop();
     }
   });
 

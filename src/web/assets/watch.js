@@ -20,6 +20,8 @@ const REASONS = {
   REEL_MISSING_TOKEN:
     'This video is not public: it plays only through a link with a token. Ask for such a link.',
   REEL_TOKEN_WRONG_VIDEO: 'This link’s token was made for a different video. Ask for the right link.',
+  REEL_SESSION_TOKEN:
+    'This link was copied from a playback already under way: it cannot start the video. Ask whoever shared it for the video’s own link.',
   REEL_VIDEO_NOT_FOUND: 'This video does not exist. It may have been deleted.',
   REEL_INVALID_ID: 'This link is damaged: the video id is not valid.',
 };
@@ -83,7 +85,7 @@ async function main() {
     poster: v.posterUrl ?? undefined,
     compact: embed,
     onFatal: async (kind) => {
-      // Most likely the token expired while playing: ask the server why.
+      // A playback that started runs on its session to the end; if a part is refused, ask the server why.
       if (kind === 'network' && (await info()))
         problem('Playback stopped: the server refused a part of the video.');
       else if (kind === 'unsupported') problem('This browser cannot play HLS video.');
