@@ -50,6 +50,12 @@ export type WorkerConfig = Pick<
   | 'crf'
   | 'ffmpegPath'
   | 'ffprobePath'
+  | 'maxDurationSeconds'
+  | 'maxDimension'
+  | 'maxPixels'
+  | 'attemptBudgetSeconds'
+  | 'attemptBudgetFactor'
+  | 'noSpaceRetrySeconds'
 >;
 
 export interface WorkerDeps {
@@ -197,6 +203,12 @@ export class Worker {
           crf: config.crf,
           ffmpegPath: config.ffmpegPath,
           ffprobePath: config.ffprobePath,
+          limits: {
+            maxDurationSeconds: config.maxDurationSeconds,
+            maxDimension: config.maxDimension,
+            maxPixels: config.maxPixels,
+          },
+          budget: { floorSeconds: config.attemptBudgetSeconds, factor: config.attemptBudgetFactor },
         },
         signal: abort.signal,
         onProgress: (fraction) => {

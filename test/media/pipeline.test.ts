@@ -6,10 +6,13 @@ import { type TranscodeResult, transcodeToHls } from '../../src/media/pipeline.j
 import {
   makeAudioOnly,
   makeClip,
+  makeContainerClip,
   makeEmptyFile,
+  makeReferencingSource,
   makeStillImage,
   makeTextFile,
   makeTruncated,
+  type ReferencingKind,
   STANDARD_CLIPS,
 } from '../fixtures/generate.js';
 import {
@@ -317,6 +320,39 @@ describe('transcodeToHls: bad sources fail permanently with the right code', () 
     const err = await expectReelError(run(input), 'REEL_TRUNCATED_SOURCE', true);
     expect(err.message).toMatch(/stops at \d+\.\d s of the 6\.0 s/);
     expect(err.message).not.toContain(input);
+  });
+});
+
+describe('transcodeToHls: a source that names other files publishes nothing of them', () => {
+  const kinds: ReferencingKind[] = ['hls-absolute', 'hls-relative', 'concat', 'concat-image2', 'dash'];
+  it.each(kinds)('%s → REEL_UNSUPPORTED_FORMAT, no ffmpeg run, no output', async (kind) => {
+    // The file on the server's disk the upload points at: a whole video another user published.
+    const secret = await makeClip('hostile-secret', { width: 320, height: 180, seconds: 2, audio: false });
+    const out = await outDir();
+    const err = await expectReelError(
+      transcodeToHls({
+        input: await makeReferencingSource(kind, secret),
+        outDir: out,
+        settings: settings([240]),
+      }),
+      'REEL_UNSUPPORTED_FORMAT',
+      true,
+    );
+    expect(err.message).toMatch(/not a video: it only names other files/);
+    expect(await listTree(out).catch(() => [])).toEqual([]);
+  });
+
+  it.each(['mkv', 'webm', 'avi', 'ts'] as const)('a %s source is still transcoded', async (container) => {
+    const out = await outDir();
+    const result = await transcodeToHls({
+      input: await makeContainerClip(container),
+      outDir: out,
+      settings: settings([240], 'ultrafast'),
+    });
+    expect(result.renditions.map((r) => `${r.width}x${r.height}`)).toEqual(['320x180']);
+    expect(result.plan.audio).not.toBeNull();
+    const p = await probeRendition(path.join(out, result.renditions[0]!.name, 'index.m3u8'));
+    expect(Math.abs(p.durationSec - 2)).toBeLessThanOrEqual(0.2);
   });
 });
 
