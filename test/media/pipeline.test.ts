@@ -8,6 +8,7 @@ import {
   makeClip,
   makeContainerClip,
   makeEmptyFile,
+  makeLyingDuration,
   makeReferencingSource,
   makeStillImage,
   makeTextFile,
@@ -353,6 +354,61 @@ describe('transcodeToHls: a source that names other files publishes nothing of t
     expect(result.plan.audio).not.toBeNull();
     const p = await probeRendition(path.join(out, result.renditions[0]!.name, 'index.m3u8'));
     expect(Math.abs(p.durationSec - 2)).toBeLessThanOrEqual(0.2);
+  });
+});
+
+describe('transcodeToHls: processing limits', () => {
+  const limits = { maxDurationSeconds: 12 * 3600, maxDimension: 4096, maxPixels: 4096 * 2176 };
+  const limited = async (input: string, extra: Partial<typeof limits>) => {
+    const out = await outDir();
+    const p = transcodeToHls({
+      input,
+      outDir: out,
+      settings: { ...settings([240]), limits: { ...limits, ...extra } },
+    });
+    return { p, out };
+  };
+
+  it('a 16 KB MKV whose container claims 10 hours is refused when probed, before any transcoding', async () => {
+    const { p, out } = await limited(await makeLyingDuration(10), {});
+    const err = await expectReelError(p, 'REEL_IMPLAUSIBLE_DURATION', true);
+    expect(err.message).toMatch(/claims to last 10 h but holds only \d+ bytes/);
+    expect(await listTree(out).catch(() => [])).toEqual([]);
+  });
+
+  it('a source longer than the limit is refused with its duration and the limit', async () => {
+    const { p } = await limited(await clip('tiny'), { maxDurationSeconds: 1 });
+    const err = await expectReelError(p, 'REEL_SOURCE_TOO_LONG', true);
+    expect(err.message).toContain('The video is 2 s long; this server accepts at most 1 s');
+  });
+
+  it('a frame above the size or pixel limit is refused (limits set low: 320 px, 0.05 Mpixel)', async () => {
+    const wide = await limited(await clip('portrait-360x640'), { maxDimension: 320 });
+    const e1 = await expectReelError(wide.p, 'REEL_FRAME_TOO_LARGE', true);
+    expect(e1.message).toContain("The video's frame is 360×640; this server accepts at most 320 pixels");
+    const area = await limited(await clip('tiny'), { maxPixels: 160 * 120 - 1 });
+    await expectReelError(area.p, 'REEL_FRAME_TOO_LARGE', true);
+    // within the limits, the same machinery passes
+    const ok = await limited(await clip('tiny'), { maxDimension: 160, maxPixels: 160 * 120 });
+    expect((await ok.p).renditions).toHaveLength(1);
+  });
+
+  it('past its time budget ffmpeg is killed and the attempt fails with the reason, leaving no process', async () => {
+    const input = await clip('abort-long');
+    const t0 = Date.now();
+    const err = await expectReelError(
+      transcodeToHls({
+        input,
+        outDir: await outDir(),
+        settings: { ...settings([720, 480, 240]), budget: { floorSeconds: 1.5, factor: 0 } },
+      }),
+      'REEL_TIME_BUDGET_EXCEEDED',
+      true,
+    );
+    // probe + 1.5 s of ffmpeg, then a prompt kill (the whole encode takes far longer)
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(err.message).toContain('Processing was stopped after 1.5 s, the time allowed for a 30 s video');
+    expect(await childProcesses()).toEqual([]);
   });
 });
 
