@@ -6,7 +6,7 @@ import type { RenditionInfo, SourceInfo, TranscodePlan } from '../core/types.js'
 import { AUDIO_NAME, buildTranscodeArgs } from './ffmpegArgs.js';
 import { type MediaPlan, planTranscode } from './ladder.js';
 import { type SourceLimits, type TimeBudget, transcodeBudgetSeconds } from './limits.js';
-import { finaliseInitSegments, measureRendition, writeMasterPlaylist } from './playlist.js';
+import { finaliseInitSegments, measureRendition, mergeShortTails, writeMasterPlaylist } from './playlist.js';
 import { probe } from './probe.js';
 import { runTranscode } from './transcode.js';
 
@@ -86,6 +86,8 @@ export async function transcodeToHls(opts: TranscodeToHlsOptions): Promise<Trans
 
   const names = [...plan.renditions.map((r) => r.name), ...(plan.audio ? [AUDIO_NAME] : [])];
   await finaliseInitSegments(outDir, names);
+  // The encoder's last AAC frame (21 ms) after the video's end must not be a segment of its own.
+  await mergeShortTails(outDir, names);
   await verifyComplete(outDir, plan, source, damage);
   const renditions = await writeMasterPlaylist(outDir, plan, { ffprobePath: settings.ffprobePath });
   return { source, plan, renditions, warnings: damage };

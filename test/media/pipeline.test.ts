@@ -92,12 +92,17 @@ async function checkRenditions(
   return probes;
 }
 
-/** BANDWIDTH and AVERAGE-BANDWIDTH within 10% of an independent recomputation from segment sizes. */
+/**
+ * BANDWIDTH within 2% of RFC 8216's peak segment bit rate and AVERAGE-BANDWIDTH within 10% of the
+ * average, both recomputed independently from segment sizes; and no segment is a sliver (21 ms of audio).
+ */
 async function checkBandwidth(out: string) {
   const variants = await recomputeVariantBitrates(path.join(out, 'master.m3u8'));
   expect(variants.length).toBeGreaterThan(0);
   for (const v of variants) {
-    expect(Math.abs(v.declared.bandwidth - v.measured.peak) / v.measured.peak, v.uri).toBeLessThan(0.1);
+    expect(Math.abs(v.declared.bandwidth - v.measured.rfcPeak) / v.measured.rfcPeak, v.uri).toBeLessThan(
+      0.02,
+    );
     expect(Math.abs(v.declared.average - v.measured.average) / v.measured.average, v.uri).toBeLessThan(0.1);
     expect(v.declared.bandwidth).toBeGreaterThanOrEqual(v.declared.average);
   }
@@ -152,6 +157,12 @@ describe('transcodeToHls (real ffmpeg)', () => {
       hasVideo: false,
     });
     expect(Math.abs(audio.durationSec - 6)).toBeLessThanOrEqual(0.2);
+    // Audio ends with the video: its last AAC frame (21 ms) is not a segment of its own.
+    const audioSegments = parseMediaPlaylist(
+      await readFile(path.join(out, 'audio', 'index.m3u8'), 'utf8'),
+    ).segments;
+    expect(audioSegments.map((s) => Math.round(s.duration))).toEqual([4, 2]);
+    expect(audioSegments.every((s) => s.duration > 1)).toBe(true);
 
     const master = parseMasterPlaylist(await readFile(path.join(out, 'master.m3u8'), 'utf8'));
     expect(master.version).toBe(7);
