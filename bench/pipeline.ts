@@ -35,7 +35,7 @@ async function plainFfmpeg(clip: string): Promise<number> {
   });
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-bench-ffmpeg-'));
   const started = performance.now();
-  await run(defaults.ffmpegPath, buildTranscodeArgs(plan, clip, out));
+  await run(defaults.ffmpegPath, buildTranscodeArgs(plan, { path: clip, demuxer: source.demuxer }, out));
   const elapsed = (performance.now() - started) / 1000;
   fs.rmSync(out, { recursive: true, force: true });
   return elapsed;

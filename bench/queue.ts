@@ -168,7 +168,10 @@ async function plainFfmpeg(clip: string, jobs: number, n: number, ladder: number
         latencies.push((started - t0) / 1000);
         const out = path.join(root, String(i));
         fs.mkdirSync(out);
-        await runTool(config.ffmpegPath, buildTranscodeArgs(plan, clip, out));
+        await runTool(
+          config.ffmpegPath,
+          buildTranscodeArgs(plan, { path: clip, demuxer: source.demuxer }, out),
+        );
         durations.push((performance.now() - started) / 1000);
       }
     }),

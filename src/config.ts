@@ -37,6 +37,12 @@ export interface Config {
   ladder: number[];
   x264Preset: string;
   crf: number;
+  maxDurationSeconds: number;
+  maxDimension: number;
+  maxPixels: number;
+  attemptBudgetSeconds: number;
+  attemptBudgetFactor: number;
+  noSpaceRetrySeconds: number;
   tokenTtlSeconds: number;
   eventsStreamsPerKey: number;
   sessionAllowanceSeconds: number;
@@ -334,6 +340,54 @@ export const SETTINGS = [
     default: '21',
     description: 'x264 quality (lower is better), capped per rung by a bitrate ceiling',
     parse: int(0, 51),
+  }),
+  setting({
+    key: 'maxDurationSeconds',
+    flag: 'max-duration-seconds',
+    env: 'REEL_MAX_DURATION_SECONDS',
+    default: String(12 * 3600),
+    description: 'longest video accepted (refused when probed), in seconds',
+    parse: num(1),
+  }),
+  setting({
+    key: 'maxDimension',
+    flag: 'max-dimension',
+    env: 'REEL_MAX_DIMENSION',
+    default: '4096',
+    description: 'widest and tallest video frame accepted, in pixels',
+    parse: int(16),
+  }),
+  setting({
+    key: 'maxPixels',
+    flag: 'max-pixels',
+    env: 'REEL_MAX_PIXELS',
+    default: String(4096 * 2176),
+    description: 'largest video frame accepted, in pixels (width × height; 4096×2176 by default)',
+    parse: int(256),
+  }),
+  setting({
+    key: 'attemptBudgetSeconds',
+    flag: 'attempt-budget-seconds',
+    env: 'REEL_ATTEMPT_BUDGET_SECONDS',
+    default: '600',
+    description: 'transcode time allowed to any video, plus REEL_ATTEMPT_BUDGET_FACTOR × its duration',
+    parse: num(0.1),
+  }),
+  setting({
+    key: 'attemptBudgetFactor',
+    flag: 'attempt-budget-factor',
+    env: 'REEL_ATTEMPT_BUDGET_FACTOR',
+    default: '10',
+    description: 'transcode seconds allowed per second of video; past the budget ffmpeg is stopped',
+    parse: num(0),
+  }),
+  setting({
+    key: 'noSpaceRetrySeconds',
+    flag: 'no-space-retry-seconds',
+    env: 'REEL_NO_SPACE_RETRY_SECONDS',
+    default: '300',
+    description: "when the worker's disk is full, retry after this long (not counted as an attempt)",
+    parse: num(0),
   }),
   setting({
     key: 'tokenTtlSeconds',

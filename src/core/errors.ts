@@ -198,6 +198,39 @@ export const errors = {
     true,
   ),
 
+  unsupportedFormat: define(
+    'REEL_UNSUPPORTED_FORMAT',
+    422,
+    (what: string, accepted: string, namesOtherFiles: boolean) =>
+      `The uploaded file is ${what}, not a video${
+        namesOtherFiles
+          ? ': it only names other files, and Reel never opens files named inside an upload'
+          : ''
+      }. Upload the video file itself (${accepted}).`,
+    true,
+  ),
+  sourceTooLong: define(
+    'REEL_SOURCE_TOO_LONG',
+    422,
+    (durationSec: number, maxSec: number) =>
+      `The video is ${spell(durationSec)} long; this server accepts at most ${spell(maxSec)} (REEL_MAX_DURATION_SECONDS). Cut it into shorter parts and upload those.`,
+    true,
+  ),
+  frameTooLarge: define(
+    'REEL_FRAME_TOO_LARGE',
+    422,
+    (width: number, height: number, limit: string) =>
+      `The video's frame is ${width}×${height}; this server accepts at most ${limit}. Export it at a smaller size (for example 3840×2160) and upload it again.`,
+    true,
+  ),
+  implausibleDuration: define(
+    'REEL_IMPLAUSIBLE_DURATION',
+    422,
+    (durationSec: number, bytes: number) =>
+      `The file claims to last ${spell(durationSec)} but holds only ${bytes} bytes, far too little for that: its header is damaged or false. Export the video again and upload the new file.`,
+    true,
+  ),
+
   uploadUnjoinable: define(
     'REEL_UPLOAD_UNJOINABLE',
     422,
@@ -212,6 +245,19 @@ export const errors = {
     'REEL_LEASE_LOST',
     409,
     () => 'The job lease was lost (expired, cancelled or taken over); this attempt publishes nothing.',
+  ),
+  timeBudgetExceeded: define(
+    'REEL_TIME_BUDGET_EXCEEDED',
+    500,
+    (budgetSec: number, durationSec: number) =>
+      `Processing was stopped after ${spell(budgetSec)}, the time allowed for a ${spell(durationSec)} video (REEL_ATTEMPT_BUDGET_SECONDS + REEL_ATTEMPT_BUDGET_FACTOR × duration). The source is unusually slow to decode: export it again in a common format (H.264 MP4) or ask the operator to raise the budget, then retry.`,
+    true,
+  ),
+  processingNoSpace: define(
+    'REEL_PROCESSING_NO_SPACE',
+    507,
+    (detail: string) =>
+      `The worker's disk is full (${detail}); processing will resume by itself once space is freed, without counting as a failed attempt.`,
   ),
   ffmpegMissing: define(
     'REEL_FFMPEG_MISSING',
@@ -228,6 +274,17 @@ export const errors = {
       `The data directory ${dir} is in use by Reel process ${pid}. Stop it first, or use the HTTP API (/v1/keys) of the running server.`,
   ),
 } as const;
+
+/** 36000 → "10 h", 754 → "12 min 34 s", 2.5 → "2.5 s": durations in messages. */
+function spell(seconds: number): string {
+  if (seconds < 60) return `${Math.round(seconds * 10) / 10} s`;
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  const parts = [h ? `${h} h` : '', m ? `${m} min` : '', rest && !h ? `${rest} s` : ''];
+  return parts.filter(Boolean).join(' ') || '0 s';
+}
 
 export function isReelError(err: unknown): err is ReelError {
   return err instanceof ReelError;

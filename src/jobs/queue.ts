@@ -231,6 +231,31 @@ export async function failJob(
   });
 }
 
+/**
+ * Requeues a job whose attempt failed for want of disk space (ENOSPC), after `delaySeconds`, WITHOUT
+ * spending an attempt: a full disk says nothing about the video. The attempt number is the fencing token
+ * and must only grow, so it is not taken back; max_attempts grows by one instead. Fenced like the commit.
+ */
+export async function requeueWithoutAttempt(
+  db: Db,
+  job: ClaimedJob,
+  err: { message: string },
+  delaySeconds: number,
+): Promise<FailureOutcome> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query(
+      `UPDATE jobs SET state = 'queued', lease_expires_at = NULL, last_error = $3, updated_at = now(),
+              run_after = now() + make_interval(secs => $4), max_attempts = max_attempts + 1
+        WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
+      [job.jobId, job.attempt, err.message, delaySeconds],
+    );
+    if (rows.length === 0) return { outcome: 'stale' };
+    await recordEvent(tx, { ...eventOf(job), event: 'retry', detail: `not counted: ${err.message}` });
+    await tx.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [job.videoId]);
+    return { outcome: 'retry', retryInSeconds: delaySeconds };
+  });
+}
+
 /** Gives the job back at once (graceful shutdown), so another worker starts it without waiting. */
 export async function releaseJob(db: Db, job: ClaimedJob): Promise<boolean> {
   return db.transaction(async (tx) => {

@@ -33,6 +33,7 @@ import {
   recordStale,
   releaseJob,
   reportProgress,
+  requeueWithoutAttempt,
 } from './queue.js';
 import { Wakeup } from './wakeup.js';
 
@@ -50,6 +51,12 @@ export type WorkerConfig = Pick<
   | 'crf'
   | 'ffmpegPath'
   | 'ffprobePath'
+  | 'maxDurationSeconds'
+  | 'maxDimension'
+  | 'maxPixels'
+  | 'attemptBudgetSeconds'
+  | 'attemptBudgetFactor'
+  | 'noSpaceRetrySeconds'
 >;
 
 export interface WorkerDeps {
@@ -197,6 +204,12 @@ export class Worker {
           crf: config.crf,
           ffmpegPath: config.ffmpegPath,
           ffprobePath: config.ffprobePath,
+          limits: {
+            maxDurationSeconds: config.maxDurationSeconds,
+            maxDimension: config.maxDimension,
+            maxPixels: config.maxPixels,
+          },
+          budget: { floorSeconds: config.attemptBudgetSeconds, factor: config.attemptBudgetFactor },
         },
         signal: abort.signal,
         onProgress: (fraction) => {
@@ -248,10 +261,17 @@ export class Worker {
       } else if (abort.signal.aborted) {
         log.info('attempt aborted: worker stopping');
       } else {
-        const e = isReelError(err)
-          ? err
-          : errors.transcodeFailed(err instanceof Error ? err.message : String(err));
-        const res = await failJob(db, job, e, config.retryBaseSeconds).catch((dbErr) => {
+        const noSpace = isNoSpaceError(raw);
+        const e = noSpace
+          ? errors.processingNoSpace(noSpace)
+          : isReelError(err)
+            ? err
+            : errors.transcodeFailed(err instanceof Error ? err.message : String(err));
+        // A full disk is the machine's trouble, not the video's: retry later without spending an attempt.
+        const settle = noSpace
+          ? requeueWithoutAttempt(db, job, e, config.noSpaceRetrySeconds)
+          : failJob(db, job, e, config.retryBaseSeconds);
+        const res = await settle.catch((dbErr) => {
           log.error(
             { err: dbErr },
             'recording the failure failed; the lease will expire and the job be retried',
@@ -296,6 +316,23 @@ export class Worker {
       log.warn({ err }, 'collecting orphaned outputs failed; will try again');
     }
   }
+}
+
+const NO_SPACE = /No space left on device/i;
+
+/**
+ * What says that a failure came from a full disk, or undefined: an fs error with code ENOSPC (writing the
+ * work directory, downloading the source, moving outputs into the store), or ffmpeg's "No space left on
+ * device" in its message or in the last lines of its stderr.
+ */
+export function isNoSpaceError(err: unknown): string | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown };
+  if (e.code === 'ENOSPC') return 'no space left on device';
+  const cause = e.cause as { stderr?: unknown } | undefined;
+  const stderr: unknown[] = Array.isArray(cause?.stderr) ? cause.stderr : [];
+  const text = [e.message, ...stderr].filter((l): l is string => typeof l === 'string');
+  return text.some((l) => NO_SPACE.test(l)) ? 'no space left on device' : undefined;
 }
 
 /** Parallel uploads of one ladder: enough to hide S3 latency, few enough to bound memory and sockets. */

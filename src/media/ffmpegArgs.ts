@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { TranscodePlan } from '../core/types.js';
+import { SOURCE_PROTOCOLS } from './formats.js';
 import type { PosterPlan } from './ladder.js';
 
 export const AUDIO_GROUP = 'aud';
@@ -55,14 +56,38 @@ export function varStreamMap(plan: Pick<TranscodePlan, 'renditions' | 'audio'>):
   return [...video, ...audio].join(' ');
 }
 
+/** A local source file and the demuxer its probe found (one of the allowed containers, formats.ts). */
+export interface SourceFile {
+  path: string;
+  demuxer: string;
+}
+
+/**
+ * How ffmpeg opens a source: the one local file (protocol `file` only, an explicit `file:` URL so that no
+ * character of the path can select another protocol), as the one container the probe found (`-f`, and a
+ * format whitelist of just that demuxer): ffmpeg never probes again and never opens another file.
+ */
+export function sourceInputArgs(source: SourceFile): string[] {
+  return [
+    '-protocol_whitelist',
+    SOURCE_PROTOCOLS,
+    '-format_whitelist',
+    source.demuxer,
+    '-f',
+    source.demuxer,
+    '-i',
+    `file:${source.path}`,
+  ];
+}
+
 export function buildTranscodeArgs(
   plan: TranscodePlan & { poster?: PosterPlan | null },
-  input: string,
+  source: SourceFile,
   outDir: string,
 ): string[] {
   const k = keyint(plan);
   const args = ['-hide_banner', '-nostdin', '-y', '-v', 'error', '-nostats', '-progress', 'pipe:1'];
-  args.push('-i', input, '-filter_complex', buildFilterGraph(plan));
+  args.push(...sourceInputArgs(source), '-filter_complex', buildFilterGraph(plan));
 
   // HLS output: every video rendition, then the audio once.
   for (let i = 0; i < plan.renditions.length; i++) args.push('-map', `[v${i}]`);

@@ -5,7 +5,8 @@ import { errors } from '../core/errors.js';
 import type { RenditionInfo, SourceInfo, TranscodePlan } from '../core/types.js';
 import { AUDIO_NAME, buildTranscodeArgs } from './ffmpegArgs.js';
 import { type MediaPlan, planTranscode } from './ladder.js';
-import { finaliseInitSegments, measureRendition, writeMasterPlaylist } from './playlist.js';
+import { type SourceLimits, type TimeBudget, transcodeBudgetSeconds } from './limits.js';
+import { finaliseInitSegments, measureRendition, mergeShortTails, writeMasterPlaylist } from './playlist.js';
 import { probe } from './probe.js';
 import { runTranscode } from './transcode.js';
 
@@ -15,6 +16,10 @@ export interface MediaSettings {
   crf: number;
   ffmpegPath: string;
   ffprobePath: string;
+  /** Sources beyond these are refused when probed (none when absent). */
+  limits?: SourceLimits;
+  /** The transcode's time budget, from the source's duration (none when absent). */
+  budget?: TimeBudget;
 }
 
 export interface TranscodeToHlsOptions {
@@ -52,7 +57,7 @@ export function isDamageLine(line: string): boolean {
 
 export async function transcodeToHls(opts: TranscodeToHlsOptions): Promise<TranscodeResult> {
   const { input, outDir, settings, signal } = opts;
-  const source = await probe(input, { ffprobePath: settings.ffprobePath, signal });
+  const source = await probe(input, { ffprobePath: settings.ffprobePath, signal, limits: settings.limits });
   const plan: MediaPlan = planTranscode(source, settings);
   if (outDir.includes('%')) {
     // ffmpeg's HLS muxer reads % in its output paths as a pattern (%v, %05d).
@@ -65,19 +70,24 @@ export async function transcodeToHls(opts: TranscodeToHlsOptions): Promise<Trans
   const damage: string[] = [];
   await runTranscode({
     ffmpegPath: settings.ffmpegPath,
-    args: buildTranscodeArgs(plan, input, outDir),
+    args: buildTranscodeArgs(plan, { path: input, demuxer: source.demuxer }, outDir),
     durationMs: source.durationMs,
+    timeLimitMs: settings.budget
+      ? transcodeBudgetSeconds(source.durationMs, settings.budget) * 1000
+      : undefined,
     signal,
     onProgress: opts.onProgress,
     onStderrLine: (line) => {
       if (damage.length < 5 && isDamageLine(line)) damage.push(line);
     },
-    redact: { [input]: 'source', [outDir]: 'output' },
+    redact: { [`file:${input}`]: 'source', [input]: 'source', [outDir]: 'output' },
   });
   signal?.throwIfAborted();
 
   const names = [...plan.renditions.map((r) => r.name), ...(plan.audio ? [AUDIO_NAME] : [])];
   await finaliseInitSegments(outDir, names);
+  // The encoder's last AAC frame (21 ms) after the video's end must not be a segment of its own.
+  await mergeShortTails(outDir, names);
   await verifyComplete(outDir, plan, source, damage);
   const renditions = await writeMasterPlaylist(outDir, plan, { ffprobePath: settings.ffprobePath });
   return { source, plan, renditions, warnings: damage };

@@ -2,7 +2,7 @@
  * The master playlist, written by Reel from measured segments (ffmpeg's own overstates BANDWIDTH and lacks
  * AVERAGE-BANDWIDTH and FRAME-RATE). Building the text is pure; measuring reads the files ffmpeg wrote.
  */
-import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { appendFile, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RenditionInfo, TranscodePlan } from '../core/types.js';
 import { capture } from './exec.js';
@@ -40,7 +40,10 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
 }
 
 export interface BitrateStats {
-  /** Highest bit rate of any one segment, bits/s. */
+  /**
+   * Peak segment bit rate, bits/s, as RFC 8216 (4.3.4.2) defines it: the largest bit rate of any
+   * contiguous set of segments whose total duration is between 0.5 and 1.5 times the target duration.
+   */
   peakBps: number;
   /** All segment bits over all segment time, bits/s. */
   averageBps: number;
@@ -48,22 +51,102 @@ export interface BitrateStats {
   bytes: number;
 }
 
-/** Pure: peak and average bit rate of a run of media segments (the init segment is not one of them). */
-export function bitrateStats(segments: readonly { duration: number; bytes: number }[]): BitrateStats {
-  let peak = 0;
+/**
+ * Pure: peak (RFC 8216) and average bit rate of a run of media segments (the init segment is not one of
+ * them). Without a target duration, the longest segment's rounded duration is the target, as a playlist
+ * would declare it. A playlist shorter than half its target has no qualifying window: its peak is then
+ * its average.
+ */
+export function bitrateStats(
+  segments: readonly { duration: number; bytes: number }[],
+  targetDuration?: number,
+): BitrateStats {
   let bytes = 0;
   let duration = 0;
   for (const s of segments) {
     bytes += s.bytes;
     duration += s.duration;
-    if (s.duration > 0) peak = Math.max(peak, (s.bytes * 8) / s.duration);
+  }
+  const averageBps = duration > 0 ? (bytes * 8) / duration : 0;
+  const target =
+    targetDuration && targetDuration > 0
+      ? targetDuration
+      : Math.max(1, Math.round(Math.max(0, ...segments.map((s) => s.duration))));
+  const lo = 0.5 * target;
+  const hi = 1.5 * target;
+  let peak = 0;
+  for (let i = 0; i < segments.length; i++) {
+    let windowBytes = 0;
+    let windowSec = 0;
+    for (let j = i; j < segments.length; j++) {
+      windowBytes += segments[j]!.bytes;
+      windowSec += segments[j]!.duration;
+      if (windowSec > hi) break;
+      if (windowSec >= lo) peak = Math.max(peak, (windowBytes * 8) / windowSec);
+    }
   }
   return {
-    peakBps: Math.round(peak),
-    averageBps: duration > 0 ? Math.round((bytes * 8) / duration) : 0,
+    peakBps: Math.round(peak > 0 ? peak : averageBps),
+    averageBps: Math.round(averageBps),
     durationSec: duration,
     bytes,
   };
+}
+
+/** A final segment shorter than this (seconds) is merged into the one before it. */
+export const SHORT_TAIL_SECONDS = 0.25;
+
+/**
+ * Pure: a media playlist whose last segment is a sliver (the encoder's last AAC frame, 21 ms, after the
+ * video has ended) rewritten so that the sliver is part of the segment before it: the EXTINF of that one
+ * grows by the sliver's duration, the sliver's entry goes, and EXT-X-TARGETDURATION still covers every
+ * segment. Returns undefined when there is nothing to merge. The caller appends the sliver's bytes to the
+ * previous segment's file: an fMP4 segment may hold several fragments (moof + mdat), each with its own
+ * decode time, so the merged file plays exactly as the two did.
+ */
+export function mergeShortTail(
+  text: string,
+  maxTailSec = SHORT_TAIL_SECONDS,
+): { text: string; into: string; from: string } | undefined {
+  const pl = parseMediaPlaylist(text);
+  const n = pl.segments.length;
+  if (n < 2 || !pl.endList) return undefined;
+  const last = pl.segments[n - 1]!;
+  const prev = pl.segments[n - 2]!;
+  if (!(last.duration < maxTailSec)) return undefined;
+  const merged = prev.duration + last.duration;
+  const lines = text.split('\n');
+  const uriAt = (uri: string) => lines.lastIndexOf(uri);
+  const lastUri = uriAt(last.uri);
+  const prevUri = uriAt(prev.uri);
+  const extinfBefore = (at: number) => {
+    for (let i = at - 1; i >= 0; i--) if (lines[i]!.startsWith('#EXTINF:')) return i;
+    return -1;
+  };
+  const lastInf = extinfBefore(lastUri);
+  const prevInf = extinfBefore(prevUri);
+  if (lastUri < 0 || prevUri < 0 || lastInf < 0 || prevInf < 0) return undefined;
+  lines[prevInf] = `#EXTINF:${merged.toFixed(6)},`;
+  lines.splice(lastInf, lastUri - lastInf + 1);
+  const longest = Math.max(...pl.segments.slice(0, n - 2).map((s) => s.duration), merged);
+  const target = Math.max(pl.targetDuration ?? 0, Math.round(longest));
+  const out = lines
+    .map((l) => (l.startsWith('#EXT-X-TARGETDURATION:') ? `#EXT-X-TARGETDURATION:${target}` : l))
+    .join('\n');
+  return { text: out, into: prev.uri, from: last.uri };
+}
+
+/** Merges a sliver of a last segment into the one before it, in every rendition named (see mergeShortTail). */
+export async function mergeShortTails(outDir: string, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const dir = path.join(outDir, name);
+    const file = path.join(dir, MEDIA_PLAYLIST);
+    const merge = mergeShortTail(await readFile(file, 'utf8'));
+    if (!merge) continue;
+    await appendFile(path.join(dir, merge.into), await readFile(path.join(dir, merge.from)));
+    await writeAtomic(file, merge.text);
+    await rm(path.join(dir, merge.from));
+  }
 }
 
 /** Measures one rendition directory (its index.m3u8 and the segment files it lists). */
@@ -75,7 +158,7 @@ export async function measureRendition(dir: string): Promise<BitrateStats & { pl
       bytes: (await stat(path.join(dir, s.uri))).size,
     })),
   );
-  return { ...bitrateStats(sized), playlist };
+  return { ...bitrateStats(sized, playlist.targetDuration), playlist };
 }
 
 /**
@@ -202,7 +285,7 @@ export function buildMasterPlaylist(
 
 /**
  * Measures every rendition ffmpeg wrote under outDir, writes outDir/master.m3u8 and returns the
- * renditions, highest first. BANDWIDTH = peak video segment + peak audio segment bit rate;
+ * renditions, highest first. BANDWIDTH = peak video + peak audio bit rate (RFC 8216 peaks, bitrateStats);
  * AVERAGE-BANDWIDTH = average video + average audio.
  */
 export async function writeMasterPlaylist(

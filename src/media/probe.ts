@@ -1,8 +1,16 @@
-/** Reads a source with ffprobe and turns what it reports into display terms (SourceInfo). */
+/**
+ * Reads a source with ffprobe and turns what it reports into display terms (SourceInfo).
+ *
+ * A source is opened only as one of the self-contained containers in formats.ts, and only through the
+ * `file` protocol: ffprobe is given `-format_whitelist` and `-protocol_whitelist`, so a playlist or list
+ * that names other files (hls, dash, concat, …) is refused before its demuxer reads anything.
+ */
 import { stat } from 'node:fs/promises';
 import { errors } from '../core/errors.js';
 import type { SourceInfo } from '../core/types.js';
 import { capture, cleanToolMessage } from './exec.js';
+import { ACCEPTED_LABELS, ALLOWED_DEMUXERS, containerOf, refusalOf, SOURCE_PROTOCOLS } from './formats.js';
+import { checkSourceLimits, type SourceLimits } from './limits.js';
 
 interface FfStream {
   index?: number;
@@ -32,27 +40,89 @@ const IMAGE_FORMAT = /^image2$|_pipe$/;
 /** Codecs that, with a single frame, are a photo rather than a video. */
 const STILL_CODECS = new Set(['mjpeg', 'png', 'bmp', 'webp', 'tiff', 'jpegls', 'jpeg2000']);
 
+/** A probed source: what it shows, and how ffmpeg must open it. */
+export interface ProbedSource extends SourceInfo {
+  /** The demuxer ffmpeg must be forced to (`-f`), one of the allowed containers. */
+  demuxer: string;
+  /** Size of the file in bytes. */
+  bytes: number;
+}
+
 export async function probe(
   file: string,
-  opts: { ffprobePath: string; signal?: AbortSignal },
-): Promise<SourceInfo> {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(file)) {
-    const st = await stat(file);
-    if (st.size === 0) throw errors.emptySource();
-  }
+  opts: { ffprobePath: string; signal?: AbortSignal; limits?: SourceLimits },
+): Promise<ProbedSource> {
+  // Sources are always local files (a source on S3 is downloaded first): no URL is ever opened.
+  const st = await stat(file);
+  if (st.size === 0) throw errors.emptySource();
   const res = await capture(
     opts.ffprobePath,
-    ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file],
+    [
+      '-v',
+      'error',
+      '-protocol_whitelist',
+      SOURCE_PROTOCOLS,
+      '-format_whitelist',
+      ALLOWED_DEMUXERS,
+      '-print_format',
+      'json',
+      '-show_format',
+      '-show_streams',
+      `file:${file}`,
+    ],
     opts.signal,
   );
-  if (res.code !== 0) throw errors.notMedia(ffprobeDetail(res.stderr, file));
+  if (res.code !== 0) {
+    if (/Format not on whitelist/.test(res.stderr)) {
+      throw refuse((await detectFormat(file, opts)) ?? 'unknown');
+    }
+    throw errors.notMedia(ffprobeDetail(res.stderr, file));
+  }
   let parsed: FfProbeOutput;
   try {
     parsed = JSON.parse(res.stdout) as FfProbeOutput;
   } catch {
     throw errors.notMedia('ffprobe printed no readable description of it');
   }
-  return describeSource(parsed);
+  const formatName = parsed.format?.format_name ?? '';
+  const container = containerOf(formatName);
+  if (!container) throw refuse(formatName || 'unknown');
+  const info = describeSource(parsed);
+  if (opts.limits) checkSourceLimits(info, st.size, opts.limits);
+  return { ...info, demuxer: container.demuxer, bytes: st.size };
+}
+
+/**
+ * The demuxer ffmpeg's probe picks for a file, WITHOUT opening it: a whitelist that names no demuxer makes
+ * ffprobe stop right after the probe (before the demuxer reads the file's header or anything it names);
+ * the debug log says what was found.
+ */
+async function detectFormat(
+  file: string,
+  opts: { ffprobePath: string; signal?: AbortSignal },
+): Promise<string | undefined> {
+  const res = await capture(
+    opts.ffprobePath,
+    [
+      '-loglevel',
+      'level+debug',
+      '-protocol_whitelist',
+      SOURCE_PROTOCOLS,
+      '-format_whitelist',
+      'reel-probe-only',
+      `file:${file}`,
+    ],
+    opts.signal,
+  );
+  return /Format (\S+) probed with size=\d+ and score=\d+/.exec(res.stderr)?.[1];
+}
+
+/** The permanent error for a format that is not on the list. */
+function refuse(formatName: string) {
+  const r = refusalOf(formatName);
+  if (r.kind === 'image') return errors.notMedia(`it is ${r.what}, not a video`);
+  if (r.kind === 'audio') return errors.noVideoStream();
+  return errors.unsupportedFormat(r.what, ACCEPTED_LABELS, r.kind === 'references');
 }
 
 /** Pure: ffprobe's JSON → SourceInfo, or the permanent error that says why the file cannot be used. */
@@ -137,7 +207,7 @@ function bpsTag(tags: Record<string, string> | undefined): string | undefined {
 function ffprobeDetail(stderr: string, file: string): string {
   const lines = stderr
     .split('\n')
-    .map((l) => cleanToolMessage(l, { [file]: 'file' }))
+    .map((l) => cleanToolMessage(l, { [`file:${file}`]: 'file', [file]: 'file' }))
     .filter(Boolean);
   const last = lines.at(-1);
   if (!last) return 'ffprobe could not read it';

@@ -20,6 +20,11 @@ export interface RunTranscodeOptions {
   onStderrLine?: (line: string) => void;
   /** Local paths to hide from error messages, mapped to the short names to show instead. */
   redact?: Record<string, string>;
+  /**
+   * The time budget of this run, ms: past it ffmpeg is killed (SIGKILL) and the run rejects with
+   * REEL_TIME_BUDGET_EXCEEDED. No limit when absent.
+   */
+  timeLimitMs?: number;
 }
 
 /**
@@ -52,6 +57,7 @@ export function runTranscode(opts: RunTranscodeOptions): Promise<void> {
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      clearTimeout(budget);
       signal?.removeEventListener('abort', onAbort);
       fn();
     };
@@ -59,6 +65,18 @@ export function runTranscode(opts: RunTranscodeOptions): Promise<void> {
       child.kill('SIGKILL');
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    let overrun = false;
+    const limit = opts.timeLimitMs;
+    const budget =
+      limit !== undefined && Number.isFinite(limit)
+        ? setTimeout(
+            () => {
+              overrun = true;
+              child.kill('SIGKILL');
+            },
+            Math.max(0, limit),
+          )
+        : undefined;
 
     createInterface({ input: child.stdout }).on('line', (line) => {
       const us = progressMicros(line);
@@ -78,6 +96,7 @@ export function runTranscode(opts: RunTranscodeOptions): Promise<void> {
     child.on('close', (code, sig) => {
       settle(() => {
         if (signal?.aborted) reject(abortReason(signal));
+        else if (overrun) reject(errors.timeBudgetExceeded((limit ?? 0) / 1000, durationMs / 1000));
         else if (code === 0) resolve();
         else {
           const why =

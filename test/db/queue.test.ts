@@ -9,6 +9,7 @@ import {
   publishJob,
   recordAttemptPrefix,
   releaseJob,
+  requeueWithoutAttempt,
   retryVideo,
 } from '../../src/jobs/queue.js';
 import { pgliteDb, postgresDb, type TestDb } from '../helpers/db.js';
@@ -108,6 +109,37 @@ describe.each([
     expect(await claimJob(t.db, 'b', 30)).toBeNull();
     await new Promise((r) => setTimeout(r, 400));
     expect((await claimJob(t.db, 'b', 30))?.attempt).toBe(2);
+  });
+
+  it('a full disk requeues after the given delay without spending an attempt; fencing still holds', async () => {
+    await queueVideo('v1', 1);
+    const a1 = (await claimJob(t.db, 'w', 30))!;
+    expect([a1.attempt, a1.maxAttempts]).toEqual([1, 1]);
+    const r = await requeueWithoutAttempt(t.db, a1, { message: 'the disk is full' }, 300);
+    expect(r).toEqual({ outcome: 'retry', retryInSeconds: 300 });
+    const [job] = await t.db.query<{ state: string; wait: number; max_attempts: number; last_error: string }>(
+      `SELECT state, extract(epoch FROM run_after - now())::float AS wait, max_attempts, last_error FROM jobs`,
+    );
+    expect(job).toMatchObject({ state: 'queued', max_attempts: 2, last_error: 'the disk is full' });
+    expect(job!.wait).toBeGreaterThan(290);
+    expect((await getVideo(t.db, 'v1'))?.status).toBe('queued');
+    expect(await claimJob(t.db, 'w', 30)).toBeNull(); // waiting for space
+
+    await t.db.query('UPDATE jobs SET run_after = now()');
+    const a2 = (await claimJob(t.db, 'w', 30))!;
+    // The token still grows (a stale holder of attempt 1 can change nothing) ...
+    expect(a2.attempt).toBe(2);
+    expect(await heartbeat(t.db, a1, 30)).toBe(false);
+    expect((await requeueWithoutAttempt(t.db, a1, { message: 'late' }, 1)).outcome).toBe('stale');
+    // ... and the one real attempt the job had is still there: a genuine failure now is its last one.
+    expect(a2.maxAttempts).toBe(2);
+    const last = await failJob(t.db, a2, { message: 'broken', code: 'X', permanent: false }, 60);
+    expect(last.outcome).toBe('failed');
+    const events = await t.db.query<{ event: string; detail: string | null }>(
+      `SELECT event, detail FROM job_events WHERE video_id = 'v1' ORDER BY id`,
+    );
+    expect(events.map((e) => e.event)).toEqual(['claimed', 'retry', 'claimed', 'failed']);
+    expect(events[1]!.detail).toBe('not counted: the disk is full');
   });
 
   it('retries with exponential backoff, then fails with the reason', async () => {

@@ -236,7 +236,13 @@ export function resolveUri(base: string, ref: string): string {
 }
 
 export interface MeasuredBitrate {
+  /** The busiest single segment, bits/s. */
   peak: number;
+  /**
+   * RFC 8216's peak segment bit rate: the busiest run of contiguous segments lasting 0.5–1.5 × the
+   * playlist's target duration, bits/s.
+   */
+  rfcPeak: number;
   average: number;
   durationSec: number;
 }
@@ -250,13 +256,27 @@ export async function measureMediaPlaylist(
   let peak = 0;
   let bits = 0;
   let seconds = 0;
+  // Running totals: the window from segment i to j has bits[j+1]-bits[i] over time[j+1]-time[i].
+  const bitsUpTo = [0];
+  const timeUpTo = [0];
   for (const seg of pl.segments) {
     const b = (await fetcher.size(resolveUri(playlistUri, seg.uri))) * 8;
     bits += b;
     seconds += seg.duration;
+    bitsUpTo.push(bits);
+    timeUpTo.push(seconds);
     if (seg.duration > 0) peak = Math.max(peak, b / seg.duration);
   }
-  return { peak, average: seconds > 0 ? bits / seconds : 0, durationSec: seconds };
+  const target = pl.targetDuration ?? 0;
+  let rfcPeak = 0;
+  for (let i = 0; i < pl.segments.length; i++) {
+    for (let j = i + 1; j <= pl.segments.length; j++) {
+      const t = timeUpTo[j]! - timeUpTo[i]!;
+      if (t >= 0.5 * target && t <= 1.5 * target)
+        rfcPeak = Math.max(rfcPeak, (bitsUpTo[j]! - bitsUpTo[i]!) / t);
+    }
+  }
+  return { peak, rfcPeak, average: seconds > 0 ? bits / seconds : 0, durationSec: seconds };
 }
 
 /**
@@ -286,6 +306,7 @@ export async function recomputeVariantBitrates(
       },
       measured: {
         peak: video.peak + (audio?.peak ?? 0),
+        rfcPeak: video.rfcPeak + (audio?.rfcPeak ?? 0),
         average: video.average + (audio?.average ?? 0),
         durationSec: video.durationSec,
       },

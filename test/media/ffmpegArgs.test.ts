@@ -35,12 +35,22 @@ const optionOf = (args: string[], flag: string) => {
 
 describe('buildTranscodeArgs', () => {
   const plan = planTranscode(src(), opts);
-  const args = buildTranscodeArgs(plan, '/in/source.mp4', '/out');
+  const args = buildTranscodeArgs(plan, { path: '/in/source.mp4', demuxer: 'mov' }, '/out');
   // The options of the HLS output (the poster output follows it with its own -c:v and -map_metadata).
   const hls = args.slice(0, args.indexOf('/out/%v/index.m3u8') + 1);
 
+  it('opens the source only as the probed container, through the file protocol alone, before -i', () => {
+    const i = args.indexOf('-i');
+    const input = args.slice(0, i + 2);
+    expect(optionOf(input, '-f')).toBe('mov');
+    expect(optionOf(input, '-format_whitelist')).toBe('mov');
+    expect(optionOf(input, '-protocol_whitelist')).toBe('file');
+    // An explicit file: URL: no character of the path can select another protocol.
+    expect(args[i + 1]).toBe('file:/in/source.mp4');
+  });
+
   it('is one process with one input and one filter graph that decodes once for every rendition', () => {
-    expect(valuesOf(args, '-i')).toEqual(['/in/source.mp4']);
+    expect(valuesOf(args, '-i')).toEqual(['file:/in/source.mp4']);
     const graph = optionOf(args, '-filter_complex');
     expect(graph.match(/\[0:v:0\]/g)).toHaveLength(1);
     expect(graph).toContain('fps=30,format=yuv420p,split=5'); // 4 renditions + the poster
@@ -70,7 +80,7 @@ describe('buildTranscodeArgs', () => {
   });
 
   it('writes fMP4 HLS, 4 s segments, per-rendition directories, and no master playlist of its own', () => {
-    expect(optionOf(hls, '-f')).toBe('hls');
+    expect(optionOf(hls.slice(hls.indexOf('-i') + 2), '-f')).toBe('hls');
     expect(optionOf(args, '-hls_time')).toBe('4');
     expect(optionOf(args, '-hls_playlist_type')).toBe('vod');
     expect(optionOf(args, '-hls_segment_type')).toBe('fmp4');
@@ -96,7 +106,7 @@ describe('buildTranscodeArgs', () => {
 
   it('without audio: no audio map, no audio encoder, no audio group', () => {
     const silent = planTranscode(src({ hasAudio: false }), opts);
-    const a = buildTranscodeArgs(silent, 'in.mp4', 'out');
+    const a = buildTranscodeArgs(silent, { path: 'in.mp4', demuxer: 'mov' }, 'out');
     expect(valuesOf(a, '-map')).not.toContain('0:a:0');
     expect(a).not.toContain('-c:a');
     expect(optionOf(a, '-var_stream_map')).toBe('v:0,name:1080p v:1,name:720p v:2,name:480p v:3,name:240p');
@@ -129,7 +139,7 @@ describe('frame rates and the filter graph', () => {
 
   it('uses the planned fps in the graph and x264 settings', () => {
     const plan = planTranscode(src({ fps: 59.94 }), opts);
-    const args = buildTranscodeArgs(plan, 'in.mp4', 'out');
+    const args = buildTranscodeArgs(plan, { path: 'in.mp4', demuxer: 'mov' }, 'out');
     expect(optionOf(args, '-filter_complex')).toContain('fps=60000/1001,');
     expect(optionOf(args, '-x264-params')).toBe('keyint=120:min-keyint=120:scenecut=0');
   });

@@ -6,10 +6,14 @@ import { type TranscodeResult, transcodeToHls } from '../../src/media/pipeline.j
 import {
   makeAudioOnly,
   makeClip,
+  makeContainerClip,
   makeEmptyFile,
+  makeLyingDuration,
+  makeReferencingSource,
   makeStillImage,
   makeTextFile,
   makeTruncated,
+  type ReferencingKind,
   STANDARD_CLIPS,
 } from '../fixtures/generate.js';
 import {
@@ -88,12 +92,17 @@ async function checkRenditions(
   return probes;
 }
 
-/** BANDWIDTH and AVERAGE-BANDWIDTH within 10% of an independent recomputation from segment sizes. */
+/**
+ * BANDWIDTH within 2% of RFC 8216's peak segment bit rate and AVERAGE-BANDWIDTH within 10% of the
+ * average, both recomputed independently from segment sizes; and no segment is a sliver (21 ms of audio).
+ */
 async function checkBandwidth(out: string) {
   const variants = await recomputeVariantBitrates(path.join(out, 'master.m3u8'));
   expect(variants.length).toBeGreaterThan(0);
   for (const v of variants) {
-    expect(Math.abs(v.declared.bandwidth - v.measured.peak) / v.measured.peak, v.uri).toBeLessThan(0.1);
+    expect(Math.abs(v.declared.bandwidth - v.measured.rfcPeak) / v.measured.rfcPeak, v.uri).toBeLessThan(
+      0.02,
+    );
     expect(Math.abs(v.declared.average - v.measured.average) / v.measured.average, v.uri).toBeLessThan(0.1);
     expect(v.declared.bandwidth).toBeGreaterThanOrEqual(v.declared.average);
   }
@@ -148,6 +157,12 @@ describe('transcodeToHls (real ffmpeg)', () => {
       hasVideo: false,
     });
     expect(Math.abs(audio.durationSec - 6)).toBeLessThanOrEqual(0.2);
+    // Audio ends with the video: its last AAC frame (21 ms) is not a segment of its own.
+    const audioSegments = parseMediaPlaylist(
+      await readFile(path.join(out, 'audio', 'index.m3u8'), 'utf8'),
+    ).segments;
+    expect(audioSegments.map((s) => Math.round(s.duration))).toEqual([4, 2]);
+    expect(audioSegments.every((s) => s.duration > 1)).toBe(true);
 
     const master = parseMasterPlaylist(await readFile(path.join(out, 'master.m3u8'), 'utf8'));
     expect(master.version).toBe(7);
@@ -317,6 +332,94 @@ describe('transcodeToHls: bad sources fail permanently with the right code', () 
     const err = await expectReelError(run(input), 'REEL_TRUNCATED_SOURCE', true);
     expect(err.message).toMatch(/stops at \d+\.\d s of the 6\.0 s/);
     expect(err.message).not.toContain(input);
+  });
+});
+
+describe('transcodeToHls: a source that names other files publishes nothing of them', () => {
+  const kinds: ReferencingKind[] = ['hls-absolute', 'hls-relative', 'concat', 'concat-image2', 'dash'];
+  it.each(kinds)('%s → REEL_UNSUPPORTED_FORMAT, no ffmpeg run, no output', async (kind) => {
+    // The file on the server's disk the upload points at: a whole video another user published.
+    const secret = await makeClip('hostile-secret', { width: 320, height: 180, seconds: 2, audio: false });
+    const out = await outDir();
+    const err = await expectReelError(
+      transcodeToHls({
+        input: await makeReferencingSource(kind, secret),
+        outDir: out,
+        settings: settings([240]),
+      }),
+      'REEL_UNSUPPORTED_FORMAT',
+      true,
+    );
+    expect(err.message).toMatch(/not a video: it only names other files/);
+    expect(await listTree(out).catch(() => [])).toEqual([]);
+  });
+
+  it.each(['mkv', 'webm', 'avi', 'ts'] as const)('a %s source is still transcoded', async (container) => {
+    const out = await outDir();
+    const result = await transcodeToHls({
+      input: await makeContainerClip(container),
+      outDir: out,
+      settings: settings([240], 'ultrafast'),
+    });
+    expect(result.renditions.map((r) => `${r.width}x${r.height}`)).toEqual(['320x180']);
+    expect(result.plan.audio).not.toBeNull();
+    const p = await probeRendition(path.join(out, result.renditions[0]!.name, 'index.m3u8'));
+    expect(Math.abs(p.durationSec - 2)).toBeLessThanOrEqual(0.2);
+  });
+});
+
+describe('transcodeToHls: processing limits', () => {
+  const limits = { maxDurationSeconds: 12 * 3600, maxDimension: 4096, maxPixels: 4096 * 2176 };
+  const limited = async (input: string, extra: Partial<typeof limits>) => {
+    const out = await outDir();
+    const p = transcodeToHls({
+      input,
+      outDir: out,
+      settings: { ...settings([240]), limits: { ...limits, ...extra } },
+    });
+    return { p, out };
+  };
+
+  it('a 16 KB MKV whose container claims 10 hours is refused when probed, before any transcoding', async () => {
+    const { p, out } = await limited(await makeLyingDuration(10), {});
+    const err = await expectReelError(p, 'REEL_IMPLAUSIBLE_DURATION', true);
+    expect(err.message).toMatch(/claims to last 10 h but holds only \d+ bytes/);
+    expect(await listTree(out).catch(() => [])).toEqual([]);
+  });
+
+  it('a source longer than the limit is refused with its duration and the limit', async () => {
+    const { p } = await limited(await clip('tiny'), { maxDurationSeconds: 1 });
+    const err = await expectReelError(p, 'REEL_SOURCE_TOO_LONG', true);
+    expect(err.message).toContain('The video is 2 s long; this server accepts at most 1 s');
+  });
+
+  it('a frame above the size or pixel limit is refused (limits set low: 320 px, 0.05 Mpixel)', async () => {
+    const wide = await limited(await clip('portrait-360x640'), { maxDimension: 320 });
+    const e1 = await expectReelError(wide.p, 'REEL_FRAME_TOO_LARGE', true);
+    expect(e1.message).toContain("The video's frame is 360×640; this server accepts at most 320 pixels");
+    const area = await limited(await clip('tiny'), { maxPixels: 160 * 120 - 1 });
+    await expectReelError(area.p, 'REEL_FRAME_TOO_LARGE', true);
+    // within the limits, the same machinery passes
+    const ok = await limited(await clip('tiny'), { maxDimension: 160, maxPixels: 160 * 120 });
+    expect((await ok.p).renditions).toHaveLength(1);
+  });
+
+  it('past its time budget ffmpeg is killed and the attempt fails with the reason, leaving no process', async () => {
+    const input = await clip('abort-long');
+    const t0 = Date.now();
+    const err = await expectReelError(
+      transcodeToHls({
+        input,
+        outDir: await outDir(),
+        settings: { ...settings([720, 480, 240]), budget: { floorSeconds: 1.5, factor: 0 } },
+      }),
+      'REEL_TIME_BUDGET_EXCEEDED',
+      true,
+    );
+    // probe + 1.5 s of ffmpeg, then a prompt kill (the whole encode takes far longer)
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(err.message).toContain('Processing was stopped after 1.5 s, the time allowed for a 30 s video');
+    expect(await childProcesses()).toEqual([]);
   });
 });
 

@@ -4,6 +4,7 @@ import {
   bitrateStats,
   buildMasterPlaylist,
   type MasterVariant,
+  mergeShortTail,
   parseMediaPlaylist,
   readAvcC,
 } from '../../src/media/playlist.js';
@@ -140,5 +141,70 @@ describe('media playlists and bit rates', () => {
     expect(s.peakBps).toBe(2_000_000);
     expect(s.averageBps).toBe(Math.round((1_650_000 * 8) / 9.5));
     expect(s.durationSec).toBe(9.5);
+  });
+
+  it('peak per RFC 8216: a 21 ms last audio segment is not a window of its own (it was announced at 310 kbit/s)', () => {
+    // The 8 s clip's audio as ffmpeg cut it: 4.011 s, 3.989 s, then one AAC frame.
+    const audio = [
+      { duration: 4.010667, bytes: 63_789 },
+      { duration: 3.989333, bytes: 54_299 },
+      { duration: 0.021333, bytes: 813 },
+    ];
+    const s = bitrateStats(audio, 4);
+    // The sliver alone is 305 kbit/s; the largest window of 2–6 s is the first segment, 127 kbit/s.
+    expect(Math.round((813 * 8) / 0.021333)).toBeGreaterThan(300_000);
+    expect(s.peakBps).toBe(Math.round((63_789 * 8) / 4.010667));
+  });
+
+  it('windows run from 0.5 to 1.5 × the target duration and may span segments', () => {
+    // Target 4: windows of 2–6 s. 1 s segments: the best window is 4 of them, never one alone.
+    const ones = [100, 100, 900, 100, 100, 100, 100].map((kb) => ({ duration: 1, bytes: kb * 1000 }));
+    const s = bitrateStats(ones, 4);
+    // Best 2-s window: 100 + 900 (or 900 + 100) kB over 2 s = 4 Mbit/s; the 900 kB second alone (7.2) is too short.
+    expect(s.peakBps).toBe(4_000_000);
+    // Without a target, the longest segment sets it (1 s → windows of 0.5–1.5 s): single seconds count.
+    expect(bitrateStats(ones).peakBps).toBe(7_200_000);
+    // Shorter than half the target in all: no window qualifies, the peak is the average.
+    const short = bitrateStats([{ duration: 1, bytes: 1000 }], 4);
+    expect(short.peakBps).toBe(short.averageBps);
+  });
+});
+
+describe('mergeShortTail (pure)', () => {
+  const playlist = (durations: number[], target = 4) =>
+    [
+      '#EXTM3U',
+      '#EXT-X-VERSION:7',
+      `#EXT-X-TARGETDURATION:${target}`,
+      '#EXT-X-MEDIA-SEQUENCE:0',
+      '#EXT-X-PLAYLIST-TYPE:VOD',
+      '#EXT-X-MAP:URI="init.mp4"',
+      ...durations.flatMap((d, i) => [`#EXTINF:${d.toFixed(6)},`, `seg_${String(i).padStart(5, '0')}.m4s`]),
+      '#EXT-X-ENDLIST',
+      '',
+    ].join('\n');
+
+  it('folds a 21 ms last segment into the one before, keeping the total duration and the target', () => {
+    const m = mergeShortTail(playlist([4.010667, 3.989333, 0.021333]))!;
+    expect(m).toMatchObject({ into: 'seg_00001.m4s', from: 'seg_00002.m4s' });
+    const pl = parseMediaPlaylist(m.text);
+    expect(pl.segments).toEqual([
+      { uri: 'seg_00000.m4s', duration: 4.010667 },
+      { uri: 'seg_00001.m4s', duration: 4.010666 },
+    ]);
+    expect(pl.targetDuration).toBe(4);
+    expect(pl.endList).toBe(true);
+    expect(pl.mapUri).toBe('init.mp4');
+  });
+
+  it('raises the target duration when the merged segment rounds above it', () => {
+    const m = mergeShortTail(playlist([4, 4.4, 0.2]))!;
+    expect(parseMediaPlaylist(m.text).targetDuration).toBe(5);
+  });
+
+  it('leaves alone a real last segment, a one-segment playlist and an unfinished playlist', () => {
+    expect(mergeShortTail(playlist([4, 4, 1]))).toBeUndefined();
+    expect(mergeShortTail(playlist([0.1]))).toBeUndefined();
+    expect(mergeShortTail(playlist([4, 0.02]).replace('#EXT-X-ENDLIST\n', ''))).toBeUndefined();
   });
 });

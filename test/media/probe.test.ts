@@ -1,13 +1,19 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeSource, probe, rotationOf } from '../../src/media/probe.js';
 import {
   FFPROBE,
+  FIXTURES_DIR,
   makeAudioOnly,
   makeClip,
+  makeContainerClip,
   makeEmptyFile,
+  makeReferencingSource,
   makeStillImage,
   makeTextFile,
   makeTruncated,
+  type OTHER_CONTAINERS,
+  type ReferencingKind,
   STANDARD_CLIPS,
 } from '../fixtures/generate.js';
 import { expectReelError } from './support.js';
@@ -175,5 +181,60 @@ describe('describeSource and rotationOf (pure)', () => {
       format: { format_name: 'matroska,webm', duration: '2' },
     });
     expect(info.videoBitRate).toBe(1_234_567);
+  });
+});
+
+describe('probe: a source is opened only as a self-contained container', () => {
+  /** Another file on the server's disk that a hostile upload tries to have read. */
+  const secret = () => makeClip('hostile-secret', { width: 320, height: 180, seconds: 2, audio: false });
+
+  const named: [ReferencingKind, RegExp][] = [
+    ['hls-absolute', /is an HLS playlist \(\.m3u8\), not a video/],
+    ['hls-relative', /is an HLS playlist \(\.m3u8\), not a video/],
+    ['concat', /is an ffmpeg concat list, not a video/],
+    ['concat-image2', /is an ffmpeg concat list, not a video/],
+    ['dash', /is a DASH manifest \(\.mpd\), not a video/],
+  ];
+  it.each(named)(
+    '%s naming another local file → REEL_UNSUPPORTED_FORMAT saying what it is',
+    async (kind, what) => {
+      const file = await makeReferencingSource(kind, await secret());
+      const err = await expectReelError(probe(file, opts), 'REEL_UNSUPPORTED_FORMAT', true);
+      expect(err.message).toMatch(what);
+      expect(err.message).toMatch(
+        /never opens files named inside an upload\. Upload the video file itself \(MP4\/MOV, MKV\/WebM/,
+      );
+      expect(err.message).not.toContain(FIXTURES_DIR);
+    },
+  );
+
+  it('a still image named like a video (no extension) → REEL_NOT_MEDIA saying it is a still image', async () => {
+    const jpeg = await makeStillImage();
+    const copy = path.join(FIXTURES_DIR, 'hostile', 'photo-without-extension');
+    const { copyFile, mkdir } = await import('node:fs/promises');
+    await mkdir(path.dirname(copy), { recursive: true });
+    await copyFile(jpeg, copy);
+    const err = await expectReelError(probe(copy, opts), 'REEL_NOT_MEDIA', true);
+    expect(err.message).toContain('still image (jpeg_pipe)');
+  });
+
+  const containers: [keyof typeof OTHER_CONTAINERS, string][] = [
+    ['mkv', 'matroska'],
+    ['webm', 'matroska'],
+    ['avi', 'avi'],
+    ['ts', 'mpegts'],
+    ['flv', 'flv'],
+    ['mpg', 'mpeg'],
+    ['wmv', 'asf'],
+  ];
+  it.each(containers)('a %s file is read with the %s demuxer', async (container, demuxer) => {
+    const info = await probe(await makeContainerClip(container), opts);
+    expect(info).toMatchObject({ demuxer, width: 320, height: 180, hasAudio: true });
+    expect(Math.abs(info.durationMs - 2000)).toBeLessThan(150);
+  });
+
+  it('an MP4 is read with the mov demuxer', async () => {
+    const info = await probe(await makeClip('tiny', STANDARD_CLIPS['tiny']!), opts);
+    expect(info.demuxer).toBe('mov');
   });
 });
