@@ -91,6 +91,10 @@ function parsePolicy(raw: string | null | undefined): PlaybackPolicy {
   throw errors.invalidMetadata('playback_policy must be "public" or "signed".');
 }
 
+/** The Node request under the web Request that @tus/server hands its hooks. */
+const nodeRequest = (req: unknown): IncomingMessage | undefined =>
+  (req as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
+
 /** @tus/server answers protocol errors (bad headers, unknown upload) in plain text; Reel answers in JSON. */
 class JsonErrorTusServer extends TusServer {
   override write(...[context, headers, status, body]: Parameters<TusServer['write']>) {
@@ -120,6 +124,10 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       })
     : new FileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
   const apiKeyOf = new WeakMap<IncomingMessage, string>();
+  // The upload id this request was authorised for: Fastify's path parameter, checked against the key.
+  // tus acts on this id and on nothing else (left to itself it reads the id from the whole URL, query
+  // included, so "/v1/uploads?/ID" reached an upload the guard never looked at).
+  const authorisedId = new WeakMap<IncomingMessage, string>();
   // Several upload-role processes share Postgres: one request at a time per upload across all of them.
   // PGlite means one process, where @tus/server's default MemoryLocker is enough.
   const locker =
@@ -176,6 +184,10 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     disableTerminationForFinishedUploads: true,
     // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
     namingFunction: newVideoId,
+    getFileIdFromRequest: (req) => {
+      const node = nodeRequest(req);
+      return node && authorisedId.get(node);
+    },
     async onUploadCreate(req, upload: Upload) {
       try {
         const md = upload.metadata ?? {};
@@ -186,8 +198,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
         if (title.length > MAX_TITLE)
           throw errors.invalidMetadata(`title is longer than ${MAX_TITLE} characters.`);
         const playbackPolicy = parsePolicy(md.playback_policy);
-        const node = (req as unknown as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node
-          ?.req;
+        const node = nodeRequest(req);
         await insertUploadingVideo(db, {
           id: upload.id,
           title,
@@ -256,6 +267,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       // Another key's unfinished upload is as good as absent: no resuming, appending or terminating it.
       const owner = await uploadOwner(db, id);
       if (owner && owner !== req.apiKeyId) throw errors.objectNotFound(`upload ${id}`);
+      authorisedId.set(req.raw, id);
     }
   };
   for (const url of ['/v1/uploads', '/v1/uploads/:id']) {
