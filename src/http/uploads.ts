@@ -85,6 +85,23 @@ function toJsonError(err: { status_code?: number; body?: string } | Error): {
   };
 }
 
+/** C0 controls (NUL included: Postgres refuses it in text), DEL and C1 controls. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Every metadata value is stored (the video row, the S3 upload's record): refuse what text cannot hold. */
+function checkMetadataText(md: Record<string, string | null>): void {
+  for (const [field, value] of Object.entries(md)) {
+    const bad = value === null ? null : CONTROL.exec(value);
+    if (bad) {
+      const code = bad[0].charCodeAt(0);
+      const name = code === 0 ? 'NUL, ' : '';
+      throw errors.invalidMetadata(
+        `the value of "${field}" contains a control character (${name}U+${code.toString(16).toUpperCase().padStart(4, '0')}); send it as plain text without control characters.`,
+      );
+    }
+  }
+}
+
 function parsePolicy(raw: string | null | undefined): PlaybackPolicy {
   if (raw === undefined || raw === null || raw === '') return 'signed';
   if (raw === 'public' || raw === 'signed') return raw;
@@ -191,6 +208,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     async onUploadCreate(req, upload: Upload) {
       try {
         const md = upload.metadata ?? {};
+        checkMetadataText(md);
         const filename = (md.filename ?? '').trim();
         const title = (md.title ?? '').trim() || filename.replace(/\.[^.]*$/, '');
         if (filename.length > MAX_FILENAME)

@@ -38,7 +38,7 @@ function raw(
 }
 
 function ownershipSuite(name: string, start: () => Promise<{ t: TestReel; close: () => Promise<void> }>) {
-  describe(`another key's unfinished upload is out of reach (${name})`, () => {
+  describe(`hostile tus requests (${name})`, () => {
     let t: TestReel;
     let close: () => Promise<void>;
     beforeAll(async () => {
@@ -46,7 +46,7 @@ function ownershipSuite(name: string, start: () => Promise<{ t: TestReel; close:
     });
     afterAll(() => close());
 
-    it('HEAD, PATCH, DELETE and GET by any URL shape are refused, and the upload is untouched', async () => {
+    it("another key's unfinished upload: HEAD, PATCH, DELETE and GET by any URL shape are refused, and it is untouched", async () => {
       const mine = Buffer.alloc(100, 'a');
       const created = await raw(t.url, '/v1/uploads', 'POST', {
         ...t.auth,
@@ -112,6 +112,37 @@ function ownershipSuite(name: string, start: () => Promise<{ t: TestReel; close:
       expect((await (await t.api(`/v1/videos/${id}`)).json()).status).toBe('queued');
       const stored = await sourceBytes(t, id);
       expect(stored.equals(mine)).toBe(true);
+    });
+
+    it('metadata with a NUL byte or another control character is refused with 400 naming the field', async () => {
+      const create = (metadata: string) =>
+        raw(t.url, '/v1/uploads', 'POST', {
+          ...t.auth,
+          ...tus,
+          'Upload-Length': '10',
+          'Upload-Metadata': metadata,
+        });
+      const cases: [string, string][] = [
+        [`filename ${b64('clip.mp4')},title ${b64('a\0b')}`, 'title'],
+        [`filename ${b64('clip\0.mp4')}`, 'filename'],
+        [`filename ${b64('clip.mp4')},playback_policy ${b64('public\0')}`, 'playback_policy'],
+        [`filename ${b64('clip.mp4')},filetype ${b64('video/mp4\u0007')}`, 'filetype'],
+        [`filename ${b64('clip.mp4')},title ${b64('line\nbreak')}`, 'title'],
+        [`filename ${b64('clip.mp4')},title ${b64('c1 \u0085 control')}`, 'title'],
+      ];
+      for (const [metadata, field] of cases) {
+        const res = await create(metadata);
+        expect(res.status, metadata).toBe(400);
+        const body = JSON.parse(res.body);
+        expect(body).toMatchObject({ code: 'REEL_INVALID_METADATA', statusCode: 400 });
+        expect(body.message).toContain(`"${field}"`);
+        expect(body.message).toMatch(/control character/);
+      }
+      // Nothing was created for them; an ordinary title with accents and emoji is fine.
+      const ok = await create(`filename ${b64('clip.mp4')},title ${b64('Café ☕ — été')}`);
+      expect(ok.status).toBe(201);
+      const id = String(ok.headers.location).split('/').pop()!;
+      expect((await (await t.api(`/v1/videos/${id}`)).json()).title).toBe('Café ☕ — été');
     });
   });
 }
