@@ -100,7 +100,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   let url: string | undefined;
   const httpRoles = roles.has('upload') || roles.has('play');
   if (httpRoles || config.metricsPort !== undefined) {
-    app = createHttpApp(log);
+    app = createHttpApp(log, config);
     app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
   }
   if (app && httpRoles) {

@@ -27,6 +27,7 @@ import {
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
 import { S3TusStore } from '../storage/tusS3Store.js';
+import { publicBase } from './publicUrl.js';
 import { PostgresUploadLocker } from './uploadLocker.js';
 
 const MAX_METADATA_HEADER = 4096;
@@ -38,7 +39,13 @@ export interface UploadsDeps {
   store: ObjectStore;
   config: Pick<
     Config,
-    'dataDir' | 'maxUploadBytes' | 'uploadExpiryHours' | 'tusPartMib' | 'maxAttempts' | 'databaseUrl'
+    | 'dataDir'
+    | 'maxUploadBytes'
+    | 'uploadExpiryHours'
+    | 'tusPartMib'
+    | 'maxAttempts'
+    | 'databaseUrl'
+    | 'publicUrl'
   >;
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
@@ -145,6 +152,8 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   // tus acts on this id and on nothing else (left to itself it reads the id from the whole URL, query
   // included, so "/v1/uploads?/ID" reached an upload the guard never looked at).
   const authorisedId = new WeakMap<IncomingMessage, string>();
+  // The base of the URLs this request is given (the Location of a new upload).
+  const baseOf = new WeakMap<IncomingMessage, string>();
   // Several upload-role processes share Postgres: one request at a time per upload across all of them.
   // PGlite means one process, where @tus/server's default MemoryLocker is enough.
   const locker =
@@ -195,7 +204,15 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     datastore,
     ...(locker && { locker }),
     maxSize: config.maxUploadBytes,
-    respectForwardedHeaders: true,
+    // The Location is built like every public URL (REEL_PUBLIC_URL, or the request as Fastify reads it
+    // under REEL_TRUST_PROXY); tus's own reading of Forwarded/X-Forwarded-* headers would trust anyone.
+    respectForwardedHeaders: false,
+    generateUrl: (req, { path: tusPath, id }) => {
+      const node = nodeRequest(req);
+      const base = node && baseOf.get(node);
+      if (!base) throw errors.invalidRequest('The upload URL could not be built for this request.');
+      return `${base}${tusPath}/${id}`;
+    },
     // A finished upload is a queued video (on S3 its parts are the source until the worker joins them):
     // DELETE /v1/videos/{id} removes it, not a tus termination.
     disableTerminationForFinishedUploads: true,
@@ -281,6 +298,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     }
     await deps.requireApiKey(req);
     if (req.apiKeyId) apiKeyOf.set(req.raw, req.apiKeyId);
+    if (req.method === 'POST') baseOf.set(req.raw, publicBase(req, config.publicUrl));
     if (id !== undefined) {
       // Another key's unfinished upload is as good as absent: no resuming, appending or terminating it.
       const owner = await uploadOwner(db, id);

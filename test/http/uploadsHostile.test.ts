@@ -3,41 +3,16 @@
  * of the URL (the id in the query string, an extra path segment), on the filesystem store and on S3; and
  * metadata that Postgres cannot store is refused with a sentence that names the field.
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/db/apiKeys.js';
+import { rawRequest as raw } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
 
 const tus = { 'Tus-Resumable': '1.0.0' };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-/** A raw request, so that the URL reaches the server exactly as written (no client normalisation). */
-function raw(
-  base: string,
-  pathAndQuery: string,
-  method: string,
-  headers: Record<string, string>,
-  body?: Buffer,
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { hostname, port, path: pathAndQuery, method, headers: { ...headers, Connection: 'close' } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-function ownershipSuite(name: string, start: () => Promise<{ t: TestReel; close: () => Promise<void> }>) {
+function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: () => Promise<void> }>) {
   describe(`hostile tus requests (${name})`, () => {
     let t: TestReel;
     let close: () => Promise<void>;
@@ -159,12 +134,12 @@ async function sourceBytes(t: TestReel, id: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-ownershipSuite('filesystem store', async () => {
+hostileSuite('filesystem store', async () => {
   const t = await startTestReel({ roles: 'upload,play' });
   return { t, close: () => t.close() };
 });
 
-ownershipSuite('S3 store', async () => {
+hostileSuite('S3 store', async () => {
   const s3: TestS3 = await startS3();
   process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
