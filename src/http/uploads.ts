@@ -92,8 +92,8 @@ function toJsonError(err: { status_code?: number; body?: string } | Error): {
   };
 }
 
-/** C0 controls (NUL included: Postgres refuses it in text), DEL and C1 controls. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Control characters (Unicode Cc: C0, DEL and C1; NUL included, which Postgres refuses in text). */
+const CONTROL = /\p{Cc}/u;
 
 /** Every metadata value is stored (the video row, the S3 upload's record): refuse what text cannot hold. */
 function checkMetadataText(md: Record<string, string | null>): void {
