@@ -26,6 +26,8 @@ export interface Config {
   playbackDelivery: 'proxy' | 'redirect';
   roles: Role[];
   maxUploadBytes: number;
+  bodyIdleSeconds: number;
+  maxConnections: number;
   uploadExpiryHours: number;
   tusPartMib: number;
   leaseSeconds: number;
@@ -255,6 +257,24 @@ export const SETTINGS = [
     env: 'REEL_MAX_UPLOAD_BYTES',
     default: String(20 * 1024 ** 3),
     description: 'largest upload accepted, in bytes',
+    parse: int(1),
+  }),
+  setting({
+    key: 'bodyIdleSeconds',
+    flag: 'body-idle-seconds',
+    env: 'REEL_BODY_IDLE_SECONDS',
+    default: '60',
+    description:
+      'a request body that sends no byte for this long is cut (a tus upload keeps the bytes that arrived and resumes)',
+    parse: num(0.1),
+  }),
+  setting({
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'REEL_MAX_CONNECTIONS',
+    default: '2000',
+    description:
+      'HTTP connections open at once; more are closed as soon as they are accepted (keep the open-files limit above it)',
     parse: int(1),
   }),
   setting({

@@ -4,8 +4,12 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors, isReelError, ReelError } from '../core/errors.js';
 import { isConnectionError } from '../db/postgres.js';
+import { limitConnections } from './connectionLimits.js';
 
-export function createHttpApp(log: Logger, config: Pick<Config, 'trustProxy'>): FastifyInstance {
+export function createHttpApp(
+  log: Logger,
+  config: Pick<Config, 'trustProxy' | 'bodyIdleSeconds' | 'maxConnections'>,
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: 1024 * 1024,
@@ -14,6 +18,11 @@ export function createHttpApp(log: Logger, config: Pick<Config, 'trustProxy'>): 
     trustProxy: config.trustProxy,
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
+  limitConnections(
+    app.server,
+    { bodyIdleMs: config.bodyIdleSeconds * 1000, maxConnections: config.maxConnections },
+    log,
+  );
 
   app.setErrorHandler((err: FastifyError | ReelError | Error, req, reply) => {
     let e: ReelError;
