@@ -27,6 +27,7 @@ export interface Config {
   roles: Role[];
   maxUploadBytes: number;
   bodyIdleSeconds: number;
+  minFreeMib: number;
   maxConnections: number;
   uploadExpiryHours: number;
   tusPartMib: number;
@@ -276,6 +277,15 @@ export const SETTINGS = [
     description:
       'HTTP connections open at once; more are closed as soon as they are accepted (keep the open-files limit above it)',
     parse: int(1),
+  }),
+  setting({
+    key: 'minFreeMib',
+    flag: 'min-free-mib',
+    env: 'REEL_MIN_FREE_MIB',
+    default: '1024',
+    description:
+      'refuse new uploads and upload bytes (507) while the disk that stages them has less free space than this, in MiB (0: never)',
+    parse: int(0),
   }),
   setting({
     key: 'uploadExpiryHours',

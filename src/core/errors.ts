@@ -115,6 +115,19 @@ export const errors = {
     (size: number, max: number) =>
       `The upload is ${size} bytes; this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES).`,
   ),
+  lowDiskSpace: define(
+    'REEL_INSUFFICIENT_STORAGE',
+    507,
+    () =>
+      'The server is low on disk space and accepts no upload bytes for now; try again later. ' +
+      "(Operators: free space on the data directory's disk, or lower REEL_MIN_FREE_MIB.)",
+  ),
+  diskFull: define(
+    'REEL_INSUFFICIENT_STORAGE',
+    507,
+    () =>
+      "The server's disk is full. The bytes stored so far are kept: resume the upload later (HEAD gives the offset).",
+  ),
   rangeNotSatisfiable: define(
     'REEL_RANGE_NOT_SATISFIABLE',
     416,

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import path from 'node:path';
-import { FileStore } from '@tus/file-store';
 import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -24,8 +23,10 @@ import {
   uploadingVideoIds,
   uploadOwner,
 } from '../db/videos.js';
+import { freeBytes, isDiskFull } from '../storage/diskSpace.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
+import { TusFileStore } from '../storage/tusFileStore.js';
 import { S3TusStore } from '../storage/tusS3Store.js';
 import { publicBase } from './publicUrl.js';
 import { PostgresUploadLocker } from './uploadLocker.js';
@@ -46,6 +47,7 @@ export interface UploadsDeps {
     | 'maxAttempts'
     | 'databaseUrl'
     | 'publicUrl'
+    | 'minFreeMib'
   >;
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
@@ -71,6 +73,7 @@ function toJsonError(err: { status_code?: number; body?: string } | Error): {
   body: string;
 } {
   if (isReelError(err)) return tusError(err);
+  if (isDiskFull(err)) return tusError(errors.diskFull());
   const status = 'status_code' in err && typeof err.status_code === 'number' ? err.status_code : 500;
   const body = 'body' in err && typeof err.body === 'string' ? err.body.trim() : 'Upload failed.';
   if (body.startsWith('{')) return { status_code: status, body };
@@ -146,7 +149,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
         partSize: config.tusPartMib * 1024 * 1024,
         patchLength: () => requestLength.getStore(),
       })
-    : new FileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
+    : new TusFileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
   const apiKeyOf = new WeakMap<IncomingMessage, string>();
   // The upload id this request was authorised for: Fastify's path parameter, checked against the key.
   // tus acts on this id and on nothing else (left to itself it reads the id from the whole URL, query
@@ -161,6 +164,21 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       ? new PostgresUploadLocker(db, config.databaseUrl, log.child({ component: 'upload-locks' }))
       : undefined;
   if (locker) app.addHook('onClose', () => locker.close());
+
+  // Upload bytes land on the local disk with the file store; a new upload also writes a row to PGlite there.
+  const stagedOnDisk = !(datastore instanceof S3TusStore);
+  const uploadsUseDisk = stagedOnDisk || db.kind === 'pglite';
+  /** Refuses upload bytes while the disk that takes them is nearly full (REEL_MIN_FREE_MIB). */
+  async function checkFreeSpace(): Promise<void> {
+    if (config.minFreeMib === 0 || !uploadsUseDisk) return;
+    const free = await freeBytes(stagingDir);
+    if (free >= config.minFreeMib * 1024 * 1024) return;
+    log.warn(
+      { freeMib: Math.floor(free / 1024 / 1024), minFreeMib: config.minFreeMib, dir: stagingDir },
+      'upload refused: free disk space is below REEL_MIN_FREE_MIB',
+    );
+    throw errors.lowDiskSpace();
+  }
 
   async function discard(videoId: string): Promise<void> {
     if (datastore instanceof S3TusStore) {
@@ -299,6 +317,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     await deps.requireApiKey(req);
     if (req.apiKeyId) apiKeyOf.set(req.raw, req.apiKeyId);
     if (req.method === 'POST') baseOf.set(req.raw, publicBase(req, config.publicUrl));
+    if (req.method === 'POST' || (req.method === 'PATCH' && stagedOnDisk)) await checkFreeSpace();
     if (id !== undefined) {
       // Another key's unfinished upload is as good as absent: no resuming, appending or terminating it.
       const owner = await uploadOwner(db, id);
