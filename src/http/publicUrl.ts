@@ -11,8 +11,8 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?
 
 export function publicBase(req: FastifyRequest, publicUrl: string | undefined): string {
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
-  const host = req.host;
-  if (!HOST.test(host)) {
+  const host: unknown = req.host;
+  if (typeof host !== 'string' || !HOST.test(host)) {
     throw errors.invalidRequest(
       'The Host header is not a host name (with an optional port); send the name this server is reached by.',
     );
