@@ -3,8 +3,11 @@
  * REEL_BODY_IDLE_SECONDS (a tus PATCH keeps the bytes that arrived and resumes, on the filesystem store
  * and on S3), and connections beyond REEL_MAX_CONNECTIONS are refused.
  */
+import http from 'node:http';
 import net from 'node:net';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { limitConnections } from '../../src/http/connectionLimits.js';
 import { assembleUpload } from '../../src/storage/assemble.js';
 import { isS3Store } from '../../src/storage/s3.js';
 import { rawRequest } from '../helpers/rawHttp.js';
@@ -210,6 +213,24 @@ describe('slow bodies and the connection cap (filesystem store)', () => {
     expect(res.status).toBe(200);
     for (const h of held) h.socket.destroy();
   });
+});
+
+it('a body that arrived in full is not cut while the server takes longer than the idle time to answer', async () => {
+  // Storing the last part of an upload can take a while; that silence is the server's, not the client's.
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => res.end('stored'), 2_500));
+  });
+  limitConnections(server, { bodyIdleMs: 1_000, maxConnections: 10 }, pino({ level: 'silent' }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as net.AddressInfo;
+    const res = await rawRequest(`http://127.0.0.1:${port}`, '/', 'PUT', {}, Buffer.alloc(1000));
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('stored');
+  } finally {
+    server.close();
+  }
 });
 
 stallSuite(
