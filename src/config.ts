@@ -3,6 +3,7 @@
  * SETTINGS with its flag, environment variable, default and description; `reel serve --help` prints this
  * table, so the help cannot drift from what the code reads.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { errors } from './core/errors.js';
 
@@ -13,6 +14,7 @@ export interface Config {
   port: number;
   host: string;
   publicUrl: string | undefined;
+  trustProxy: boolean | string[];
   dataDir: string;
   databaseUrl: string | undefined;
   apiKey: string | undefined;
@@ -24,6 +26,9 @@ export interface Config {
   playbackDelivery: 'proxy' | 'redirect';
   roles: Role[];
   maxUploadBytes: number;
+  bodyIdleSeconds: number;
+  minFreeMib: number;
+  maxConnections: number;
   uploadExpiryHours: number;
   tusPartMib: number;
   leaseSeconds: number;
@@ -112,8 +117,54 @@ export const SETTINGS = [
     flag: 'public-url',
     env: 'REEL_PUBLIC_URL',
     default: '',
-    description: 'base URL in playback URLs (default: from the request)',
-    parse: optional,
+    description:
+      "base of the URLs Reel hands out (playback URLs, the tus Location), e.g. https://video.example.com (default: the request's scheme and Host)",
+    parse: (raw, name) => {
+      if (raw === '') return undefined;
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw errors.invalidConfig(
+          `${name} must be an absolute URL such as https://video.example.com, got "${raw}"`,
+        );
+      }
+      if (!/^https?:$/.test(url.protocol) || url.search || url.hash || url.username || url.password) {
+        throw errors.invalidConfig(
+          `${name} must be an http(s) URL without query, fragment or credentials, got "${raw}"`,
+        );
+      }
+      return url.href.replace(/\/+$/, '');
+    },
+  }),
+  setting({
+    key: 'trustProxy',
+    flag: 'trust-proxy',
+    env: 'REEL_TRUST_PROXY',
+    default: 'false',
+    description:
+      'believe X-Forwarded-For/Host/Proto only from these proxies: a comma list of addresses or CIDRs (or loopback, linklocal, uniquelocal), or true for any client (only behind a proxy that overwrites them)',
+    parse: (raw, name) => {
+      if (/^(|0|false|no|off)$/i.test(raw.trim())) return false;
+      if (/^(1|true|yes|on)$/i.test(raw.trim())) return true;
+      const list = raw
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean);
+      for (const a of list) {
+        const [addr, bits, more] = a.split('/');
+        const family = net.isIP(addr ?? '');
+        const named = ['loopback', 'linklocal', 'uniquelocal'].includes(a);
+        const okBits =
+          bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+        if (!named && (family === 0 || !okBits || more !== undefined)) {
+          throw errors.invalidConfig(
+            `${name}: "${a}" is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, ::1, loopback); use true or false to trust any or no proxy`,
+          );
+        }
+      }
+      return list;
+    },
   }),
   setting({
     key: 'dataDir',
@@ -217,6 +268,33 @@ export const SETTINGS = [
     default: String(20 * 1024 ** 3),
     description: 'largest upload accepted, in bytes',
     parse: int(1),
+  }),
+  setting({
+    key: 'bodyIdleSeconds',
+    flag: 'body-idle-seconds',
+    env: 'REEL_BODY_IDLE_SECONDS',
+    default: '60',
+    description:
+      'a request body that sends no byte for this long is cut (a tus upload keeps the bytes that arrived and resumes)',
+    parse: num(0.1),
+  }),
+  setting({
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'REEL_MAX_CONNECTIONS',
+    default: '2000',
+    description:
+      'HTTP connections open at once; more are closed as soon as they are accepted (keep the open-files limit above it)',
+    parse: int(1),
+  }),
+  setting({
+    key: 'minFreeMib',
+    flag: 'min-free-mib',
+    env: 'REEL_MIN_FREE_MIB',
+    default: '1024',
+    description:
+      'refuse new uploads and upload bytes (507) while the disk that stages them has less free space than this, in MiB (0: never)',
+    parse: int(0),
   }),
   setting({
     key: 'uploadExpiryHours',

@@ -100,13 +100,13 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   const scrape = async (_req: FastifyRequest, reply: FastifyReply) =>
     reply.type(metrics.contentType).send(await metrics.render());
   if (httpRoles) {
-    app = createHttpApp(log);
+    app = createHttpApp(log, config);
     // The public port shows process internals (memory, descriptors, worker ids) only to an API key.
     app.get('/metrics', { onRequest: requireApiKey }, scrape);
   }
   if (config.metricsPort !== undefined) {
     // The metrics port is meant for an internal network: open, and nothing but /metrics and /healthz.
-    metricsApp = createHttpApp(log);
+    metricsApp = createHttpApp(log, config);
     metricsApp.get('/metrics', scrape);
   }
   if (app) {

@@ -35,4 +35,25 @@ describe('configuration', () => {
       if (s.default) expect(line).toContain(s.default);
     }
   });
+  it('REEL_TRUST_PROXY is off by default and takes true or a list of addresses; REEL_PUBLIC_URL must be an http(s) URL', () => {
+    expect(loadConfig({}, {}).trustProxy).toBe(false);
+    expect(loadConfig({}, { REEL_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({}, { REEL_TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,::1,loopback' }).trustProxy).toEqual([
+      '10.0.0.5',
+      '10.1.0.0/16',
+      '::1',
+      'loopback',
+    ]);
+    expect(() => loadConfig({}, { REEL_TRUST_PROXY: 'proxy.example' })).toThrow(
+      /REEL_TRUST_PROXY: "proxy.example"/,
+    );
+    expect(() => loadConfig({}, { REEL_TRUST_PROXY: '10.0.0.0/33' })).toThrow(/REEL_TRUST_PROXY/);
+    expect(loadConfig({}, { REEL_PUBLIC_URL: 'https://v.example/reel/' }).publicUrl).toBe(
+      'https://v.example/reel',
+    );
+    expect(() => loadConfig({}, { REEL_PUBLIC_URL: 'v.example' })).toThrow(
+      /REEL_PUBLIC_URL must be an absolute URL/,
+    );
+    expect(() => loadConfig({}, { REEL_PUBLIC_URL: 'javascript:alert(1)' })).toThrow(/REEL_PUBLIC_URL/);
+  });
 });

@@ -163,6 +163,19 @@ export const errors = {
     (stored: number, max: number) =>
       `Storage holds ${stored} bytes for this upload; this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES): the upload was aborted and its bytes removed.`,
   ),
+  lowDiskSpace: define(
+    'REEL_INSUFFICIENT_STORAGE',
+    507,
+    () =>
+      'The server is low on disk space and accepts no upload bytes for now; try again later. ' +
+      "(Operators: free space on the data directory's disk, or lower REEL_MIN_FREE_MIB.)",
+  ),
+  diskFull: define(
+    'REEL_INSUFFICIENT_STORAGE',
+    507,
+    () =>
+      "The server's disk is full. The bytes stored so far are kept: resume the upload later (HEAD gives the offset).",
+  ),
   rangeNotSatisfiable: define(
     'REEL_RANGE_NOT_SATISFIABLE',
     416,

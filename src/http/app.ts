@@ -1,17 +1,28 @@
 /** The Fastify application: one error format for everything, and the routes of the roles this process runs. */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Config } from '../config.js';
 import { errors, isReelError, ReelError } from '../core/errors.js';
 import { isConnectionError } from '../db/postgres.js';
+import { limitConnections } from './connectionLimits.js';
 
-export function createHttpApp(log: Logger): FastifyInstance {
+export function createHttpApp(
+  log: Logger,
+  config: Pick<Config, 'trustProxy' | 'bodyIdleSeconds' | 'maxConnections'>,
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 2048 },
-    trustProxy: true,
+    // X-Forwarded-For/Host/Proto are believed only from the proxies REEL_TRUST_PROXY names.
+    trustProxy: config.trustProxy,
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
+  limitConnections(
+    app.server,
+    { bodyIdleMs: config.bodyIdleSeconds * 1000, maxConnections: config.maxConnections },
+    log,
+  );
 
   app.setErrorHandler((err: FastifyError | ReelError | Error, req, reply) => {
     let e: ReelError;

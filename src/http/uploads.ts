@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import path from 'node:path';
-import { FileStore } from '@tus/file-store';
 import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -24,10 +23,13 @@ import {
   uploadingVideoIds,
   uploadOwner,
 } from '../db/videos.js';
+import { freeBytes, isDiskFull } from '../storage/diskSpace.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
+import { TusFileStore } from '../storage/tusFileStore.js';
 import { S3TusStore } from '../storage/tusS3Store.js';
 import { checkDirectSource } from './multipart.js';
+import { publicBase } from './publicUrl.js';
 import { PostgresUploadLocker } from './uploadLocker.js';
 
 const MAX_METADATA_HEADER = 4096;
@@ -39,7 +41,14 @@ export interface UploadsDeps {
   store: ObjectStore;
   config: Pick<
     Config,
-    'dataDir' | 'maxUploadBytes' | 'uploadExpiryHours' | 'tusPartMib' | 'maxAttempts' | 'databaseUrl'
+    | 'dataDir'
+    | 'maxUploadBytes'
+    | 'uploadExpiryHours'
+    | 'tusPartMib'
+    | 'maxAttempts'
+    | 'databaseUrl'
+    | 'publicUrl'
+    | 'minFreeMib'
   >;
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
@@ -65,6 +74,7 @@ function toJsonError(err: { status_code?: number; body?: string } | Error): {
   body: string;
 } {
   if (isReelError(err)) return tusError(err);
+  if (isDiskFull(err)) return tusError(errors.diskFull());
   const status = 'status_code' in err && typeof err.status_code === 'number' ? err.status_code : 500;
   const body = 'body' in err && typeof err.body === 'string' ? err.body.trim() : 'Upload failed.';
   if (body.startsWith('{')) return { status_code: status, body };
@@ -86,11 +96,32 @@ function toJsonError(err: { status_code?: number; body?: string } | Error): {
   };
 }
 
+/** Control characters (Unicode Cc: C0, DEL and C1; NUL included, which Postgres refuses in text). */
+const CONTROL = /\p{Cc}/u;
+
+/** Every metadata value is stored (the video row, the S3 upload's record): refuse what text cannot hold. */
+function checkMetadataText(md: Record<string, string | null>): void {
+  for (const [field, value] of Object.entries(md)) {
+    const bad = value === null ? null : CONTROL.exec(value);
+    if (bad) {
+      const code = bad[0].charCodeAt(0);
+      const name = code === 0 ? 'NUL, ' : '';
+      throw errors.invalidMetadata(
+        `the value of "${field}" contains a control character (${name}U+${code.toString(16).toUpperCase().padStart(4, '0')}); send it as plain text without control characters.`,
+      );
+    }
+  }
+}
+
 function parsePolicy(raw: string | null | undefined): PlaybackPolicy {
   if (raw === undefined || raw === null || raw === '') return 'signed';
   if (raw === 'public' || raw === 'signed') return raw;
   throw errors.invalidMetadata('playback_policy must be "public" or "signed".');
 }
+
+/** The Node request under the web Request that @tus/server hands its hooks. */
+const nodeRequest = (req: unknown): IncomingMessage | undefined =>
+  (req as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
 
 /** @tus/server answers protocol errors (bad headers, unknown upload) in plain text; Reel answers in JSON. */
 class JsonErrorTusServer extends TusServer {
@@ -119,8 +150,14 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
         partSize: config.tusPartMib * 1024 * 1024,
         patchLength: () => requestLength.getStore(),
       })
-    : new FileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
+    : new TusFileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
   const apiKeyOf = new WeakMap<IncomingMessage, string>();
+  // The upload id this request was authorised for: Fastify's path parameter, checked against the key.
+  // tus acts on this id and on nothing else (left to itself it reads the id from the whole URL, query
+  // included, so "/v1/uploads?/ID" reached an upload the guard never looked at).
+  const authorisedId = new WeakMap<IncomingMessage, string>();
+  // The base of the URLs this request is given (the Location of a new upload).
+  const baseOf = new WeakMap<IncomingMessage, string>();
   // Several upload-role processes share Postgres: one request at a time per upload across all of them.
   // PGlite means one process, where @tus/server's default MemoryLocker is enough.
   const locker =
@@ -128,6 +165,21 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       ? new PostgresUploadLocker(db, config.databaseUrl, log.child({ component: 'upload-locks' }))
       : undefined;
   if (locker) app.addHook('onClose', () => locker.close());
+
+  // Upload bytes land on the local disk with the file store; a new upload also writes a row to PGlite there.
+  const stagedOnDisk = !(datastore instanceof S3TusStore);
+  const uploadsUseDisk = stagedOnDisk || db.kind === 'pglite';
+  /** Refuses upload bytes while the disk that takes them is nearly full (REEL_MIN_FREE_MIB). */
+  async function checkFreeSpace(): Promise<void> {
+    if (config.minFreeMib === 0 || !uploadsUseDisk) return;
+    const free = await freeBytes(stagingDir);
+    if (free >= config.minFreeMib * 1024 * 1024) return;
+    log.warn(
+      { freeMib: Math.floor(free / 1024 / 1024), minFreeMib: config.minFreeMib, dir: stagingDir },
+      'upload refused: free disk space is below REEL_MIN_FREE_MIB',
+    );
+    throw errors.lowDiskSpace();
+  }
 
   async function discard(videoId: string): Promise<void> {
     if (datastore instanceof S3TusStore) {
@@ -171,15 +223,28 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     datastore,
     ...(locker && { locker }),
     maxSize: config.maxUploadBytes,
-    respectForwardedHeaders: true,
+    // The Location is built like every public URL (REEL_PUBLIC_URL, or the request as Fastify reads it
+    // under REEL_TRUST_PROXY); tus's own reading of Forwarded/X-Forwarded-* headers would trust anyone.
+    respectForwardedHeaders: false,
+    generateUrl: (req, { path: tusPath, id }) => {
+      const node = nodeRequest(req);
+      const base = node && baseOf.get(node);
+      if (!base) throw errors.invalidRequest('The upload URL could not be built for this request.');
+      return `${base}${tusPath}/${id}`;
+    },
     // A finished upload is a queued video (on S3 its parts are the source until the worker joins them):
     // DELETE /v1/videos/{id} removes it, not a tus termination.
     disableTerminationForFinishedUploads: true,
     // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
     namingFunction: newVideoId,
+    getFileIdFromRequest: (req) => {
+      const node = nodeRequest(req);
+      return node && authorisedId.get(node);
+    },
     async onUploadCreate(req, upload: Upload) {
       try {
         const md = upload.metadata ?? {};
+        checkMetadataText(md);
         const filename = (md.filename ?? '').trim();
         const title = (md.title ?? '').trim() || filename.replace(/\.[^.]*$/, '');
         if (filename.length > MAX_FILENAME)
@@ -187,8 +252,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
         if (title.length > MAX_TITLE)
           throw errors.invalidMetadata(`title is longer than ${MAX_TITLE} characters.`);
         const playbackPolicy = parsePolicy(md.playback_policy);
-        const node = (req as unknown as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node
-          ?.req;
+        const node = nodeRequest(req);
         await insertUploadingVideo(db, {
           id: upload.id,
           title,
@@ -253,10 +317,13 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     }
     await deps.requireApiKey(req);
     if (req.apiKeyId) apiKeyOf.set(req.raw, req.apiKeyId);
+    if (req.method === 'POST') baseOf.set(req.raw, publicBase(req, config.publicUrl));
+    if (req.method === 'POST' || (req.method === 'PATCH' && stagedOnDisk)) await checkFreeSpace();
     if (id !== undefined) {
       // Another key's unfinished upload is as good as absent: no resuming, appending or terminating it.
       const owner = await uploadOwner(db, id);
       if (owner && owner !== req.apiKeyId) throw errors.objectNotFound(`upload ${id}`);
+      authorisedId.set(req.raw, id);
     }
   };
   for (const url of ['/v1/uploads', '/v1/uploads/:id']) {

@@ -9,6 +9,7 @@ import { deleteVideoRow, getVideo, listVideos, toView } from '../db/videos.js';
 import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './listCursor.js';
+import { publicBase } from './publicUrl.js';
 import { signPlaybackToken, type TokenKeys } from './tokens.js';
 
 export interface VideosDeps {
@@ -107,11 +108,6 @@ const video = { $ref: 'Video#' } as const;
 const error = { $ref: 'ReelError#' } as const;
 const authenticated = { security: [{ apiKey: [] }] };
 const noContent = { type: 'null', description: 'No content' } as const;
-
-export function baseUrl(req: FastifyRequest, publicUrl: string | undefined): string {
-  if (publicUrl) return publicUrl.replace(/\/+$/, '');
-  return `${req.protocol}://${req.host}`;
-}
 
 export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
   const { db, store, config, log } = deps;
@@ -267,7 +263,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       },
       async (req) => {
         const video = await loadVideo((req.params as { id: string }).id);
-        const base = `${baseUrl(req, config.publicUrl)}/play/${video.id}`;
+        const base = `${publicBase(req, config.publicUrl)}/play/${video.id}`;
         if (video.playback_policy === 'public') return { url: `${base}/public/master.m3u8`, expiresAt: null };
         const { token, expiresAt } = await signPlaybackToken(
           deps.tokenKeys,
