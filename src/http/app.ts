@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { errors, isReelError, ReelError } from '../core/errors.js';
 import { isConnectionError } from '../db/postgres.js';
 import { limitConnections } from './connectionLimits.js';
+import { logRequests } from './requestLog.js';
 
 export function createHttpApp(
   log: Logger,
@@ -17,6 +18,8 @@ export function createHttpApp(
     // X-Forwarded-For/Host/Proto are believed only from the proxies REEL_TRUST_PROXY names.
     trustProxy: config.trustProxy,
     return503OnClosing: true,
+    // Fastify's request lines would log playback tokens (they sit in the path): see requestLog.ts.
+    disableRequestLogging: true,
   }) as unknown as FastifyInstance;
   limitConnections(
     app.server,
@@ -45,6 +48,8 @@ export function createHttpApp(
     }
     return reply.code(e.statusCode).type('application/json').send(e.toBody());
   });
+
+  logRequests(app);
 
   app.setNotFoundHandler((req, reply) => {
     const e = errors.routeNotFound(req.method, req.url.split('?')[0]!.slice(0, 200));

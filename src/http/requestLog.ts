@@ -1,0 +1,30 @@
+/**
+ * Request logs without secrets. Fastify's own request lines log the whole URL, and playback URLs carry the
+ * token in the path (/play/{videoId}/{token}/…): anyone reading the log could replay it. Reel logs one line
+ * per answered request instead, with the access segment of /play URLs replaced and no query string.
+ */
+import type { FastifyInstance } from 'fastify';
+
+const PLAY = /^(\/play\/[^/?]+\/)([^/?]+)/;
+
+/** The URL as it may be logged: no query string, and a playback token replaced by "…". */
+export function loggableUrl(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.replace(
+    PLAY,
+    (_m, head: string, access: string) => head + (access === 'public' ? access : '…'),
+  );
+}
+
+export function logRequests(app: FastifyInstance): void {
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      {
+        req: { method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip },
+        res: { statusCode: reply.statusCode },
+        responseTime: reply.elapsedTime,
+      },
+      'request completed',
+    );
+  });
+}
