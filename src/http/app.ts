@@ -1,5 +1,5 @@
 /** The Fastify application: one error format for everything, and the routes of the roles this process runs. */
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors, isReelError, ReelError } from '../core/errors.js';
@@ -19,7 +19,7 @@ export function createHttpApp(
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     // Fastify's request lines would log playback tokens (they sit in the path): see requestLog.ts.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
   limitConnections(
     app.server,
