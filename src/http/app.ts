@@ -75,6 +75,6 @@ export function createHttpApp(
     required: ['error', 'code', 'message', 'statusCode'],
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   return app;
 }

@@ -17,8 +17,10 @@ import type { Db, ObjectStore } from '../core/ports.js';
 import { getVideo } from '../db/videos.js';
 import { MASTER_PLAYLIST } from '../media/playlist.js';
 import { assertId } from '../storage/keys.js';
+import { authorisePlayback } from './authorisePlayback.js';
 import { masterForSession, sessionExpiry } from './playbackSession.js';
-import { type PlaybackGrant, signSessionToken, type TokenKeys, verifyPlaybackToken } from './tokens.js';
+import { errorRef, type PlaybackParams } from './schemas.js';
+import { type PlaybackGrant, signSessionToken, type TokenKeys } from './tokens.js';
 
 export interface PlaybackDeps {
   db: Db;
@@ -58,6 +60,36 @@ const CONTENT_TYPES: Record<string, string> = {
   jpg: 'image/jpeg',
 };
 
+/** How /docs shows the route: the wildcard is a file of the ladder (its schema is for the document only). */
+const DOCS_URL = '/play/:videoId/:access/:file';
+const DOCS = {
+  tags: ['playback'],
+  summary: 'Playlists, segments and poster of a ready video',
+  description:
+    '`access` is a playback token (from GET /v1/videos/{id}/playback) or `public` for a public video. ' +
+    'The master fetched with a playback token points its renditions at a session token (`../{session}/…`) ' +
+    'that lets this playback finish after the playback token expires; a session token cannot fetch a ' +
+    'master (403 REEL_SESSION_TOKEN). Token URLs are `Cache-Control: private`. ' +
+    'Byte ranges, CORS `*`. 401: no or unreadable token; 403: a token for another video, expired, or ' +
+    'with a bad signature; 404: unknown video, not ready, or no such file.',
+  params: {
+    type: 'object',
+    properties: {
+      videoId: { type: 'string' },
+      access: {
+        type: 'string',
+        description: 'a playback token, a session token (not for master.m3u8), or public',
+      },
+      file: {
+        type: 'string',
+        description:
+          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio)',
+      },
+    },
+  },
+  response: { 200: { description: 'The file', type: 'string' }, '4xx': errorRef },
+};
+
 function cors(reply: FastifyReply): void {
   reply.header('Access-Control-Allow-Origin', '*');
   reply.header('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges');
@@ -67,7 +99,7 @@ function cors(reply: FastifyReply): void {
 export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void {
   const { db, store } = deps;
 
-  app.options('/play/*', async (_req, reply) => {
+  app.options('/play/*', { schema: { hide: true } }, async (_req, reply) => {
     cors(reply);
     reply.header('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
     reply.header('Access-Control-Allow-Headers', 'Range');
@@ -75,71 +107,70 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     return reply.code(204).send();
   });
 
-  app.get('/play/:videoId/:access/*', async (req, reply) => {
-    cors(reply);
-    const { videoId, access, '*': file } = req.params as { videoId: string; access: string; '*': string };
-    assertId(videoId, 'video id');
-    const video = await getVideo(db, videoId);
-    if (!video) throw errors.videoNotFound(videoId);
+  app.get<{ Params: PlaybackParams & { '*': string } }>(
+    '/play/:videoId/:access/*',
+    { config: { swaggerTransform: ({ schema }) => ({ url: DOCS_URL, schema: { ...schema, ...DOCS } }) } },
+    async (req, reply) => {
+      cors(reply);
+      const { videoId, access, '*': file } = req.params;
+      assertId(videoId, 'video id');
+      const video = await getVideo(db, videoId);
+      if (!video) throw errors.videoNotFound(videoId);
 
-    const isMaster = file === MASTER_PLAYLIST;
-    let grant: PlaybackGrant | undefined;
-    if (access === 'public') {
-      if (video.playback_policy !== 'public') throw errors.missingToken();
-    } else {
+      const isMaster = file === MASTER_PLAYLIST;
       // Only a master starts a playback; everything else belongs to one under way.
-      grant = await verifyPlaybackToken(deps.tokenKeys, access, videoId, isMaster ? 'start' : 'media');
-    }
-    if (video.status !== 'ready' || !video.output_prefix) throw errors.videoNotReady(videoId, video.status);
-    if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
+      const grant = await authorisePlayback(deps.tokenKeys, video, access, isMaster ? 'start' : 'media');
+      if (video.status !== 'ready' || !video.output_prefix) throw errors.videoNotReady(videoId, video.status);
+      if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
 
-    const key = video.output_prefix + file;
-    const ext = file.slice(file.lastIndexOf('.') + 1);
-    if (deps.delivery === 'redirect' && store.presignGet && ext !== 'm3u8') {
-      // Playlists stay here (their relative URIs must resolve under the token); media comes from the store.
-      reply.header('Cache-Control', `private, max-age=${PRESIGN_SECONDS / 2}`);
-      return reply.redirect(await store.presignGet(key, PRESIGN_SECONDS), 302);
-    }
-    const stat = await store.stat(key);
-    if (!stat) throw errors.objectNotFound(file);
-
-    reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
-    // Segments never change once published (a new publication has a new prefix); playlists are short-lived
-    // so that a re-publication is picked up.
-    reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8'));
-
-    if (isMaster && grant) {
-      // This request starts a playback: its renditions go through a session token that outlives the
-      // playback token for as long as the video needs. Every answer carries a new session, so no ETag.
-      const now = Math.floor(Date.now() / 1000);
-      const exp = sessionExpiry(now, video.duration_ms, grant.exp, deps.config);
-      const session = await signSessionToken(deps.tokenKeys, videoId, exp);
-      const body = Buffer.from(
-        masterForSession((await buffer(await store.get(key))).toString('utf8'), session),
-      );
-      reply.header('Content-Length', body.length);
-      return reply.send(body);
-    }
-
-    reply.header('Accept-Ranges', 'bytes');
-    reply.header('ETag', `"${video.output_prefix.replace(/\W/g, '')}-${stat.size}"`);
-
-    const rangeHeader = req.headers.range;
-    if (rangeHeader) {
-      const ranges = rangeParser(stat.size, rangeHeader, { combine: true });
-      if (ranges === -1) {
-        reply.header('Content-Range', `bytes */${stat.size}`);
-        throw errors.rangeNotSatisfiable(stat.size);
+      const key = video.output_prefix + file;
+      const ext = file.slice(file.lastIndexOf('.') + 1);
+      if (deps.delivery === 'redirect' && store.presignGet && ext !== 'm3u8') {
+        // Playlists stay here (their relative URIs must resolve under the token); media comes from the store.
+        reply.header('Cache-Control', `private, max-age=${PRESIGN_SECONDS / 2}`);
+        return reply.redirect(await store.presignGet(key, PRESIGN_SECONDS), 302);
       }
-      if (ranges !== -2 && ranges.length === 1) {
-        const { start, end } = ranges[0]!;
-        reply.code(206);
-        reply.header('Content-Range', `bytes ${start}-${end}/${stat.size}`);
-        reply.header('Content-Length', end - start + 1);
-        return reply.send(await store.get(key, { start, end }));
+      const stat = await store.stat(key);
+      if (!stat) throw errors.objectNotFound(file);
+
+      reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
+      // Segments never change once published (a new publication has a new prefix); playlists are short-lived
+      // so that a re-publication is picked up.
+      reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8'));
+
+      if (isMaster && grant) {
+        // This request starts a playback: its renditions go through a session token that outlives the
+        // playback token for as long as the video needs. Every answer carries a new session, so no ETag.
+        const now = Math.floor(Date.now() / 1000);
+        const exp = sessionExpiry(now, video.duration_ms, grant.exp, deps.config);
+        const session = await signSessionToken(deps.tokenKeys, videoId, exp);
+        const body = Buffer.from(
+          masterForSession((await buffer(await store.get(key))).toString('utf8'), session),
+        );
+        reply.header('Content-Length', body.length);
+        return reply.send(body);
       }
-    }
-    reply.header('Content-Length', stat.size);
-    return reply.send(await store.get(key));
-  });
+
+      reply.header('Accept-Ranges', 'bytes');
+      reply.header('ETag', `"${video.output_prefix.replace(/\W/g, '')}-${stat.size}"`);
+
+      const rangeHeader = req.headers.range;
+      if (rangeHeader) {
+        const ranges = rangeParser(stat.size, rangeHeader, { combine: true });
+        if (ranges === -1) {
+          reply.header('Content-Range', `bytes */${stat.size}`);
+          throw errors.rangeNotSatisfiable(stat.size);
+        }
+        if (ranges !== -2 && ranges.length === 1) {
+          const { start, end } = ranges[0]!;
+          reply.code(206);
+          reply.header('Content-Range', `bytes ${start}-${end}/${stat.size}`);
+          reply.header('Content-Length', end - start + 1);
+          return reply.send(await store.get(key, { start, end }));
+        }
+      }
+      reply.header('Content-Length', stat.size);
+      return reply.send(await store.get(key));
+    },
+  );
 }
