@@ -24,6 +24,9 @@ export function createHttpApp(
     log,
   );
 
+  // The API key a request was authenticated with ("env" for REEL_API_KEY): set by requireApiKey (auth.ts).
+  app.decorateRequest('apiKeyId', undefined);
+
   app.setErrorHandler((err: FastifyError | ReelError | Error, req, reply) => {
     let e: ReelError;
     if (isReelError(err)) e = err;
