@@ -90,6 +90,16 @@ const DOCS = {
   response: { 200: { description: 'The file', type: 'string' }, '4xx': errorRef },
 };
 
+/** @fastify/swagger's per-route hook: the route as the document shows it. */
+const DOCUMENTED = {
+  swaggerTransform: ({ schema }: { schema: unknown }) => ({
+    url: DOCS_URL,
+    schema: { ...(schema as object), ...DOCS },
+  }),
+};
+
+type PlayParams = PlaybackParams & { '*': string };
+
 function cors(reply: FastifyReply): void {
   reply.header('Access-Control-Allow-Origin', '*');
   reply.header('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges');
@@ -107,70 +117,66 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     return reply.code(204).send();
   });
 
-  app.get<{ Params: PlaybackParams & { '*': string } }>(
-    '/play/:videoId/:access/*',
-    { config: { swaggerTransform: ({ schema }) => ({ url: DOCS_URL, schema: { ...schema, ...DOCS } }) } },
-    async (req, reply) => {
-      cors(reply);
-      const { videoId, access, '*': file } = req.params;
-      assertId(videoId, 'video id');
-      const video = await getVideo(db, videoId);
-      if (!video) throw errors.videoNotFound(videoId);
+  app.get<{ Params: PlayParams }>('/play/:videoId/:access/*', { config: DOCUMENTED }, async (req, reply) => {
+    cors(reply);
+    const { videoId, access, '*': file } = req.params;
+    assertId(videoId, 'video id');
+    const video = await getVideo(db, videoId);
+    if (!video) throw errors.videoNotFound(videoId);
 
-      const isMaster = file === MASTER_PLAYLIST;
-      // Only a master starts a playback; everything else belongs to one under way.
-      const grant = await authorisePlayback(deps.tokenKeys, video, access, isMaster ? 'start' : 'media');
-      if (video.status !== 'ready' || !video.output_prefix) throw errors.videoNotReady(videoId, video.status);
-      if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
+    const isMaster = file === MASTER_PLAYLIST;
+    // Only a master starts a playback; everything else belongs to one under way.
+    const grant = await authorisePlayback(deps.tokenKeys, video, access, isMaster ? 'start' : 'media');
+    if (video.status !== 'ready' || !video.output_prefix) throw errors.videoNotReady(videoId, video.status);
+    if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
 
-      const key = video.output_prefix + file;
-      const ext = file.slice(file.lastIndexOf('.') + 1);
-      if (deps.delivery === 'redirect' && store.presignGet && ext !== 'm3u8') {
-        // Playlists stay here (their relative URIs must resolve under the token); media comes from the store.
-        reply.header('Cache-Control', `private, max-age=${PRESIGN_SECONDS / 2}`);
-        return reply.redirect(await store.presignGet(key, PRESIGN_SECONDS), 302);
+    const key = video.output_prefix + file;
+    const ext = file.slice(file.lastIndexOf('.') + 1);
+    if (deps.delivery === 'redirect' && store.presignGet && ext !== 'm3u8') {
+      // Playlists stay here (their relative URIs must resolve under the token); media comes from the store.
+      reply.header('Cache-Control', `private, max-age=${PRESIGN_SECONDS / 2}`);
+      return reply.redirect(await store.presignGet(key, PRESIGN_SECONDS), 302);
+    }
+    const stat = await store.stat(key);
+    if (!stat) throw errors.objectNotFound(file);
+
+    reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
+    // Segments never change once published (a new publication has a new prefix); playlists are short-lived
+    // so that a re-publication is picked up.
+    reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8'));
+
+    if (isMaster && grant) {
+      // This request starts a playback: its renditions go through a session token that outlives the
+      // playback token for as long as the video needs. Every answer carries a new session, so no ETag.
+      const now = Math.floor(Date.now() / 1000);
+      const exp = sessionExpiry(now, video.duration_ms, grant.exp, deps.config);
+      const session = await signSessionToken(deps.tokenKeys, videoId, exp);
+      const body = Buffer.from(
+        masterForSession((await buffer(await store.get(key))).toString('utf8'), session),
+      );
+      reply.header('Content-Length', body.length);
+      return reply.send(body);
+    }
+
+    reply.header('Accept-Ranges', 'bytes');
+    reply.header('ETag', `"${video.output_prefix.replace(/\W/g, '')}-${stat.size}"`);
+
+    const rangeHeader = req.headers.range;
+    if (rangeHeader) {
+      const ranges = rangeParser(stat.size, rangeHeader, { combine: true });
+      if (ranges === -1) {
+        reply.header('Content-Range', `bytes */${stat.size}`);
+        throw errors.rangeNotSatisfiable(stat.size);
       }
-      const stat = await store.stat(key);
-      if (!stat) throw errors.objectNotFound(file);
-
-      reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
-      // Segments never change once published (a new publication has a new prefix); playlists are short-lived
-      // so that a re-publication is picked up.
-      reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8'));
-
-      if (isMaster && grant) {
-        // This request starts a playback: its renditions go through a session token that outlives the
-        // playback token for as long as the video needs. Every answer carries a new session, so no ETag.
-        const now = Math.floor(Date.now() / 1000);
-        const exp = sessionExpiry(now, video.duration_ms, grant.exp, deps.config);
-        const session = await signSessionToken(deps.tokenKeys, videoId, exp);
-        const body = Buffer.from(
-          masterForSession((await buffer(await store.get(key))).toString('utf8'), session),
-        );
-        reply.header('Content-Length', body.length);
-        return reply.send(body);
+      if (ranges !== -2 && ranges.length === 1) {
+        const { start, end } = ranges[0]!;
+        reply.code(206);
+        reply.header('Content-Range', `bytes ${start}-${end}/${stat.size}`);
+        reply.header('Content-Length', end - start + 1);
+        return reply.send(await store.get(key, { start, end }));
       }
-
-      reply.header('Accept-Ranges', 'bytes');
-      reply.header('ETag', `"${video.output_prefix.replace(/\W/g, '')}-${stat.size}"`);
-
-      const rangeHeader = req.headers.range;
-      if (rangeHeader) {
-        const ranges = rangeParser(stat.size, rangeHeader, { combine: true });
-        if (ranges === -1) {
-          reply.header('Content-Range', `bytes */${stat.size}`);
-          throw errors.rangeNotSatisfiable(stat.size);
-        }
-        if (ranges !== -2 && ranges.length === 1) {
-          const { start, end } = ranges[0]!;
-          reply.code(206);
-          reply.header('Content-Range', `bytes ${start}-${end}/${stat.size}`);
-          reply.header('Content-Length', end - start + 1);
-          return reply.send(await store.get(key, { start, end }));
-        }
-      }
-      reply.header('Content-Length', stat.size);
-      return reply.send(await store.get(key));
-    },
-  );
+    }
+    reply.header('Content-Length', stat.size);
+    return reply.send(await store.get(key));
+  });
 }
