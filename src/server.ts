@@ -102,7 +102,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   if (httpRoles) {
     app = createHttpApp(log, config);
     // The public port shows process internals (memory, descriptors, worker ids) only to an API key.
-    app.get('/metrics', { onRequest: requireApiKey }, scrape);
+    app.get('/metrics', { onRequest: requireApiKey, schema: { hide: true } }, scrape);
   }
   if (config.metricsPort !== undefined) {
     // The metrics port is meant for an internal network: open, and nothing but /metrics and /healthz.

@@ -1,7 +1,11 @@
 /** Domain types shared by every layer. */
 
-export type VideoStatus = 'uploading' | 'queued' | 'processing' | 'ready' | 'failed';
-export type PlaybackPolicy = 'public' | 'signed';
+/** Every status a video can be in, in the order a video goes through them (the API's `status`). */
+export const VIDEO_STATUSES = ['uploading', 'queued', 'processing', 'ready', 'failed'] as const;
+export type VideoStatus = (typeof VIDEO_STATUSES)[number];
+/** public: played with the word `public`; signed: with a playback token. */
+export const PLAYBACK_POLICIES = ['public', 'signed'] as const;
+export type PlaybackPolicy = (typeof PLAYBACK_POLICIES)[number];
 
 /** What ffprobe tells about a source, already turned into display terms. */
 export interface SourceInfo {

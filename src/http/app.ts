@@ -27,6 +27,9 @@ export function createHttpApp(
     log,
   );
 
+  // The API key a request was authenticated with ("env" for REEL_API_KEY): set by requireApiKey (auth.ts).
+  app.decorateRequest('apiKeyId', undefined);
+
   app.setErrorHandler((err: FastifyError | ReelError | Error, req, reply) => {
     let e: ReelError;
     if (isReelError(err)) e = err;
@@ -80,6 +83,6 @@ export function createHttpApp(
     required: ['error', 'code', 'message', 'statusCode'],
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   return app;
 }

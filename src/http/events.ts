@@ -19,6 +19,7 @@ import type { Config } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
 import { activeApiKeyIds } from '../db/apiKeys.js';
+import { errorRef } from './schemas.js';
 import { frame, type Listener, VideoChanges } from './videoChanges.js';
 
 export interface EventsDeps {
@@ -39,8 +40,6 @@ interface Stream {
   keyId: string;
   res: ServerResponse;
 }
-
-const errorRef = { $ref: 'ReelError#' } as const;
 
 export function registerEvents(app: FastifyInstance, deps: EventsDeps): void {
   const intervalMs = deps.eventsIntervalMs ?? 1000;

@@ -6,10 +6,10 @@
  * from there (any key may list every video anyway).
  */
 import { errors } from '../core/errors.js';
+import { isId } from '../core/ids.js';
 import type { ListPosition } from '../db/videos.js';
 
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** The longest cursor this server gives: 27 characters of time, a space and an id of 64. */
 export const MAX_CURSOR_LENGTH = 124;
 
@@ -23,7 +23,7 @@ export function decodeCursor(cursor: string): ListPosition {
   const [createdAt = '', id = '', ...rest] = text.split(' ');
   // Buffer skips characters that are not base64url: only a cursor that encodes back to itself is one.
   const canonical = Buffer.from(text).toString('base64url') === cursor;
-  if (!canonical || rest.length > 0 || !TIME.test(createdAt) || !ID.test(id) || !isRealTime(createdAt)) {
+  if (!canonical || rest.length > 0 || !TIME.test(createdAt) || !isId(id) || !isRealTime(createdAt)) {
     throw errors.invalidCursor();
   }
   return { createdAt, id };

@@ -49,6 +49,7 @@ import { PARTS_REFUSED } from '../storage/assemble.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { MAX_PARTS, MIN_PART_SIZE, planParts, storedSizeProblem } from '../storage/partPlan.js';
 import type { S3Store } from '../storage/s3.js';
+import { tagRoutes } from './docs.js';
 
 const URL_SECONDS = 3600;
 const MAX_BATCH = 100;
@@ -191,6 +192,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
+    api.addHook('onRoute', tagRoutes('uploads'));
 
     api.post(
       '/v1/uploads/multipart',

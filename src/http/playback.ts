@@ -17,8 +17,10 @@ import type { Db, ObjectStore } from '../core/ports.js';
 import { getVideo } from '../db/videos.js';
 import { MASTER_PLAYLIST } from '../media/playlist.js';
 import { assertId } from '../storage/keys.js';
+import { authorisePlayback } from './authorisePlayback.js';
 import { masterForSession, sessionExpiry } from './playbackSession.js';
-import { type PlaybackGrant, signSessionToken, type TokenKeys, verifyPlaybackToken } from './tokens.js';
+import { errorRef, type PlaybackParams } from './schemas.js';
+import { type PlaybackGrant, signSessionToken, type TokenKeys } from './tokens.js';
 
 export interface PlaybackDeps {
   db: Db;
@@ -58,6 +60,46 @@ const CONTENT_TYPES: Record<string, string> = {
   jpg: 'image/jpeg',
 };
 
+/** How /docs shows the route: the wildcard is a file of the ladder (its schema is for the document only). */
+const DOCS_URL = '/play/:videoId/:access/:file';
+const DOCS = {
+  tags: ['playback'],
+  summary: 'Playlists, segments and poster of a ready video',
+  description:
+    '`access` is a playback token (from GET /v1/videos/{id}/playback) or `public` for a public video. ' +
+    'The master fetched with a playback token points its renditions at a session token (`../{session}/…`) ' +
+    'that lets this playback finish after the playback token expires; a session token cannot fetch a ' +
+    'master (403 REEL_SESSION_TOKEN). Token URLs are `Cache-Control: private`. ' +
+    'Byte ranges, CORS `*`. 401: no or unreadable token; 403: a token for another video, expired, or ' +
+    'with a bad signature; 404: unknown video, not ready, or no such file.',
+  params: {
+    type: 'object',
+    properties: {
+      videoId: { type: 'string' },
+      access: {
+        type: 'string',
+        description: 'a playback token, a session token (not for master.m3u8), or public',
+      },
+      file: {
+        type: 'string',
+        description:
+          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio)',
+      },
+    },
+  },
+  response: { 200: { description: 'The file', type: 'string' }, '4xx': errorRef },
+};
+
+/** @fastify/swagger's per-route hook: the route as the document shows it. */
+const DOCUMENTED = {
+  swaggerTransform: ({ schema }: { schema: unknown }) => ({
+    url: DOCS_URL,
+    schema: { ...(schema as object), ...DOCS },
+  }),
+};
+
+type PlayParams = PlaybackParams & { '*': string };
+
 function cors(reply: FastifyReply): void {
   reply.header('Access-Control-Allow-Origin', '*');
   reply.header('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges');
@@ -67,7 +109,7 @@ function cors(reply: FastifyReply): void {
 export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void {
   const { db, store } = deps;
 
-  app.options('/play/*', async (_req, reply) => {
+  app.options('/play/*', { schema: { hide: true } }, async (_req, reply) => {
     cors(reply);
     reply.header('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
     reply.header('Access-Control-Allow-Headers', 'Range');
@@ -75,21 +117,16 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     return reply.code(204).send();
   });
 
-  app.get('/play/:videoId/:access/*', async (req, reply) => {
+  app.get<{ Params: PlayParams }>('/play/:videoId/:access/*', { config: DOCUMENTED }, async (req, reply) => {
     cors(reply);
-    const { videoId, access, '*': file } = req.params as { videoId: string; access: string; '*': string };
+    const { videoId, access, '*': file } = req.params;
     assertId(videoId, 'video id');
     const video = await getVideo(db, videoId);
     if (!video) throw errors.videoNotFound(videoId);
 
     const isMaster = file === MASTER_PLAYLIST;
-    let grant: PlaybackGrant | undefined;
-    if (access === 'public') {
-      if (video.playback_policy !== 'public') throw errors.missingToken();
-    } else {
-      // Only a master starts a playback; everything else belongs to one under way.
-      grant = await verifyPlaybackToken(deps.tokenKeys, access, videoId, isMaster ? 'start' : 'media');
-    }
+    // Only a master starts a playback; everything else belongs to one under way.
+    const grant = await authorisePlayback(deps.tokenKeys, video, access, isMaster ? 'start' : 'media');
     if (video.status !== 'ready' || !video.output_prefix) throw errors.videoNotReady(videoId, video.status);
     if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
 

@@ -30,6 +30,7 @@ import { TusFileStore } from '../storage/tusFileStore.js';
 import { S3TusStore } from '../storage/tusS3Store.js';
 import { checkDirectSource } from './multipart.js';
 import { publicBase } from './publicUrl.js';
+import { TUS_OPERATIONS } from './tusDocs.js';
 import { PostgresUploadLocker } from './uploadLocker.js';
 
 const MAX_METADATA_HEADER = 4096;
@@ -333,6 +334,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       preHandler,
       handler: handle,
       exposeHeadRoute: false,
+      config: { openapiOperations: TUS_OPERATIONS[url] },
     });
   }
 

@@ -10,6 +10,16 @@ import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './listCursor.js';
 import { publicBase } from './publicUrl.js';
+import {
+  authenticated,
+  errorRef,
+  type IdParams,
+  idParams,
+  noContent,
+  nullable,
+  playbackPolicy,
+  videoStatus,
+} from './schemas.js';
 import { signPlaybackToken, type TokenKeys } from './tokens.js';
 
 export interface VideosDeps {
@@ -24,18 +34,11 @@ export interface VideosDeps {
   onQueued: (videoId: string) => void;
 }
 
-const idParams = {
-  type: 'object',
-  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
-  required: ['id'],
-} as const;
-
 /**
  * The response schemas below are the API contract as the OpenAPI document at /docs shows it. Fastify also
  * serialises with them, which drops any property they do not name: a field added to a view must be added
  * here too.
  */
-const nullable = (type: string, extra: Record<string, unknown> = {}) => ({ type: [type, 'null'], ...extra });
 
 const videoSchema = {
   $id: 'Video',
@@ -43,18 +46,14 @@ const videoSchema = {
   properties: {
     id: { type: 'string', description: 'the video id (also the tus upload id)' },
     title: { type: 'string' },
-    status: {
-      type: 'string',
-      enum: ['uploading', 'queued', 'processing', 'ready', 'failed'],
-    },
+    status: videoStatus,
     progress: { type: 'number', minimum: 0, maximum: 1, description: '0–1 while processing; 1 when ready' },
     error: nullable('string', { description: 'when failed: a sentence a person can act on' }),
     durationMs: nullable('integer'),
     width: nullable('integer', { description: 'displayed width of the source' }),
     height: nullable('integer', { description: 'displayed height of the source' }),
     playbackPolicy: {
-      type: 'string',
-      enum: ['public', 'signed'],
+      ...playbackPolicy,
       description: 'signed: playback needs a token from GET /v1/videos/{id}/playback',
     },
     renditions: {
@@ -105,9 +104,13 @@ const apiKeySchema = {
 } as const;
 
 const video = { $ref: 'Video#' } as const;
-const error = { $ref: 'ReelError#' } as const;
-const authenticated = { security: [{ apiKey: [] }] };
-const noContent = { type: 'null', description: 'No content' } as const;
+
+/** GET /v1/videos's query, as its schema validates it (limit has a default). */
+interface ListQuery {
+  limit: number;
+  cursor?: string;
+  before?: string;
+}
 
 export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
   const { db, store, config, log } = deps;
@@ -124,7 +127,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       return video;
     };
 
-    api.get(
+    api.get<{ Querystring: ListQuery }>(
       '/v1/videos',
       {
         schema: {
@@ -160,12 +163,12 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
               },
               required: ['data', 'nextCursor'],
             },
-            '4xx': error,
+            '4xx': errorRef,
           },
         },
       },
       async (req) => {
-        const q = req.query as { limit: number; cursor?: string; before?: string };
+        const q = req.query;
         if (q.cursor !== undefined && q.before !== undefined) throw errors.invalidCursor();
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
         const { rows, next } = await listVideos(db, { limit: q.limit, after, before: q.before });
@@ -173,7 +176,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       },
     );
 
-    api.get(
+    api.get<{ Params: IdParams }>(
       '/v1/videos/:id',
       {
         schema: {
@@ -181,13 +184,13 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           summary: 'One video: status, progress, error, renditions',
           ...authenticated,
           params: idParams,
-          response: { 200: video, '4xx': error },
+          response: { 200: video, '4xx': errorRef },
         },
       },
-      async (req) => toView(await loadVideo((req.params as { id: string }).id)),
+      async (req) => toView(await loadVideo(req.params.id)),
     );
 
-    api.delete(
+    api.delete<{ Params: IdParams }>(
       '/v1/videos/:id',
       {
         schema: {
@@ -195,11 +198,11 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           summary: 'Delete a video, its objects and any running job',
           ...authenticated,
           params: idParams,
-          response: { 204: noContent, '4xx': error },
+          response: { 204: noContent, '4xx': errorRef },
         },
       },
       async (req, reply) => {
-        const { id } = req.params as { id: string };
+        const { id } = req.params;
         if (!(await deleteVideoRow(db, assertId(id, 'video id')))) throw errors.videoNotFound(id);
         // The job row went with the video: a worker running it loses its lease at its next heartbeat,
         // kills ffmpeg and publishes nothing.
@@ -213,7 +216,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       },
     );
 
-    api.post(
+    api.post<{ Params: IdParams }>(
       '/v1/videos/:id/retry',
       {
         schema: {
@@ -222,11 +225,11 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           description: 'Only a failed video can be retried (409 otherwise). Answers the video, now queued.',
           ...authenticated,
           params: idParams,
-          response: { 202: video, '4xx': error },
+          response: { 202: video, '4xx': errorRef },
         },
       },
       async (req, reply) => {
-        const { id } = req.params as { id: string };
+        const { id } = req.params;
         const video = await loadVideo(id);
         const requeued = await retryVideo(db, id, config.maxAttempts);
         if (!requeued) throw errors.notRetryable(id, video.status);
@@ -236,7 +239,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       },
     );
 
-    api.get(
+    api.get<{ Params: IdParams }>(
       '/v1/videos/:id/playback',
       {
         schema: {
@@ -257,12 +260,12 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
               },
               required: ['url', 'expiresAt'],
             },
-            '4xx': error,
+            '4xx': errorRef,
           },
         },
       },
       async (req) => {
-        const video = await loadVideo((req.params as { id: string }).id);
+        const video = await loadVideo(req.params.id);
         const base = `${publicBase(req, config.publicUrl)}/play/${video.id}`;
         if (video.playback_policy === 'public') return { url: `${base}/public/master.m3u8`, expiresAt: null };
         const { token, expiresAt } = await signPlaybackToken(
@@ -287,7 +290,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
               properties: { data: { type: 'array', items: { $ref: 'ApiKey#' } } },
               required: ['data'],
             },
-            '4xx': error,
+            '4xx': errorRef,
           },
         },
       },
@@ -302,7 +305,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       }),
     );
 
-    api.post(
+    api.post<{ Body: { name?: string } | undefined }>(
       '/v1/keys',
       {
         schema: {
@@ -321,19 +324,19 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
               properties: { id: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' } },
               required: ['id', 'name', 'key'],
             },
-            '4xx': error,
+            '4xx': errorRef,
           },
         },
       },
       async (req, reply) => {
-        const name = (req.body as { name?: string } | undefined)?.name ?? '';
+        const name = req.body?.name ?? '';
         const { id, secret } = await createApiKey(db, name);
         log.info({ keyId: id }, 'API key created');
         return reply.code(201).send({ id, name, key: secret });
       },
     );
 
-    api.delete(
+    api.delete<{ Params: IdParams }>(
       '/v1/keys/:id',
       {
         schema: {
@@ -341,11 +344,11 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           summary: 'Revoke an API key',
           ...authenticated,
           params: idParams,
-          response: { 204: noContent, '4xx': error },
+          response: { 204: noContent, '4xx': errorRef },
         },
       },
       async (req, reply) => {
-        const { id } = req.params as { id: string };
+        const { id } = req.params;
         if (!(await revokeApiKey(db, id))) throw errors.keyNotFound(id);
         log.info({ keyId: id }, 'API key revoked');
         return reply.code(204).send();

@@ -1,9 +1,11 @@
 /** Object keys: the only names Reel writes into a store, checked so none can escape it. */
 import crypto from 'node:crypto';
 import { errors } from '../core/errors.js';
+import { assertId } from '../core/ids.js';
+
+export { assertId };
 
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Throws unless every segment of key is a plain name (no "..", no absolute paths, no odd characters). */
 export function assertSafeKey(key: string): string {
@@ -14,11 +16,6 @@ export function assertSafeKey(key: string): string {
   );
   if (!ok) throw errors.invalidRequest(`Invalid object key "${key.slice(0, 80)}".`);
   return key;
-}
-
-export function assertId(id: string, what = 'id'): string {
-  if (!ID.test(id)) throw errors.invalidId(what);
-  return id;
 }
 
 /** A new video id: 16 URL-safe characters, never starting with "-" (not a valid key segment). */
