@@ -221,7 +221,7 @@ const TUS_OPERATIONS: Record<string, Record<string, { summary: string; descripti
         '`playback_policy` = public | signed, default signed); the body may carry the first bytes ' +
         '(Content-Type: application/offset+octet-stream). The Location header names the upload: its last ' +
         'segment is the video id. A size above the server maximum (Tus-Max-Size) is refused with 413 ' +
-        'REEL_UPLOAD_TOO_LARGE before any byte is stored. ' +
+        `${errors.uploadTooLarge.code} before any byte is stored. ` +
         TUS_HEADERS,
       ok: '201',
     },
@@ -272,7 +272,7 @@ function describeUndocumented(url: string, schema: object | undefined): { schema
           '`access` is a playback token (from GET /v1/videos/{id}/playback) or `public` for a public video. ' +
           'The master fetched with a playback token points its renditions at a session token (`../{session}/…`) ' +
           'that lets this playback finish after the playback token expires; a session token cannot fetch a ' +
-          'master (403 REEL_SESSION_TOKEN). Token URLs are `Cache-Control: private`. ' +
+          `master (403 ${errors.sessionTokenCannotStart.code}). Token URLs are \`Cache-Control: private\`. ` +
           'Byte ranges, CORS `*`. 401: no or unreadable token; 403: a token for another video, expired, or ' +
           'with a bad signature; 404: unknown video, not ready, or no such file.',
         params: {
