@@ -2,7 +2,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { errors, isReelError, ReelError } from '../core/errors.js';
+import { errors, isReelError, type ReelError } from '../core/errors.js';
 import { isConnectionError } from '../db/postgres.js';
 import { limitConnections } from './connectionLimits.js';
 import { logRequests } from './requestLog.js';
@@ -35,19 +35,15 @@ export function createHttpApp(
     if (isReelError(err)) e = err;
     else if (isConnectionError(err)) {
       req.log.error({ err }, 'the database is unreachable');
-      e = new ReelError(
-        'REEL_DB_UNAVAILABLE',
-        503,
-        'The database is unreachable for the moment; try again shortly.',
-      );
+      e = errors.dbUnavailable();
       reply.header('Retry-After', '5');
     } else if ('validation' in err && err.validation)
       e = errors.invalidRequest(`Invalid request: ${err.message}.`);
     else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
-      e = new ReelError(`REEL_${(err as FastifyError).code ?? 'BAD_REQUEST'}`, err.statusCode, err.message);
+      e = errors.fastifyRefusal((err as FastifyError).code, err.statusCode, err.message);
     } else {
       req.log.error({ err }, 'request failed');
-      e = new ReelError('REEL_INTERNAL', 500, 'Internal error; the server log has the details.');
+      e = errors.internal();
     }
     return reply.code(e.statusCode).type('application/json').send(e.toBody());
   });
@@ -76,7 +72,7 @@ export function createHttpApp(
     description: 'Every error: a stable code to branch on and a sentence a person can act on.',
     properties: {
       error: { type: 'string', description: 'HTTP status text', examples: ['Not Found'] },
-      code: { type: 'string', description: 'stable error code', examples: ['REEL_VIDEO_NOT_FOUND'] },
+      code: { type: 'string', description: 'stable error code', examples: [errors.videoNotFound.code] },
       message: { type: 'string' },
       statusCode: { type: 'integer' },
     },

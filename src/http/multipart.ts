@@ -33,7 +33,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { errors, ReelError } from '../core/errors.js';
+import { errors } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
 import {
   closeMultipart,
@@ -63,7 +63,7 @@ export interface MultipartDeps {
   onQueued: (videoId: string) => void;
 }
 
-const conflict = (message: string) => new ReelError('REEL_UPLOAD_CONFLICT', 409, message);
+const conflict = (message: string) => errors.uploadConflict(message);
 const bad = (message: string) => errors.invalidRequest(message);
 const ETAG = /^"?[0-9a-fA-F]{32}(-\d+)?"?$/;
 const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`);
@@ -71,11 +71,7 @@ const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`);
 /** Without S3 there is no storage to upload to directly: say so instead of a bare 404. */
 export function registerMultipartUnavailable(app: FastifyInstance): void {
   app.all('/v1/uploads/multipart', { schema: { hide: true } }, async () => {
-    throw new ReelError(
-      'REEL_DIRECT_UPLOADS_NEED_S3',
-      501,
-      'Direct uploads need S3 storage (set REEL_S3_BUCKET); use tus at /v1/uploads.',
-    );
+    throw errors.directUploadsNeedS3();
   });
 }
 

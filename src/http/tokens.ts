@@ -26,7 +26,7 @@ async function sign(
   claims: Record<string, string>,
 ): Promise<string> {
   const key = keys.current()[0];
-  if (!key) throw new Error('no signing key loaded');
+  if (!key) throw errors.noSigningKey();
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', kid: key.kid })
     .setSubject(videoId)
@@ -91,7 +91,7 @@ export async function verifyPlaybackToken(
     if (
       err instanceof joseErrors.JWSSignatureVerificationFailed ||
       err instanceof joseErrors.JOSEAlgNotAllowed ||
-      (err as { code?: string }).code === 'REEL_INVALID_TOKEN'
+      (err as { code?: string }).code === errors.invalidToken.code
     ) {
       throw errors.invalidToken();
     }

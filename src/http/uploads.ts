@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -79,22 +79,8 @@ function toJsonError(err: { status_code?: number; body?: string } | Error): {
   const status = 'status_code' in err && typeof err.status_code === 'number' ? err.status_code : 500;
   const body = 'body' in err && typeof err.body === 'string' ? err.body.trim() : 'Upload failed.';
   if (body.startsWith('{')) return { status_code: status, body };
-  if (status === 413) {
-    return {
-      status_code: 413,
-      body: JSON.stringify({
-        error: 'Payload Too Large',
-        code: 'REEL_UPLOAD_TOO_LARGE',
-        message: `${body} (REEL_MAX_UPLOAD_BYTES).`,
-        statusCode: 413,
-      }),
-    };
-  }
-  const code = status >= 500 ? 'REEL_UPLOAD_FAILED' : 'REEL_UPLOAD_PROTOCOL';
-  return {
-    status_code: status,
-    body: JSON.stringify({ error: STATUS_CODES[status] ?? 'Error', code, message: body, statusCode: status }),
-  };
+  if (status === 413) return tusError(errors.tusUploadTooLarge(body));
+  return tusError(status >= 500 ? errors.uploadFailed(status, body) : errors.uploadProtocol(status, body));
 }
 
 /** Control characters (Unicode Cc: C0, DEL and C1; NUL included, which Postgres refuses in text). */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { errors, isReelError, ReelError } from '../core/errors.js';
+import { errors, isReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { isConnectionError } from '../db/postgres.js';
 import { processAlive } from '../lock.js';
@@ -182,12 +182,7 @@ export class Worker {
     const outputPrefix = keys.attemptPrefix(job.videoId, job.attempt);
     try {
       if (job.attempt > job.maxAttempts) {
-        throw new ReelError(
-          'REEL_TOO_MANY_ATTEMPTS',
-          500,
-          `Processing was interrupted ${job.maxAttempts} times (the worker stopped or crashed each time); giving up.`,
-          true,
-        );
+        throw errors.tooManyAttempts(job.maxAttempts);
       }
       await fsp.rm(workDir, { recursive: true, force: true });
       const outDir = path.join(workDir, 'out');
@@ -250,7 +245,7 @@ export class Worker {
       log.info({ seconds, renditions: result.renditions.map((r) => r.name) }, 'video ready');
     } catch (raw) {
       const err = isReelError(raw) ? raw : isReelError(abort.signal.reason) ? abort.signal.reason : raw;
-      if (leaseLost || (isReelError(err) && err.code === 'REEL_LEASE_LOST')) {
+      if (leaseLost || (isReelError(err) && err.code === errors.leaseLost.code)) {
         log.warn(
           { wastedSeconds: (Date.now() - startedAt) / 1000 },
           'attempt abandoned: lease lost, nothing published',

@@ -27,7 +27,6 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { DataStore, ERRORS, Upload } from '@tus/server';
-import { isReelError } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
 import {
   closeMultipart,
@@ -183,14 +182,9 @@ export class S3TusStore extends DataStore {
     return (await this.getUpload(id)).offset;
   }
 
-  /** The tail object, at its key (or where Reel kept tails before their keys named their state). */
+  /** The tail object, at the key that names its state. */
   private async readTail(id: string, nextPart: number, size: number): Promise<Readable> {
-    try {
-      return await this.store.get(tailKey(id, nextPart, size));
-    } catch (err) {
-      if (!(isReelError(err) && err.code === 'REEL_NOT_FOUND')) throw err;
-      return this.store.get(`uploads/${id}/tail`);
-    }
+    return this.store.get(tailKey(id, nextPart, size));
   }
 
   /** An empty upload: S3 has no empty multipart uploads, so store an empty object instead. */

@@ -1,10 +1,31 @@
+// @ts-check
 // Shared by the pages: the API key (asked once, kept in this browser), API calls, the live feed, formats.
+
+/**
+ * A video as the API answers it (GET /v1/videos/{id}).
+ * @typedef {{id: string, title: string, status: 'uploading' | 'queued' | 'processing' | 'ready' | 'failed',
+ *   progress: number, error: string | null, durationMs: number | null, width: number | null,
+ *   height: number | null, playbackPolicy: 'public' | 'signed', createdAt: string, readyAt: string | null,
+ *   renditions: {name: string, width: number, height: number, bandwidth: number}[]}} Video
+ */
 
 const KEY_ITEM = 'reel.apiKey';
 
+/**
+ * The element that `selector` names (the pages' HTML holds it; null when it does not).
+ * @param {string} selector
+ * @param {ParentNode} [root]
+ * @returns {any}
+ */
 export const $ = (selector, root = document) => root.querySelector(selector);
 
-/** Creates an element: h('p', {class: 'x', text: 'hi'}, child, …). */
+/**
+ * Creates an element: h('p', {class: 'x', text: 'hi'}, child, …).
+ * @param {string} tag
+ * @param {Record<string, any>} [attrs]
+ * @param {...(Node | string | null | undefined | false)} children
+ * @returns {any}
+ */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -21,6 +42,10 @@ export function h(tag, attrs = {}, ...children) {
 export const getKey = () => localStorage.getItem(KEY_ITEM);
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {{message?: string, code?: string} | null} body
+   */
   constructor(status, body) {
     super(body?.message ?? `The server answered ${status}.`);
     this.status = status;
@@ -28,7 +53,10 @@ export class ApiError extends Error {
   }
 }
 
-/** Says something to screen readers (and nothing on screen). */
+/**
+ * Says something to screen readers (and nothing on screen).
+ * @param {string} message
+ */
 export function announce(message) {
   const el = $('#announcer');
   if (!el) return;
@@ -38,9 +66,11 @@ export function announce(message) {
   }, 50);
 }
 
+/** @type {((key: string) => void)[]} */
 let gateWaiters = [];
 
 /** Shows the API key form in place of the page until a key that works is entered. */
+/** @param {string} [reason] */
 function showKeyGate(reason) {
   const app = $('#app');
   let gate = $('#key-gate');
@@ -70,7 +100,7 @@ function showKeyGate(reason) {
       ),
     );
     $('#main').prepend(gate);
-    $('#key-form').addEventListener('submit', async (e) => {
+    $('#key-form').addEventListener('submit', async (/** @type {SubmitEvent} */ e) => {
       e.preventDefault();
       const input = $('#api-key');
       const key = input.value.trim();
@@ -135,8 +165,14 @@ export function keyRefused() {
   showKeyGate('The stored API key was refused (revoked, or another server). Enter a key that works.');
 }
 
-/** A call to the API with the stored key; JSON in, JSON out; throws ApiError with the server's message. */
+/**
+ * A call to the API with the stored key; JSON in, JSON out; throws ApiError with the server's message.
+ * @param {string} path
+ * @param {{method?: string, headers?: Record<string, string>, body?: unknown}} [init]
+ * @returns {Promise<any>}
+ */
 export async function api(path, init = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Authorization: `Bearer ${getKey()}`, ...(init.headers ?? {}) };
   if (init.body !== undefined && typeof init.body !== 'string') {
     headers['Content-Type'] = 'application/json';
@@ -144,7 +180,7 @@ export async function api(path, init = {}) {
   }
   let res;
   try {
-    res = await fetch(path, { ...init, headers });
+    res = await fetch(path, { .../** @type {RequestInit} */ (init), headers });
   } catch {
     throw new ApiError(0, { message: 'The server cannot be reached. Check your connection.' });
   }
@@ -161,9 +197,13 @@ export async function api(path, init = {}) {
 /**
  * Follows the server-sent events at `path` with the API key in the Authorization header (EventSource cannot
  * send headers, so the stream is read with fetch). Reconnects with backoff. Returns a function that stops.
+ * @param {string} path
+ * @param {{onEvent: (event: string, data: any) => void, onState: (state: 'open' | 'reconnecting' | 'closed') => void}} handlers
+ * @returns {() => void}
  */
 export function followEvents(path, { onEvent, onState }) {
   let stopped = false;
+  /** @type {AbortController | undefined} */
   let controller;
   (async () => {
     let delay = 1000;
@@ -231,6 +271,7 @@ export function setUpHeader() {
   });
 }
 
+/** @param {number} n */
 export function fmtBytes(n) {
   if (!Number.isFinite(n)) return '–';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -242,13 +283,17 @@ export function fmtBytes(n) {
   return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
 }
 
+/** @param {number} bitsPerSecond */
 export function fmtBitrate(bitsPerSecond) {
   if (!Number.isFinite(bitsPerSecond) || bitsPerSecond <= 0) return '–';
   if (bitsPerSecond >= 1e6) return `${(bitsPerSecond / 1e6).toFixed(bitsPerSecond < 1e7 ? 1 : 0)} Mbit/s`;
   return `${Math.round(bitsPerSecond / 1e3)} kbit/s`;
 }
 
-/** 83 → "1:23", 3725 → "1:02:05". */
+/**
+ * 83 → "1:23", 3725 → "1:02:05".
+ * @param {number} seconds
+ */
 export function fmtDuration(seconds) {
   if (!Number.isFinite(seconds)) return '';
   const s = Math.round(seconds);
@@ -258,7 +303,10 @@ export function fmtDuration(seconds) {
   return hh ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
 }
 
-/** Seconds as words for "time left": "45 s", "3 min", "1 h 5 min". */
+/**
+ * Seconds as words for "time left": "45 s", "3 min", "1 h 5 min".
+ * @param {number} seconds
+ */
 export function fmtEta(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return '';
   if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
@@ -266,11 +314,15 @@ export function fmtEta(seconds) {
   return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
 }
 
+/** @param {string} iso */
 export function fmtDate(iso) {
   return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-/** "in 59 minutes", "in 3 days". */
+/**
+ * "in 59 minutes", "in 3 days".
+ * @param {string} iso
+ */
 export function fmtFromNow(iso) {
   const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
   const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
@@ -281,6 +333,7 @@ export function fmtFromNow(iso) {
   return rtf.format(Math.round(seconds / 86400), 'day');
 }
 
+/** @type {Record<string, string>} */
 export const STATUS_LABEL = {
   uploading: 'Uploading',
   queued: 'Queued',
@@ -289,7 +342,11 @@ export const STATUS_LABEL = {
   failed: 'Failed',
 };
 
-/** Copies the text of an input or textarea, and says so. */
+/**
+ * Copies the text of an input or textarea, and says so.
+ * @param {HTMLInputElement | HTMLTextAreaElement} input
+ * @param {HTMLElement} button
+ */
 export async function copyFrom(input, button) {
   input.select();
   let ok = false;

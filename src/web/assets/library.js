@@ -1,3 +1,4 @@
+// @ts-check
 // The library: every video with its poster, title, duration and status; progress moves live (server-sent
 // events from /v1/events); failed videos show their error and a retry button; delete asks first.
 import {
@@ -15,18 +16,23 @@ import {
 
 const list = $('#videos');
 const live = $('#live');
-/** id → { video, el, changedAt } */
+/** @typedef {import('./common.js').Video} Video */
+
+/** id → { video, el, changedAt } @type {Map<string, {video: Video, el: HTMLElement, changedAt: number}>} */
 const cards = new Map();
-/** Poster URLs of signed videos need a token: id → { url, expiresAt }. */
+/** Poster URLs of signed videos need a token: id → { url, expiresAt }. @type {Map<string, {url: string, expiresAt: string}>} */
 const posters = new Map();
+/** @type {string | null} */
 let nextCursor = null;
 
+/** @param {'open' | 'reconnecting' | 'closed'} state */
 function setLive(state) {
   live.dataset.state = state;
   live.textContent =
     state === 'open' ? 'Live' : state === 'reconnecting' ? 'Reconnecting…' : 'Live updates stopped';
 }
 
+/** @param {Video} video */
 async function posterUrl(video) {
   if (video.status !== 'ready') return null;
   if (video.playbackPolicy === 'public') return `/play/${video.id}/public/poster.jpg`;
@@ -38,6 +44,7 @@ async function posterUrl(video) {
   return poster.url;
 }
 
+/** @param {Video} video */
 function render(video) {
   const entry = cards.get(video.id);
   const el = entry?.el ?? h('li', { class: 'card', 'data-id': video.id });
@@ -117,7 +124,10 @@ function render(video) {
   return el;
 }
 
-/** Adds or updates a card; new videos go first (newest first). */
+/**
+ * Adds or updates a card; new videos go first (newest first).
+ * @param {Video} video
+ */
 function upsert(video, { fromEvent = false, append = false } = {}) {
   const entry = cards.get(video.id);
   if (entry && JSON.stringify(entry.video) === JSON.stringify(video)) return;
@@ -139,6 +149,7 @@ function upsert(video, { fromEvent = false, append = false } = {}) {
   }
 }
 
+/** @param {string} id */
 function drop(id) {
   cards.get(id)?.el.remove();
   cards.delete(id);
@@ -166,19 +177,22 @@ async function load({ older = false } = {}) {
     $('#more').hidden = !nextCursor;
     $('#empty').hidden = cards.size > 0;
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 401)) $('#list-error').textContent = err.message;
+    if (!(err instanceof ApiError && err.status === 401))
+      $('#list-error').textContent = /** @type {Error} */ (err).message;
   }
 }
 
+/** @param {Video} video */
 async function retry(video) {
   try {
     upsert(await api(`/v1/videos/${video.id}/retry`, { method: 'POST' }), { fromEvent: true });
     announce(`${video.title} queued again.`);
   } catch (err) {
-    $('#list-error').textContent = err.message;
+    $('#list-error').textContent = /** @type {Error} */ (err).message;
   }
 }
 
+/** @param {Video} video */
 async function remove(video) {
   if (!confirm(`Delete “${video.title || 'Untitled'}”? Its files are removed and its links stop working.`))
     return;
@@ -189,7 +203,7 @@ async function remove(video) {
     $('#videos a, #main h1')?.focus?.();
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) drop(video.id);
-    else $('#list-error').textContent = err.message;
+    else $('#list-error').textContent = /** @type {Error} */ (err).message;
   }
 }
 

@@ -1,14 +1,20 @@
+// @ts-check
 // The player: hls.js on a <video>, a quality menu (automatic and each rendition) and the stats the
 // viewer can read: the rendition playing, the bandwidth estimate, the buffer ahead, dropped frames.
 import Hls from '/assets/vendor/hls.mjs';
 import { fmtBitrate, h } from './common.js';
 
+/** @param {import('/assets/vendor/hls.mjs').Level} level */
 const levelLabel = (level) =>
   `${Math.min(level.width, level.height)}p · ${fmtBitrate(level.averageBitrate || level.bitrate)}`;
 
 /**
  * Builds the player in `container` and plays `masterUrl`.
  * onFatal(kind, detail) is called when playback cannot go on (kind: 'network' with the HTTP status, or 'media').
+ * @param {HTMLElement} container
+ * @param {string} masterUrl
+ * @param {{title?: string, poster?: string, compact?: boolean,
+ *   onFatal?: (kind: 'network' | 'media' | 'unsupported', detail: Record<string, unknown>) => void}} [options]
  */
 export function createPlayer(
   container,
@@ -27,7 +33,10 @@ export function createPlayer(
     { id: 'quality', 'aria-describedby': 'quality-help' },
     h('option', { value: '-1', text: 'Automatic' }),
   );
-  const stat = (id, label) => [h('dt', { text: label }), h('dd', { id, text: '–' })];
+  const stat = (/** @type {string} */ id, /** @type {string} */ label) => [
+    h('dt', { text: label }),
+    h('dd', { id, text: '–' }),
+  ];
   const stats = h(
     'dl',
     { class: 'stats', 'aria-label': 'Playback statistics' },
@@ -55,10 +64,11 @@ export function createPlayer(
   container.append(h('div', { class: 'video-frame' }, video));
   if (!compact) container.append(controls);
 
+  /** @type {{hls: Hls | null, video: HTMLVideoElement, levels: import('/assets/vendor/hls.mjs').Level[]}} */
   const state = { hls: null, video, levels: [] };
   window.reel = state; // for the browser tests and the curious
 
-  const set = (id, text) => {
+  const set = (/** @type {string} */ id, /** @type {string} */ text) => {
     const el = controls.querySelector(`#${id}`);
     if (el) el.textContent = text;
   };
@@ -96,7 +106,9 @@ export function createPlayer(
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
       state.levels = data.levels;
       // Highest first in the menu, as people expect.
-      const order = data.levels.map((l, i) => [l, i]).sort((a, b) => b[0].height - a[0].height);
+      const order = data.levels
+        .map((l, i) => /** @type {const} */ ([l, i]))
+        .sort((a, b) => b[0].height - a[0].height);
       for (const [level, i] of order)
         quality.append(h('option', { value: String(i), text: levelLabel(level) }));
       tryPlay();

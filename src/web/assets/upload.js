@@ -1,3 +1,4 @@
+// @ts-check
 // The upload page: several files at once over tus (tus-js-client's browser build, loaded as window.tus),
 // each with progress, speed and time left, pause and resume. tus-js-client remembers every unfinished
 // upload in localStorage under a fingerprint of the file (name, type, size, modification time, endpoint):
@@ -24,7 +25,7 @@ const VIDEO_EXTENSIONS =
 
 let maxBytes = Number.POSITIVE_INFINITY;
 const queue = $('#queue');
-/** Every file on the page. */
+/** Every file on the page. @type {Item[]} */
 const items = [];
 let serial = 0;
 
@@ -44,7 +45,10 @@ async function loadLimits() {
   }
 }
 
-/** A reason not to upload this file, or null. */
+/**
+ * A reason not to upload this file, or null.
+ * @param {File} file
+ */
 function refusal(file) {
   const type = file.type;
   const looksLikeVideo =
@@ -63,7 +67,11 @@ function refusal(file) {
   return null;
 }
 
-/** The message a person can act on, from tus-js-client's error (which carries the server's JSON body). */
+/**
+ * The message a person can act on, from tus-js-client's error (which carries the server's JSON body).
+ * @param {Error & {originalResponse?: import('tus-js-client').HttpResponse | null}} err
+ * @param {File} file
+ */
 function describeError(err, file) {
   const res = err.originalResponse;
   const status = res?.getStatus?.() ?? 0;
@@ -88,11 +96,13 @@ function policy() {
 }
 
 class Item {
+  /** @param {File} file */
   constructor(file) {
     this.file = file;
     this.upload = null;
     this.previous = null;
     this.state = 'ready';
+    /** @type {[number, number][]} */
     this.samples = [];
     const n = ++serial;
     this.ids = { title: `title-${n}`, progress: `progress-${n}`, name: `name-${n}` };
@@ -146,6 +156,7 @@ class Item {
     this.progress.hidden = true;
   }
 
+  /** @param {string} state */
   setState(state) {
     this.state = state;
     this.el.dataset.state = state;
@@ -163,6 +174,7 @@ class Item {
     updateQueueActions();
   }
 
+  /** @param {string} reason */
   refuse(reason) {
     this.titleInput.closest('.field').hidden = true;
     this.message.textContent = reason;
@@ -224,6 +236,10 @@ class Item {
     this.upload.start();
   }
 
+  /**
+   * @param {number} sent
+   * @param {number} total
+   */
   onProgress(sent, total) {
     const now = performance.now();
     this.samples.push([now, sent]);
@@ -241,7 +257,8 @@ class Item {
   }
 
   onSuccess() {
-    const id = this.upload.url.split('/').pop();
+    const url = /** @type {string} */ (/** @type {import('tus-js-client').Upload} */ (this.upload).url);
+    const id = /** @type {string} */ (url.split('/').pop());
     this.progress.value = 100;
     this.figures.textContent = `${fmtBytes(this.file.size)} of ${fmtBytes(this.file.size)} (100%)`;
     this.message.replaceChildren(
@@ -288,6 +305,7 @@ function updateQueueActions() {
   $('#start-all').textContent = waiting === 1 ? 'Start upload' : `Start ${waiting} uploads`;
 }
 
+/** @param {File[]} files */
 async function addFiles(files) {
   await loadLimits();
   for (const file of files) {
@@ -316,7 +334,7 @@ async function showUnfinished() {
     const key = localStorage.key(i);
     if (!key?.startsWith('tus::') || !key.includes(ENDPOINT)) continue;
     try {
-      entries.push({ ...JSON.parse(localStorage.getItem(key)), urlStorageKey: key });
+      entries.push({ ...JSON.parse(/** @type {string} */ (localStorage.getItem(key))), urlStorageKey: key });
     } catch {
       // not ours
     }
@@ -385,7 +403,7 @@ function updateUnfinishedSection() {
 
 function setUpDropping() {
   const drop = $('#drop');
-  const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+  const hasFiles = (/** @type {DragEvent} */ e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
   // Anywhere on the page: a file dropped outside the zone must not make the browser open it.
   document.addEventListener('dragover', (e) => {
     if (!hasFiles(e)) return;
@@ -399,10 +417,10 @@ function setUpDropping() {
     if (!hasFiles(e)) return;
     e.preventDefault();
     drop.classList.remove('over');
-    void addFiles([...e.dataTransfer.files]);
+    void addFiles([.../** @type {DataTransfer} */ (e.dataTransfer).files]);
   });
-  $('#files').addEventListener('change', (e) => {
-    const files = [...e.target.files];
+  $('#files').addEventListener('change', (/** @type {Event & {target: HTMLInputElement}} */ e) => {
+    const files = [.../** @type {FileList} */ (e.target.files)];
     e.target.value = '';
     void addFiles(files);
   });

@@ -1,3 +1,4 @@
+// @ts-check
 // One video, for its owner: the player with quality menu and stats, a share link that plays for anyone
 // (a token link for a signed video, with its expiry), an embed code, retry and delete. While the video is
 // processing its progress moves live, and the player appears when it is ready.
@@ -19,10 +20,16 @@ import {
 import { createPlayer } from './player.js';
 
 const id = decodeURIComponent(location.pathname.split('/')[2] ?? '');
+/** @typedef {import('./common.js').Video} Video */
+
+/** @type {Video | null} */
 let video = null;
+/** @type {ReturnType<typeof createPlayer> | null} */
 let player = null;
+/** @type {(() => void) | null} */
 let stopEvents = null;
 
+/** @param {Video} v */
 function showFacts(v) {
   const facts = [];
   if (v.durationMs) facts.push(fmtDuration(v.durationMs / 1000));
@@ -33,6 +40,7 @@ function showFacts(v) {
   $('#facts').textContent = facts.join(' · ');
 }
 
+/** @param {Video} v */
 function showPending(v) {
   const pending = $('#pending');
   pending.hidden = v.status === 'ready';
@@ -61,7 +69,8 @@ async function showShare() {
     ? `Anyone with this link can watch until ${fmtDate(expiresAt)} (${fmtFromNow(expiresAt)}). After that it stops working; make a new one here.`
     : 'Anyone with this link can watch: the video is public. The link does not expire.';
   $('#new-link').hidden = !expiresAt;
-  const title = (video.title || 'Video').replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const name = /** @type {Video} */ (video).title || 'Video';
+  const title = name.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
   $('#embed').value =
     `<iframe src="${origin}/embed/${encodeURIComponent(id)}/${access}" title="${title}" width="640" height="360" ` +
     'style="border:0;max-width:100%;aspect-ratio:16/9;height:auto" allow="autoplay; fullscreen; picture-in-picture" allowfullscreen></iframe>';
@@ -73,7 +82,7 @@ async function showPlayer() {
   const url = await showShare();
   if (player) return;
   player = createPlayer($('#player'), url, {
-    title: video.title,
+    title: /** @type {Video} */ (video).title,
     poster: new URL('poster.jpg', url).href,
     onFatal: (kind, detail) => {
       $('#error').textContent =
@@ -86,6 +95,7 @@ async function showPlayer() {
   });
 }
 
+/** @param {Video} v */
 function update(v) {
   const was = video?.status;
   video = v;
@@ -95,15 +105,20 @@ function update(v) {
   showPending(v);
   if (v.status === 'ready' && !player) {
     void showPlayer().catch((err) => {
-      $('#error').textContent = err.message;
+      $('#error').textContent = /** @type {Error} */ (err).message;
     });
     if (was && was !== 'ready') announce('The video is ready to play.');
   }
 }
 
 setUpHeader();
-$('#copy-link').addEventListener('click', (e) => copyFrom($('#share-link'), e.currentTarget));
-$('#copy-embed').addEventListener('click', (e) => copyFrom($('#embed'), e.currentTarget));
+/** @typedef {MouseEvent & {currentTarget: HTMLElement}} Click */
+$('#copy-link').addEventListener('click', (/** @type {Click} */ e) =>
+  copyFrom($('#share-link'), e.currentTarget),
+);
+$('#copy-embed').addEventListener('click', (/** @type {Click} */ e) =>
+  copyFrom($('#embed'), e.currentTarget),
+);
 $('#new-link').addEventListener('click', async () => {
   await showShare();
   announce('A new link was made.');
@@ -113,7 +128,7 @@ $('#retry').addEventListener('click', async () => {
     update(await api(`/v1/videos/${id}/retry`, { method: 'POST' }));
     announce('Queued again.');
   } catch (err) {
-    $('#error').textContent = err.message;
+    $('#error').textContent = /** @type {Error} */ (err).message;
   }
 });
 $('#delete').addEventListener('click', async () => {
@@ -123,14 +138,16 @@ $('#delete').addEventListener('click', async () => {
     await api(`/v1/videos/${id}`, { method: 'DELETE' });
     location.assign('/');
   } catch (err) {
-    $('#error').textContent = err.message;
+    $('#error').textContent = /** @type {Error} */ (err).message;
   }
 });
 
 await requireKey();
 try {
-  update(await api(`/v1/videos/${encodeURIComponent(id)}`));
-  if (video.status !== 'ready') {
+  /** @type {Video} */
+  const first = await api(`/v1/videos/${encodeURIComponent(id)}`);
+  update(first);
+  if (first.status !== 'ready') {
     stopEvents = followEvents('/v1/events', {
       onEvent(event, data) {
         if (event === 'video' && data.id === id) {
@@ -148,5 +165,5 @@ try {
   }
 } catch (err) {
   $('#title').textContent = err instanceof ApiError && err.status === 404 ? 'No such video' : 'Video';
-  $('#error').textContent = err.message;
+  $('#error').textContent = /** @type {Error} */ (err).message;
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The page a share link opens (/watch/{id}/{access}) and the embed (/embed/{id}/{access}): no API key, only
 // the playback access in the link. When the link cannot play, the page says why.
 
@@ -9,7 +10,7 @@ const id = decodeURIComponent(rawId ?? '');
 const embed = kind === 'embed';
 if (embed) document.body.classList.add('embed');
 
-/** What each refusal means for the person holding the link. */
+/** What each refusal means for the person holding the link. @type {Record<string, string>} */
 const REASONS = {
   REEL_INVALID_TOKEN:
     'This link does not work: its token does not match its signature. The link was changed (or cut short when it was copied), or it was not made by this server. Ask whoever shared it for a new link.',
@@ -26,6 +27,10 @@ const REASONS = {
   REEL_INVALID_ID: 'This link is damaged: the video id is not valid.',
 };
 
+/**
+ * @param {string} text
+ * @param {string} [detail]
+ */
 function problem(text, detail = '') {
   $('#problem-text').textContent = text;
   $('#problem-detail').textContent = detail;
