@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { errors, isReelError, ReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
+import { type FailureOutcome, forgetOrphan, recordAttemptPrefix } from '../db/jobs.js';
 import { isConnectionError } from '../db/postgres.js';
 import { transcodeToHls } from '../media/pipeline.js';
 import type { Metrics } from '../metrics.js';
@@ -17,7 +18,6 @@ import { assembleUpload } from '../storage/assemble.js';
 import { keys } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
 import type { JobLease } from './lease.js';
-import { type FailureOutcome, forgetOrphan, recordAttemptPrefix } from './queue.js';
 import type { WorkerConfig } from './worker.js';
 
 export interface AttemptDeps {

@@ -6,8 +6,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Db, ObjectStore } from '../core/ports.js';
+import { collectableOrphans, forgetOrphan } from '../db/jobs.js';
 import { processAlive } from '../lock.js';
-import { collectableOrphans, forgetOrphan } from './queue.js';
 
 /** Removes the outputs of attempts that did not publish, once no live lease can still be writing them. */
 export async function collectOrphans(

@@ -14,15 +14,13 @@ import type { Db } from '../core/ports.js';
 import {
   type ClaimedJob,
   type FailureOutcome,
-  failJob,
   heartbeat,
   type Publication,
   publishJob,
   recordStale,
-  releaseJob,
   reportProgress,
-  requeueWithoutAttempt,
-} from './queue.js';
+} from '../db/jobs.js';
+import { failJob, releaseJob, requeueWithoutAttempt } from './queue.js';
 
 /** The fencing token: the leased row and the attempt that holds it (each claim increments it). */
 export interface LeaseToken {

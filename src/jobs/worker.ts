@@ -9,11 +9,11 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Db, ObjectStore } from '../core/ports.js';
+import { type ClaimedJob, claimJob } from '../db/jobs.js';
 import type { Metrics } from '../metrics.js';
 import { runAttempt } from './attempt.js';
 import { collectOrphans, sweepDeadWorkDirs } from './housekeeping.js';
 import { JobLease } from './lease.js';
-import { type ClaimedJob, claimJob } from './queue.js';
 import { Wakeup } from './wakeup.js';
 
 export type WorkerConfig = Pick<

@@ -1,9 +1,9 @@
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { errors, isReelError } from '../../src/core/errors.js';
+import { claimJob } from '../../src/db/jobs.js';
 import { getVideo, insertUploadingVideo, queueUploadedVideo } from '../../src/db/videos.js';
 import { JobLease, Lease } from '../../src/jobs/lease.js';
-import { claimJob } from '../../src/jobs/queue.js';
 import { pgliteDb, type TestDb } from '../helpers/db.js';
 
 const log = pino({ level: 'silent' });
