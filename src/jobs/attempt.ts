@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics.js';
 import { assembleUpload } from '../storage/assemble.js';
 import { keys } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
+import { workDirOf } from './housekeeping.js';
 import type { JobLease } from './lease.js';
 import type { WorkerConfig } from './worker.js';
 
@@ -26,11 +27,6 @@ export interface AttemptDeps {
   config: WorkerConfig;
   workerId: string;
   metrics?: Metrics | undefined;
-}
-
-/** The per-attempt work directory: {dataDir}/work/{video}-a{attempt}-{pid} (see housekeeping). */
-export function workDirOf(dataDir: string, videoId: string, attempt: number): string {
-  return path.join(dataDir, 'work', `${videoId}-a${attempt}-${process.pid}`);
 }
 
 /** Runs one attempt of the leased job and settles it (published, failed, requeued or stale); never throws. */

@@ -9,6 +9,14 @@ import type { Db, ObjectStore } from '../core/ports.js';
 import { collectableOrphans, forgetOrphan } from '../db/jobs.js';
 import { processAlive } from '../lock.js';
 
+/**
+ * An attempt's work directory: {dataDir}/work/{video}-a{attempt}-{pid}, so that the directories of a
+ * process that died can be told apart and removed (sweepDeadWorkDirs).
+ */
+export function workDirOf(dataDir: string, videoId: string, attempt: number): string {
+  return path.join(dataDir, 'work', `${videoId}-a${attempt}-${process.pid}`);
+}
+
 /** Removes the outputs of attempts that did not publish, once no live lease can still be writing them. */
 export async function collectOrphans(
   deps: { db: Db; store: ObjectStore; log: Logger },
