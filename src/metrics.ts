@@ -6,6 +6,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Queryable } from './core/ports.js';
+import { countEventsByWorker, countJobsByState, countLiveLeasesByWorker } from './db/jobs.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -23,10 +24,7 @@ export class Metrics {
       async collect() {
         this.reset();
         for (const state of ['queued', 'running', 'done', 'failed']) this.set({ state }, 0);
-        const rows = await db.query<{ state: string; n: number }>(
-          'SELECT state, count(*)::int AS n FROM jobs GROUP BY state',
-        );
-        for (const r of rows) this.set({ state: r.state }, r.n);
+        for (const r of await countJobsByState(db)) this.set({ state: r.state }, r.n);
       },
     });
     new Gauge({
@@ -36,11 +34,7 @@ export class Metrics {
       registers,
       async collect() {
         this.reset();
-        const rows = await db.query<{ worker_id: string; n: number }>(
-          `SELECT worker_id, count(*)::int AS n FROM jobs
-            WHERE state = 'running' AND lease_expires_at >= now() GROUP BY worker_id`,
-        );
-        for (const r of rows) this.set({ worker: r.worker_id }, r.n);
+        for (const r of await countLiveLeasesByWorker(db)) this.set({ worker: r.workerId }, r.n);
       },
     });
     new Counter({
@@ -50,10 +44,8 @@ export class Metrics {
       registers,
       async collect() {
         this.reset();
-        const rows = await db.query<{ event: string; worker_id: string | null; n: number }>(
-          'SELECT event, worker_id, count(*)::int AS n FROM job_events GROUP BY event, worker_id',
-        );
-        for (const r of rows) this.inc({ event: r.event, worker: r.worker_id ?? '' }, r.n);
+        for (const r of await countEventsByWorker(db))
+          this.inc({ event: r.event, worker: r.workerId ?? '' }, r.n);
       },
     });
     this.transcode = new Histogram({

@@ -1,6 +1,7 @@
 /** Queries about videos, and the API view of a video row. */
 import type { Queryable } from '../core/ports.js';
 import type { PlaybackPolicy, RenditionInfo, VideoStatus } from '../core/types.js';
+import { insertJob, notifyJobQueued } from './jobs.js';
 
 export interface VideoRow {
   id: string;
@@ -96,19 +97,51 @@ export async function queueUploadedVideo(
   v: { id: string; sourceKey: string; sourceSize: number; maxAttempts: number },
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const rows = await tx.query(
-      `UPDATE videos SET status = 'queued', source_key = $2, source_size = $3
-        WHERE id = $1 AND status = 'uploading' RETURNING id`,
-      [v.id, v.sourceKey, v.sourceSize],
-    );
-    if (rows.length === 0) return false;
-    await tx.query(`INSERT INTO jobs (video_id, state, max_attempts) VALUES ($1, 'queued', $2)`, [
-      v.id,
-      v.maxAttempts,
-    ]);
-    await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [v.id]);
+    if (!(await markUploadQueued(tx, v))) return false;
+    await insertJob(tx, { videoId: v.id, maxAttempts: v.maxAttempts });
+    await notifyJobQueued(tx, v.id);
     return true;
   });
+}
+
+/** An upload that finished: the video becomes queued with its source. False: it was not uploading. */
+export async function markUploadQueued(
+  db: Queryable,
+  v: { id: string; sourceKey: string; sourceSize: number },
+): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE videos SET status = 'queued', source_key = $2, source_size = $3
+      WHERE id = $1 AND status = 'uploading' RETURNING id`,
+    [v.id, v.sourceKey, v.sourceSize],
+  );
+  return rows.length > 0;
+}
+
+/** The video waits for its job again (after a retryable failure, or a job handed back). */
+export async function markVideoQueued(db: Queryable, id: string): Promise<void> {
+  await db.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [id]);
+}
+
+/** The video failed for good, with the error that says why. */
+export async function markVideoFailed(
+  db: Queryable,
+  id: string,
+  err: { message: string; code: string },
+): Promise<void> {
+  await db.query(
+    `UPDATE videos SET status = 'failed', error = $2, error_code = $3, progress = 0 WHERE id = $1`,
+    [id, err.message, err.code],
+  );
+}
+
+/** A failed video is queued again (its job too, by the caller); the row as requeued, or null. */
+export async function requeueFailedVideo(db: Queryable, id: string): Promise<VideoRow | null> {
+  const [video] = await db.query<VideoRow>(
+    `UPDATE videos SET status = 'queued', error = NULL, error_code = NULL, progress = 0
+      WHERE id = $1 AND status = 'failed' RETURNING *`,
+    [id],
+  );
+  return video ?? null;
 }
 
 export async function getVideo(db: Queryable, id: string): Promise<VideoRow | null> {

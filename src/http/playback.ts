@@ -69,7 +69,7 @@ const DOCS = {
     '`access` is a playback token (from GET /v1/videos/{id}/playback) or `public` for a public video. ' +
     'The master fetched with a playback token points its renditions at a session token (`../{session}/…`) ' +
     'that lets this playback finish after the playback token expires; a session token cannot fetch a ' +
-    'master (403 REEL_SESSION_TOKEN). Token URLs are `Cache-Control: private`. ' +
+    `master (403 ${errors.sessionTokenCannotStart.code}). Token URLs are \`Cache-Control: private\`. ` +
     'Byte ranges, CORS `*`. 401: no or unreadable token; 403: a token for another video, expired, or ' +
     'with a bad signature; 404: unknown video, not ready, or no such file.',
   params: {

@@ -2,6 +2,7 @@
  * The OpenAPI description of the tus routes (uploads.ts): one Fastify route per URL serves every tus
  * method, so its schema cannot describe them; these describe one operation per method (see docs.ts).
  */
+import { errors } from '../core/errors.js';
 import type { OpenApiOperations } from './docs.js';
 
 const TUS_HEADERS = 'Tus-Resumable: 1.0.0 on every request but OPTIONS.';
@@ -20,7 +21,7 @@ export const TUS_OPERATIONS: Record<string, OpenApiOperations> = {
           '`playback_policy` = public | signed, default signed); the body may carry the first bytes ' +
           '(Content-Type: application/offset+octet-stream). The Location header names the upload: its last ' +
           'segment is the video id. A size above the server maximum (Tus-Max-Size) is refused with 413 ' +
-          'REEL_UPLOAD_TOO_LARGE before any byte is stored. ' +
+          `${errors.uploadTooLarge.code} before any byte is stored. ` +
           TUS_HEADERS,
         ok: '201',
       },

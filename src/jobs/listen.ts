@@ -5,9 +5,8 @@
  * been queued while nobody listened. Polling stays as the safety net, and is the only way on PGlite.
  */
 import type { Logger } from 'pino';
+import { JOBS_CHANNEL } from '../db/jobs.js';
 import { type ChannelListener, listenOnChannel } from '../db/listen.js';
-
-export const JOBS_CHANNEL = 'reel_jobs';
 
 export function listenForJobs(url: string, onJob: () => void, log: Logger): ChannelListener {
   return listenOnChannel(

@@ -1,199 +1,22 @@
 /**
- * The lease queue. A worker claims a job for a lease; each claim increments `attempt`, which is the
- * fencing token for everything the attempt does afterwards. Only the database clock (now()) decides
- * expiry. Every write below is guarded by `attempt = token AND state = 'running'`, so a stale worker
- * changes nothing.
+ * The lease queue's operations that span tables, each one transaction composed from the owners'
+ * statements: the jobs table's (db/jobs.ts) and the videos table's (db/videos.ts). Every fenced write is
+ * guarded by `attempt = token AND state = 'running'`, so a stale worker changes nothing. The operations
+ * that are one statement (claim, heartbeat, publish, progress, orphan prefixes) are in db/jobs.ts.
  */
-import type { Db, Queryable } from '../core/ports.js';
-import type { RenditionInfo } from '../core/types.js';
-import type { VideoRow } from '../db/videos.js';
-
-export interface ClaimedJob {
-  workerId: string;
-  jobId: number;
-  videoId: string;
-  attempt: number;
-  maxAttempts: number;
-  /** True when the job was taken over from a worker whose lease expired. */
-  reclaimed: boolean;
-  sourceKey: string;
-}
-
-export type JobEvent = 'claimed' | 'reclaimed' | 'published' | 'retry' | 'failed' | 'released' | 'stale';
-
-/** Appends to the audit trail (job_events). */
-export async function recordEvent(
-  db: Queryable,
-  e: {
-    jobId: number;
-    videoId: string;
-    attempt: number;
-    event: JobEvent;
-    workerId?: string | null;
-    detail?: string;
-  },
-): Promise<void> {
-  await db.query(
-    'INSERT INTO job_events (job_id, video_id, attempt, event, worker_id, detail) VALUES ($1, $2, $3, $4, $5, $6)',
-    [e.jobId, e.videoId, e.attempt, e.event, e.workerId ?? null, e.detail ?? null],
-  );
-}
-
-export async function claimJob(
-  db: Queryable,
-  workerId: string,
-  leaseSeconds: number,
-): Promise<ClaimedJob | null> {
-  const rows = await db.query<{
-    id: number;
-    video_id: string;
-    attempt: number;
-    max_attempts: number;
-    prev_state: string;
-    source_key: string;
-  }>(
-    // One statement: the claim, the video's status and the audit event happen together or not at all.
-    `WITH next AS (
-       SELECT id, state AS prev_state FROM jobs
-        WHERE (state = 'queued' AND run_after <= now())
-           OR (state = 'running' AND lease_expires_at < now())
-        ORDER BY run_after, id
-        FOR UPDATE SKIP LOCKED
-        LIMIT 1
-     ), claimed AS (
-       UPDATE jobs j
-          SET state = 'running', attempt = j.attempt + 1, worker_id = $1,
-              lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
-         FROM next
-        WHERE j.id = next.id
-       RETURNING j.id, j.video_id, j.attempt, j.max_attempts, next.prev_state
-     ), video AS (
-       UPDATE videos v SET status = 'processing', progress = 0
-         FROM claimed WHERE v.id = claimed.video_id
-       RETURNING v.id, v.source_key
-     ), event AS (
-       INSERT INTO job_events (job_id, video_id, attempt, event, worker_id)
-       SELECT id, video_id, attempt, CASE WHEN prev_state = 'running' THEN 'reclaimed' ELSE 'claimed' END, $1
-         FROM claimed
-     )
-     SELECT c.id, c.video_id, c.attempt, c.max_attempts, c.prev_state, video.source_key
-       FROM claimed c JOIN video ON video.id = c.video_id`,
-    [workerId, leaseSeconds],
-  );
-  const r = rows[0];
-  if (!r) return null;
-  return {
-    workerId,
-    jobId: Number(r.id),
-    videoId: r.video_id,
-    attempt: r.attempt,
-    maxAttempts: r.max_attempts,
-    reclaimed: r.prev_state === 'running',
-    sourceKey: r.source_key,
-  };
-}
-
-/** Extends the lease. False means the lease is lost (expired and taken, cancelled, or deleted). */
-export async function heartbeat(
-  db: Queryable,
-  job: Pick<ClaimedJob, 'jobId' | 'attempt'>,
-  leaseSeconds: number,
-): Promise<boolean> {
-  const rows = await db.query(
-    `UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
-      WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
-    [job.jobId, job.attempt, leaseSeconds],
-  );
-  return rows.length > 0;
-}
-
-export async function reportProgress(
-  db: Queryable,
-  job: Pick<ClaimedJob, 'jobId' | 'attempt' | 'videoId'>,
-  progress: number,
-): Promise<void> {
-  await db.query(
-    `UPDATE videos SET progress = $4
-      WHERE id = $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running')`,
-    [job.jobId, job.attempt, job.videoId, progress],
-  );
-}
-
-/** Records a prefix this attempt is about to write, so that it is collected if the attempt never publishes. */
-export async function recordAttemptPrefix(db: Queryable, prefix: string): Promise<void> {
-  await db.query('INSERT INTO orphan_prefixes (prefix) VALUES ($1) ON CONFLICT DO NOTHING', [prefix]);
-}
-
-const eventOf = (job: ClaimedJob) => ({
-  jobId: job.jobId,
-  videoId: job.videoId,
-  attempt: job.attempt,
-  workerId: job.workerId,
-});
-
-/** Records that an attempt lost its lease and published nothing (the lease is already someone else's). */
-export async function recordStale(db: Queryable, job: ClaimedJob, why: string): Promise<void> {
-  await recordEvent(db, { ...eventOf(job), event: 'stale', detail: why });
-}
-
-export interface Publication {
-  outputPrefix: string;
-  durationMs: number;
-  width: number;
-  height: number;
-  renditions: RenditionInfo[];
-}
-
-/**
- * The fenced commit: marks the job done and points the video at the attempt's prefix, in one
- * transaction, only if this attempt still holds the lease. Returns false (and changes nothing) otherwise.
- */
-export async function publishJob(db: Queryable, job: ClaimedJob, pub: Publication): Promise<boolean> {
-  // One statement, so one round trip and one atomic step: every part below runs only when the fenced
-  // UPDATE of the job matched (this attempt still holds the lease).
-  const rows = await db.query<{ published: number }>(
-    `WITH done AS (
-       UPDATE jobs SET state = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = now()
-        WHERE id = $1 AND attempt = $2 AND state = 'running'
-       RETURNING id, video_id
-     ), previous AS (
-       SELECT v.output_prefix AS old FROM videos v JOIN done ON v.id = done.video_id
-     ), video AS (
-       UPDATE videos v
-          SET status = 'ready', progress = 1, error = NULL, error_code = NULL, output_prefix = $3,
-              duration_ms = $4, width = $5, height = $6, renditions = $7::jsonb, ready_at = now()
-         FROM done WHERE v.id = done.video_id
-       RETURNING v.id
-     ), live AS (
-       DELETE FROM orphan_prefixes WHERE prefix = $3 AND EXISTS (SELECT 1 FROM done)
-     ), replaced AS (
-       INSERT INTO orphan_prefixes (prefix)
-       SELECT old FROM previous WHERE old IS NOT NULL AND old <> $3
-       ON CONFLICT DO NOTHING
-     ), event AS (
-       INSERT INTO job_events (job_id, video_id, attempt, event, worker_id, detail)
-       SELECT id, video_id, $2, 'published', $8, $3 FROM done
-     )
-     SELECT count(*)::int AS published FROM video`,
-    [
-      job.jobId,
-      job.attempt,
-      pub.outputPrefix,
-      pub.durationMs,
-      pub.width,
-      pub.height,
-      JSON.stringify(pub.renditions),
-      job.workerId,
-    ],
-  );
-  return (rows[0]?.published ?? 0) > 0;
-}
-
-export interface FailureOutcome {
-  /** 'retry': requeued with backoff; 'failed': given up; 'stale': this attempt no longer held the job. */
-  outcome: 'retry' | 'failed' | 'stale';
-  retryInSeconds?: number;
-}
+import type { Db } from '../core/ports.js';
+import {
+  type ClaimedJob,
+  eventOf,
+  type FailureOutcome,
+  failAttempt,
+  notifyJobQueued,
+  recordEvent,
+  releaseAttempt,
+  requeueAttempt,
+  requeueFailedJob,
+} from '../db/jobs.js';
+import { markVideoFailed, markVideoQueued, requeueFailedVideo, type VideoRow } from '../db/videos.js';
 
 /**
  * Records a failed attempt: requeue with exponential backoff, or give up when the error is permanent
@@ -208,25 +31,16 @@ export async function failJob(
   return db.transaction(async (tx) => {
     const giveUp = err.permanent || job.attempt >= job.maxAttempts;
     const delay = retryBaseSeconds * 2 ** (job.attempt - 1);
-    const rows = await tx.query(
-      giveUp
-        ? `UPDATE jobs SET state = 'failed', lease_expires_at = NULL, last_error = $3, updated_at = now()
-            WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`
-        : `UPDATE jobs SET state = 'queued', lease_expires_at = NULL, last_error = $3, updated_at = now(),
-                  run_after = now() + make_interval(secs => $4)
-            WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
-      giveUp ? [job.jobId, job.attempt, err.message] : [job.jobId, job.attempt, err.message, delay],
-    );
-    if (rows.length === 0) return { outcome: 'stale' };
+    const held = giveUp
+      ? await failAttempt(tx, job, err.message)
+      : await requeueAttempt(tx, job, { error: err.message, delaySeconds: delay });
+    if (!held) return { outcome: 'stale' };
     await recordEvent(tx, { ...eventOf(job), event: giveUp ? 'failed' : 'retry', detail: err.message });
     if (giveUp) {
-      await tx.query(
-        `UPDATE videos SET status = 'failed', error = $2, error_code = $3, progress = 0 WHERE id = $1`,
-        [job.videoId, err.message, err.code],
-      );
+      await markVideoFailed(tx, job.videoId, err);
       return { outcome: 'failed' };
     }
-    await tx.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [job.videoId]);
+    await markVideoQueued(tx, job.videoId);
     return { outcome: 'retry', retryInSeconds: delay };
   });
 }
@@ -243,15 +57,10 @@ export async function requeueWithoutAttempt(
   delaySeconds: number,
 ): Promise<FailureOutcome> {
   return db.transaction(async (tx) => {
-    const rows = await tx.query(
-      `UPDATE jobs SET state = 'queued', lease_expires_at = NULL, last_error = $3, updated_at = now(),
-              run_after = now() + make_interval(secs => $4), max_attempts = max_attempts + 1
-        WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
-      [job.jobId, job.attempt, err.message, delaySeconds],
-    );
-    if (rows.length === 0) return { outcome: 'stale' };
+    const held = await requeueAttempt(tx, job, { error: err.message, delaySeconds, uncounted: true });
+    if (!held) return { outcome: 'stale' };
     await recordEvent(tx, { ...eventOf(job), event: 'retry', detail: `not counted: ${err.message}` });
-    await tx.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [job.videoId]);
+    await markVideoQueued(tx, job.videoId);
     return { outcome: 'retry', retryInSeconds: delaySeconds };
   });
 }
@@ -259,15 +68,10 @@ export async function requeueWithoutAttempt(
 /** Gives the job back at once (graceful shutdown), so another worker starts it without waiting. */
 export async function releaseJob(db: Db, job: ClaimedJob): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const rows = await tx.query(
-      `UPDATE jobs SET state = 'queued', lease_expires_at = NULL, run_after = now(), updated_at = now()
-        WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
-      [job.jobId, job.attempt],
-    );
-    if (rows.length === 0) return false;
-    await tx.query(`UPDATE videos SET status = 'queued', progress = 0 WHERE id = $1`, [job.videoId]);
+    if (!(await releaseAttempt(tx, job))) return false;
+    await markVideoQueued(tx, job.videoId);
     await recordEvent(tx, { ...eventOf(job), event: 'released' });
-    await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [job.videoId]);
+    await notifyJobQueued(tx, job.videoId);
     return true;
   });
 }
@@ -276,48 +80,10 @@ export async function releaseJob(db: Db, job: ClaimedJob): Promise<boolean> {
 export async function retryVideo(db: Db, videoId: string, maxAttempts: number): Promise<VideoRow | null> {
   return db.transaction(async (tx) => {
     // The row as requeued: a worker woken by the notification may claim it before the caller reads again.
-    const [video] = await tx.query<VideoRow>(
-      `UPDATE videos SET status = 'queued', error = NULL, error_code = NULL, progress = 0
-        WHERE id = $1 AND status = 'failed' RETURNING *`,
-      [videoId],
-    );
+    const video = await requeueFailedVideo(tx, videoId);
     if (!video) return null;
-    await tx.query(
-      `UPDATE jobs SET state = 'queued', run_after = now(), lease_expires_at = NULL,
-              max_attempts = attempt + $2, updated_at = now()
-        WHERE video_id = $1`,
-      [videoId, maxAttempts],
-    );
-    await tx.query(`SELECT pg_notify('reel_jobs', $1)`, [videoId]);
+    await requeueFailedJob(tx, videoId, maxAttempts);
+    await notifyJobQueued(tx, videoId);
     return video;
   });
-}
-
-/**
- * Embedded mode only: the data directory is locked to this process, so a job still marked running was
- * left by a previous run of this same process that died. Its lease is expired now, by the database clock.
- */
-export async function expireLeasesOfDeadProcess(db: Queryable): Promise<number> {
-  const rows = await db.query(
-    `UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE state = 'running' RETURNING id`,
-  );
-  return rows.length;
-}
-
-/** Prefixes of attempts that did not publish and are no longer being written by a live lease. */
-export async function collectableOrphans(db: Queryable, graceSeconds: number): Promise<string[]> {
-  const rows = await db.query<{ prefix: string }>(
-    `SELECT o.prefix FROM orphan_prefixes o
-      WHERE o.created_at < now() - make_interval(secs => $1)
-        AND NOT EXISTS (
-          SELECT 1 FROM jobs j
-           WHERE j.state = 'running' AND j.lease_expires_at >= now()
-             AND o.prefix = 'videos/' || j.video_id || '/a' || j.attempt || '/')`,
-    [graceSeconds],
-  );
-  return rows.map((r) => r.prefix);
-}
-
-export async function forgetOrphan(db: Queryable, prefix: string): Promise<void> {
-  await db.query('DELETE FROM orphan_prefixes WHERE prefix = $1', [prefix]);
 }

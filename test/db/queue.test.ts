@@ -1,17 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate } from '../../src/db/migrate.js';
-import { getVideo, insertUploadingVideo, queueUploadedVideo } from '../../src/db/videos.js';
 import {
   claimJob,
   collectableOrphans,
-  failJob,
   heartbeat,
   publishJob,
   recordAttemptPrefix,
-  releaseJob,
-  requeueWithoutAttempt,
-  retryVideo,
-} from '../../src/jobs/queue.js';
+} from '../../src/db/jobs.js';
+import { migrate } from '../../src/db/migrate.js';
+import { getVideo, insertUploadingVideo, queueUploadedVideo } from '../../src/db/videos.js';
+import { failJob, releaseJob, requeueWithoutAttempt, retryVideo } from '../../src/jobs/queue.js';
 import { pgliteDb, postgresDb, type TestDb } from '../helpers/db.js';
 
 const publication = (prefix: string) => ({
