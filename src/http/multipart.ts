@@ -45,10 +45,10 @@ import {
   recordPart,
 } from '../db/multipart.js';
 import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo, toView } from '../db/videos.js';
-import { PARTS_REFUSED } from '../storage/assemble.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
-import { MAX_PARTS, MIN_PART_SIZE, planParts, storedSizeProblem } from '../storage/partPlan.js';
 import type { S3Store } from '../storage/s3.js';
+import { PARTS_REFUSED } from '../uploads/assemble.js';
+import { MAX_PARTS, MIN_PART_SIZE, planParts, storedSizeProblem } from '../uploads/partPlan.js';
 
 const URL_SECONDS = 3600;
 const MAX_BATCH = 100;

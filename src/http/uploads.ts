@@ -23,14 +23,14 @@ import {
   uploadingVideoIds,
   uploadOwner,
 } from '../db/videos.js';
-import { freeBytes, isDiskFull } from '../storage/diskSpace.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
-import { TusFileStore } from '../storage/tusFileStore.js';
-import { S3TusStore } from '../storage/tusS3Store.js';
+import { freeBytes, isDiskFull } from '../uploads/diskSpace.js';
+import { PostgresUploadLocker } from '../uploads/locker.js';
+import { TusFileStore } from '../uploads/tusFileStore.js';
+import { S3TusStore } from '../uploads/tusS3Store.js';
 import { checkDirectSource } from './multipart.js';
 import { publicBase } from './publicUrl.js';
-import { PostgresUploadLocker } from './uploadLocker.js';
 
 const MAX_METADATA_HEADER = 4096;
 const MAX_TITLE = 200;

@@ -17,9 +17,9 @@ import { isConnectionError } from '../db/postgres.js';
 import { processAlive } from '../lock.js';
 import { transcodeToHls } from '../media/pipeline.js';
 import type { Metrics } from '../metrics.js';
-import { assembleUpload } from '../storage/assemble.js';
 import { keys } from '../storage/keys.js';
 import { isS3Store } from '../storage/s3.js';
+import { assembleUpload } from '../uploads/assemble.js';
 import {
   type ClaimedJob,
   claimJob,

@@ -126,7 +126,7 @@ function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: (
 async function sourceBytes(t: TestReel, id: string): Promise<Buffer> {
   const { isS3Store } = await import('../../src/storage/s3.js');
   if (isS3Store(t.reel.store)) {
-    const { assembleUpload } = await import('../../src/storage/assemble.js');
+    const { assembleUpload } = await import('../../src/uploads/assemble.js');
     await assembleUpload(t.reel.db, t.reel.store, id);
   }
   const chunks: Buffer[] = [];

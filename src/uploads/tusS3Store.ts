@@ -41,10 +41,10 @@ import {
   setSize,
   setTail,
 } from '../db/multipart.js';
+import { keys } from '../storage/keys.js';
+import type { S3Store } from '../storage/s3.js';
 import { ByteSlicer, concatSources } from './byteSlicer.js';
-import { keys } from './keys.js';
 import { BUFFERED_PART_SIZE, MIN_PART_SIZE, partSizeFor, planPatch, STREAM_PART_SIZE } from './partPlan.js';
-import type { S3Store } from './s3.js';
 
 /** The tail object of an upload whose next part is `nextPart` and whose tail holds `size` bytes. */
 const tailKey = (id: string, nextPart: number, size: number) => `uploads/${id}/tail-${nextPart}-${size}`;

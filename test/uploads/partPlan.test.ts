@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ByteSlicer, concatSources, ShortStreamError } from '../../src/storage/byteSlicer.js';
+import { ByteSlicer, concatSources, ShortStreamError } from '../../src/uploads/byteSlicer.js';
 import {
   MAX_PARTS,
   MIN_PART_SIZE,
@@ -9,7 +9,7 @@ import {
   planParts,
   planPatch,
   storedSizeProblem,
-} from '../../src/storage/partPlan.js';
+} from '../../src/uploads/partPlan.js';
 
 const part = 32 * MiB;
 

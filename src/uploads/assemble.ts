@@ -7,8 +7,8 @@ import { CompleteMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { errors } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
 import { getMultipart, listParts, markAssembled } from '../db/multipart.js';
-import { keys } from './keys.js';
-import type { S3Store } from './s3.js';
+import { keys } from '../storage/keys.js';
+import type { S3Store } from '../storage/s3.js';
 
 /** Storage's answers that mean these parts can never be joined: the upload must be sent again. */
 export const PARTS_REFUSED = ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'];
