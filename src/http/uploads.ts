@@ -16,6 +16,7 @@ import { errors, isReelError, type ReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import type { PlaybackPolicy } from '../core/types.js';
 import {
+  deleteUploadingVideo,
   deleteVideoRow,
   insertUploadingVideo,
   queueUploadedVideo,
@@ -24,12 +25,11 @@ import {
   uploadOwner,
 } from '../db/videos.js';
 import { assertId, keys, newVideoId } from '../storage/keys.js';
-import { isS3Store } from '../storage/s3.js';
+import { checkDirectSource } from '../uploads/direct.js';
 import { freeBytes, isDiskFull } from '../uploads/diskSpace.js';
 import { PostgresUploadLocker } from '../uploads/locker.js';
 import { TusFileStore } from '../uploads/tusFileStore.js';
 import { S3TusStore } from '../uploads/tusS3Store.js';
-import { checkDirectSource } from './multipart.js';
 import { publicBase } from './publicUrl.js';
 
 const MAX_METADATA_HEADER = 4096;
@@ -144,8 +144,9 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   // The Content-Length of the request being handled, for the S3 store to stream parts of known length.
   const requestLength = new AsyncLocalStorage<number | undefined>();
   // On S3 the bytes stream into a multipart upload as they arrive; otherwise they are staged on disk.
-  const datastore = isS3Store(store)
-    ? new S3TusStore(db, store, {
+  const { multipart } = store;
+  const datastore = multipart
+    ? new S3TusStore(db, store, multipart, {
         expirationMs,
         partSize: config.tusPartMib * 1024 * 1024,
         patchLength: () => requestLength.getStore(),
@@ -167,7 +168,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   if (locker) app.addHook('onClose', () => locker.close());
 
   // Upload bytes land on the local disk with the file store; a new upload also writes a row to PGlite there.
-  const stagedOnDisk = !(datastore instanceof S3TusStore);
+  const stagedOnDisk = !multipart;
   const uploadsUseDisk = stagedOnDisk || db.kind === 'pglite';
   /** Refuses upload bytes while the disk that takes them is nearly full (REEL_MIN_FREE_MIB). */
   async function checkFreeSpace(): Promise<void> {
@@ -182,7 +183,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   }
 
   async function discard(videoId: string): Promise<void> {
-    if (datastore instanceof S3TusStore) {
+    if (multipart) {
       await datastore.remove(videoId).catch(() => undefined);
       return;
     }
@@ -194,10 +195,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
   async function finish(videoId: string): Promise<void> {
     const sourceKey = keys.source(videoId);
     // A tus upload on S3: every part is stored; the worker joins them into the source object first.
-    let size =
-      datastore instanceof S3TusStore
-        ? (await datastore.getUpload(videoId).catch(() => undefined))?.size
-        : undefined;
+    let size = multipart ? (await datastore.getUpload(videoId).catch(() => undefined))?.size : undefined;
     if (size === undefined) {
       const staged = path.join(stagingDir, videoId);
       // The staged file stays until the response is sent (tus still reads it): POST_FINISH removes it.
@@ -285,15 +283,14 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
 
   tus.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
     // On S3 the stored parts are the source until the worker joins them: nothing to remove.
-    if (datastore instanceof S3TusStore) return;
+    if (multipart) return;
     void discard(upload.id).catch((err) =>
       log.warn({ err, videoId: upload.id }, 'removing a staged upload failed'),
     );
   });
 
   tus.on(EVENTS.POST_TERMINATE, (_req: unknown, _res: unknown, id: string) => {
-    void db
-      .query(`DELETE FROM videos WHERE id = $1 AND status = 'uploading'`, [id])
+    void deleteUploadingVideo(db, id)
       .then(() => log.info({ videoId: id }, 'upload terminated'))
       .catch((err) => log.error({ err, videoId: id }, 'removing a terminated upload failed'));
   });
@@ -342,9 +339,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
         const staged = path.join(stagingDir, id);
         let complete = false;
         const upload =
-          fs.existsSync(staged) || datastore instanceof S3TusStore
-            ? await datastore.getUpload(id).catch(() => null)
-            : null;
+          fs.existsSync(staged) || multipart ? await datastore.getUpload(id).catch(() => null) : null;
         if (upload) {
           complete = upload.size !== undefined && upload.offset === upload.size;
         } else {
@@ -355,9 +350,9 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
           log.info({ videoId: id }, 'queueing an upload whose last step was interrupted');
           // A direct upload is queued only if storage holds the size that was declared.
           const checked =
-            upload || !isS3Store(store)
+            upload || !multipart
               ? Promise.resolve()
-              : checkDirectSource({ db, store, log, maxUploadBytes: config.maxUploadBytes }, id);
+              : checkDirectSource({ db, store, multipart, log, maxUploadBytes: config.maxUploadBytes }, id);
           await checked
             .then(() => finish(id))
             .catch((err) => log.error({ err, videoId: id }, 'recovering an upload failed'));

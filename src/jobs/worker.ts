@@ -18,7 +18,6 @@ import { processAlive } from '../lock.js';
 import { transcodeToHls } from '../media/pipeline.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../storage/keys.js';
-import { isS3Store } from '../storage/s3.js';
 import { assembleUpload } from '../uploads/assemble.js';
 import {
   type ClaimedJob,
@@ -297,7 +296,7 @@ export class Worker {
   private async sourcePath(job: ClaimedJob, workDir: string): Promise<string> {
     const { store } = this.deps;
     if (store.localPath) return store.localPath(job.sourceKey);
-    if (isS3Store(store)) await assembleUpload(this.deps.db, store, job.videoId);
+    if (store.multipart) await assembleUpload(this.deps.db, store, job.videoId);
     const dest = path.join(workDir, 'source');
     await pipeline(await store.get(job.sourceKey), createWriteStream(dest));
     return dest;
