@@ -24,7 +24,7 @@ import { Worker } from './jobs/worker.js';
 import { lockDataDir } from './lock.js';
 import { Metrics } from './metrics.js';
 import { createFsStore } from './storage/fs.js';
-import { createS3Store, isS3Store } from './storage/s3.js';
+import { createS3Store } from './storage/s3.js';
 
 export interface Reel {
   config: Config;
@@ -113,8 +113,17 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     await registerWeb(app, { db, config, tokenKeys, requireApiKey }); // first: /docs sees the routes after it
     if (roles.has('upload')) {
       uploads = registerUploads(app, { db, store, config, log, requireApiKey, onQueued });
-      if (isS3Store(store)) registerMultipart(app, { db, store, config, log, requireApiKey, onQueued });
-      else registerMultipartUnavailable(app);
+      if (store.multipart) {
+        registerMultipart(app, {
+          db,
+          store,
+          multipart: store.multipart,
+          config,
+          log,
+          requireApiKey,
+          onQueued,
+        });
+      } else registerMultipartUnavailable(app);
       registerVideos(app, {
         db,
         store,

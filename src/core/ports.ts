@@ -39,4 +39,46 @@ export interface ObjectStore {
   presignGet?(key: string, expiresSeconds: number): Promise<string>;
   /** A local path ffmpeg can read directly, when the store is on this filesystem. */
   localPath?(key: string): string;
+  /** Present when the store takes multipart uploads (S3): see MultipartStorage. */
+  readonly multipart?: MultipartStorage;
+}
+
+/** A part of a multipart upload as storage holds it. */
+export interface StoredPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+/**
+ * The one capability Reel asks a store about: multipart uploads (S3 and S3-compatible stores), which tus
+ * uploads stream into and direct uploads are PUT to. Keys are store keys, as for every other method.
+ * Storage's refusals keep their name (`err.name`, e.g. InvalidPart, NoSuchUpload) for uploads to judge.
+ */
+export interface MultipartStorage {
+  /** Starts a multipart upload of `key`; its upload id. */
+  create(key: string): Promise<string>;
+  /** Stores one part of `size` bytes; its ETag. */
+  uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Readable | Buffer,
+    size: number,
+    signal?: AbortSignal,
+  ): Promise<string>;
+  /** A URL a client PUTs one part of exactly `size` bytes to (the length is signed into it). */
+  presignPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    size: number,
+    expiresSeconds: number,
+  ): Promise<string>;
+  /** The parts storage holds, in order; null when this storage cannot list them (s3rver). */
+  listParts(key: string, uploadId: string): Promise<StoredPart[] | null>;
+  /** Joins the parts into the object at `key`. */
+  complete(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void>;
+  /** Drops an unfinished upload and its parts. */
+  abort(key: string, uploadId: string): Promise<void>;
 }

@@ -1,5 +1,5 @@
 /** Queries about multipart uploads into S3 and their parts. */
-import type { Queryable } from '../core/ports.js';
+import type { Db, Queryable } from '../core/ports.js';
 
 export interface MultipartRow {
   video_id: string;
@@ -99,4 +99,34 @@ export async function markAssembled(db: Queryable, videoId: string): Promise<voi
     `UPDATE multipart_uploads SET state = 'completed' WHERE video_id = $1 AND state = 'stored'`,
     [videoId],
   );
+}
+
+/**
+ * Records a stored part of a tus upload; with it, at once, the tail's removal (the part holds the tail's
+ * bytes) and the "stored" state (the part ends the upload).
+ */
+export async function recordTusPart(
+  db: Db,
+  videoId: string,
+  part: PartRow,
+  opts: { clearsTail: boolean; last: boolean },
+): Promise<void> {
+  if (!opts.clearsTail && !opts.last) {
+    await recordPart(db, videoId, part);
+    return;
+  }
+  await db.transaction(async (tx) => {
+    await recordPart(tx, videoId, part);
+    if (opts.clearsTail) await setTail(tx, videoId, 0);
+    if (opts.last) await closeMultipart(tx, videoId, 'stored');
+  });
+}
+
+/** Sets a multipart upload's state whatever it was (a refused direct upload, a failed completion). */
+export async function setMultipartState(
+  db: Queryable,
+  videoId: string,
+  state: 'open' | 'aborted',
+): Promise<void> {
+  await db.query('UPDATE multipart_uploads SET state = $2 WHERE video_id = $1', [videoId, state]);
 }

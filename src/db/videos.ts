@@ -198,3 +198,14 @@ export async function uploadingVideoIds(db: Queryable): Promise<string[]> {
   const rows = await db.query<{ id: string }>(`SELECT id FROM videos WHERE status = 'uploading'`);
   return rows.map((r) => r.id);
 }
+
+/** Whether a video row exists (a video deleted while its upload was being joined has none). */
+export async function videoExists(db: Queryable, id: string): Promise<boolean> {
+  const rows = await db.query('SELECT 1 FROM videos WHERE id = $1', [id]);
+  return rows.length > 0;
+}
+
+/** Removes the video of an upload terminated before it finished (a queued video stays). */
+export async function deleteUploadingVideo(db: Queryable, id: string): Promise<void> {
+  await db.query(`DELETE FROM videos WHERE id = $1 AND status = 'uploading'`, [id]);
+}

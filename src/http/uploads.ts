@@ -1,298 +1,37 @@
 /**
- * tus 1.0 uploads at /v1/uploads (creation, creation-with-upload, termination, expiration), through
- * @tus/server with its file store as the staging area. The tus upload id is the video id. A finished
- * upload is moved into the object store and the video and its job are queued in one transaction.
+ * The tus routes at /v1/uploads: they check the upload id and the size of the metadata header, authorise
+ * the request (API key, the caller's own upload only), refuse new bytes on a nearly full disk, and hand
+ * the request to the tus engine (uploads/tus.ts) with what it was authorised for.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import path from 'node:path';
-import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { errors, isReelError, type ReelError } from '../core/errors.js';
-import type { Db, ObjectStore } from '../core/ports.js';
-import type { PlaybackPolicy } from '../core/types.js';
-import {
-  deleteVideoRow,
-  insertUploadingVideo,
-  queueUploadedVideo,
-  staleUploadingVideos,
-  uploadingVideoIds,
-  uploadOwner,
-} from '../db/videos.js';
-import { freeBytes, isDiskFull } from '../storage/diskSpace.js';
-import { assertId, keys, newVideoId } from '../storage/keys.js';
-import { isS3Store } from '../storage/s3.js';
-import { TusFileStore } from '../storage/tusFileStore.js';
-import { S3TusStore } from '../storage/tusS3Store.js';
-import { checkDirectSource } from './multipart.js';
+import { errors } from '../core/errors.js';
+import { uploadOwner } from '../db/videos.js';
+import { assertId } from '../storage/keys.js';
+import { type TusUploadsDeps, tusUploads, type Uploads } from '../uploads/tus.js';
 import { publicBase } from './publicUrl.js';
 import { TUS_OPERATIONS } from './tusDocs.js';
-import { PostgresUploadLocker } from './uploadLocker.js';
+
+export type { Uploads } from '../uploads/tus.js';
 
 const MAX_METADATA_HEADER = 4096;
-const MAX_TITLE = 200;
-const MAX_FILENAME = 255;
 
-export interface UploadsDeps {
-  db: Db;
-  store: ObjectStore;
-  config: Pick<
-    Config,
-    | 'dataDir'
-    | 'maxUploadBytes'
-    | 'uploadExpiryHours'
-    | 'tusPartMib'
-    | 'maxAttempts'
-    | 'databaseUrl'
-    | 'publicUrl'
-    | 'minFreeMib'
-  >;
-  log: Logger;
+export interface UploadsDeps extends TusUploadsDeps {
+  config: TusUploadsDeps['config'] & Pick<Config, 'publicUrl'>;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
-  /** Told when a video was queued, to wake an in-process worker. */
-  onQueued: (videoId: string) => void;
-}
-
-export interface Uploads {
-  /** Finishes uploads that completed but were not queued (the process died in between). */
-  recover(): Promise<void>;
-  /** Removes expired unfinished uploads and their videos. */
-  cleanUpExpired(): Promise<void>;
-  /** Removes the staged bytes of an unfinished upload (when its video is deleted). */
-  discard(videoId: string): Promise<void>;
-}
-
-/** tus hooks abort a request by throwing {status_code, body}; ours carry the design's JSON error body. */
-const tusError = (err: ReelError) => ({ status_code: err.statusCode, body: JSON.stringify(err.toBody()) });
-
-/** Maps @tus/server's plain-text errors to the design's error body. */
-function toJsonError(err: { status_code?: number; body?: string } | Error): {
-  status_code: number;
-  body: string;
-} {
-  if (isReelError(err)) return tusError(err);
-  if (isDiskFull(err)) return tusError(errors.diskFull());
-  const status = 'status_code' in err && typeof err.status_code === 'number' ? err.status_code : 500;
-  const body = 'body' in err && typeof err.body === 'string' ? err.body.trim() : 'Upload failed.';
-  if (body.startsWith('{')) return { status_code: status, body };
-  if (status === 413) return tusError(errors.tusUploadTooLarge(body));
-  return tusError(status >= 500 ? errors.uploadFailed(status, body) : errors.uploadProtocol(status, body));
-}
-
-/** Control characters (Unicode Cc: C0, DEL and C1; NUL included, which Postgres refuses in text). */
-const CONTROL = /\p{Cc}/u;
-
-/** Every metadata value is stored (the video row, the S3 upload's record): refuse what text cannot hold. */
-function checkMetadataText(md: Record<string, string | null>): void {
-  for (const [field, value] of Object.entries(md)) {
-    const bad = value === null ? null : CONTROL.exec(value);
-    if (bad) {
-      const code = bad[0].charCodeAt(0);
-      const name = code === 0 ? 'NUL, ' : '';
-      throw errors.invalidMetadata(
-        `the value of "${field}" contains a control character (${name}U+${code.toString(16).toUpperCase().padStart(4, '0')}); send it as plain text without control characters.`,
-      );
-    }
-  }
-}
-
-function parsePolicy(raw: string | null | undefined): PlaybackPolicy {
-  if (raw === undefined || raw === null || raw === '') return 'signed';
-  if (raw === 'public' || raw === 'signed') return raw;
-  throw errors.invalidMetadata('playback_policy must be "public" or "signed".');
-}
-
-/** The Node request under the web Request that @tus/server hands its hooks. */
-const nodeRequest = (req: unknown): IncomingMessage | undefined =>
-  (req as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
-
-/** @tus/server answers protocol errors (bad headers, unknown upload) in plain text; Reel answers in JSON. */
-class JsonErrorTusServer extends TusServer {
-  override write(...[context, headers, status, body]: Parameters<TusServer['write']>) {
-    if (status >= 400 && body && !body.startsWith('{')) {
-      const mapped = toJsonError({ status_code: status, body });
-      headers.set('Content-Type', 'application/json; charset=utf-8');
-      return super.write(context, headers, mapped.status_code, mapped.body);
-    }
-    if (status >= 400) headers.set('Content-Type', 'application/json; charset=utf-8');
-    return super.write(context, headers, status, body);
-  }
 }
 
 export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Uploads {
-  const { db, store, config, log } = deps;
-  const stagingDir = path.join(config.dataDir, 'uploads');
-  fs.mkdirSync(stagingDir, { recursive: true });
-  const expirationMs = config.uploadExpiryHours * 3600_000;
-  // The Content-Length of the request being handled, for the S3 store to stream parts of known length.
-  const requestLength = new AsyncLocalStorage<number | undefined>();
-  // On S3 the bytes stream into a multipart upload as they arrive; otherwise they are staged on disk.
-  const datastore = isS3Store(store)
-    ? new S3TusStore(db, store, {
-        expirationMs,
-        partSize: config.tusPartMib * 1024 * 1024,
-        patchLength: () => requestLength.getStore(),
-      })
-    : new TusFileStore({ directory: stagingDir, expirationPeriodInMilliseconds: expirationMs });
-  const apiKeyOf = new WeakMap<IncomingMessage, string>();
-  // The upload id this request was authorised for: Fastify's path parameter, checked against the key.
-  // tus acts on this id and on nothing else (left to itself it reads the id from the whole URL, query
-  // included, so "/v1/uploads?/ID" reached an upload the guard never looked at).
-  const authorisedId = new WeakMap<IncomingMessage, string>();
-  // The base of the URLs this request is given (the Location of a new upload).
-  const baseOf = new WeakMap<IncomingMessage, string>();
-  // Several upload-role processes share Postgres: one request at a time per upload across all of them.
-  // PGlite means one process, where @tus/server's default MemoryLocker is enough.
-  const locker =
-    db.kind === 'postgres' && config.databaseUrl
-      ? new PostgresUploadLocker(db, config.databaseUrl, log.child({ component: 'upload-locks' }))
-      : undefined;
-  if (locker) app.addHook('onClose', () => locker.close());
-
-  // Upload bytes land on the local disk with the file store; a new upload also writes a row to PGlite there.
-  const stagedOnDisk = !(datastore instanceof S3TusStore);
-  const uploadsUseDisk = stagedOnDisk || db.kind === 'pglite';
-  /** Refuses upload bytes while the disk that takes them is nearly full (REEL_MIN_FREE_MIB). */
-  async function checkFreeSpace(): Promise<void> {
-    if (config.minFreeMib === 0 || !uploadsUseDisk) return;
-    const free = await freeBytes(stagingDir);
-    if (free >= config.minFreeMib * 1024 * 1024) return;
-    log.warn(
-      { freeMib: Math.floor(free / 1024 / 1024), minFreeMib: config.minFreeMib, dir: stagingDir },
-      'upload refused: free disk space is below REEL_MIN_FREE_MIB',
-    );
-    throw errors.lowDiskSpace();
-  }
-
-  async function discard(videoId: string): Promise<void> {
-    if (datastore instanceof S3TusStore) {
-      await datastore.remove(videoId).catch(() => undefined);
-      return;
-    }
-    await fsp.rm(path.join(stagingDir, videoId), { force: true });
-    await fsp.rm(path.join(stagingDir, `${videoId}.json`), { force: true });
-  }
-
-  /** Moves the staged file into the object store and queues the video; safe to repeat. */
-  async function finish(videoId: string): Promise<void> {
-    const sourceKey = keys.source(videoId);
-    // A tus upload on S3: every part is stored; the worker joins them into the source object first.
-    let size =
-      datastore instanceof S3TusStore
-        ? (await datastore.getUpload(videoId).catch(() => undefined))?.size
-        : undefined;
-    if (size === undefined) {
-      const staged = path.join(stagingDir, videoId);
-      // The staged file stays until the response is sent (tus still reads it): POST_FINISH removes it.
-      if (fs.existsSync(staged)) await store.putFile(sourceKey, staged);
-      size = (await store.stat(sourceKey))?.size;
-    }
-    if (size === undefined) throw errors.objectNotFound(`the source of video ${videoId}`);
-    if (
-      await queueUploadedVideo(db, {
-        id: videoId,
-        sourceKey,
-        sourceSize: size,
-        maxAttempts: config.maxAttempts,
-      })
-    ) {
-      log.info({ videoId, bytes: size }, 'upload finished: video queued');
-      deps.onQueued(videoId);
-    }
-  }
-
-  const tus = new JsonErrorTusServer({
-    path: '/v1/uploads',
-    datastore,
-    ...(locker && { locker }),
-    maxSize: config.maxUploadBytes,
-    // The Location is built like every public URL (REEL_PUBLIC_URL, or the request as Fastify reads it
-    // under REEL_TRUST_PROXY); tus's own reading of Forwarded/X-Forwarded-* headers would trust anyone.
-    respectForwardedHeaders: false,
-    generateUrl: (req, { path: tusPath, id }) => {
-      const node = nodeRequest(req);
-      const base = node && baseOf.get(node);
-      if (!base) throw errors.invalidRequest('The upload URL could not be built for this request.');
-      return `${base}${tusPath}/${id}`;
-    },
-    // A finished upload is a queued video (on S3 its parts are the source until the worker joins them):
-    // DELETE /v1/videos/{id} removes it, not a tus termination.
-    disableTerminationForFinishedUploads: true,
-    // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
-    namingFunction: newVideoId,
-    getFileIdFromRequest: (req) => {
-      const node = nodeRequest(req);
-      return node && authorisedId.get(node);
-    },
-    async onUploadCreate(req, upload: Upload) {
-      try {
-        const md = upload.metadata ?? {};
-        checkMetadataText(md);
-        const filename = (md.filename ?? '').trim();
-        const title = (md.title ?? '').trim() || filename.replace(/\.[^.]*$/, '');
-        if (filename.length > MAX_FILENAME)
-          throw errors.invalidMetadata(`filename is longer than ${MAX_FILENAME} characters.`);
-        if (title.length > MAX_TITLE)
-          throw errors.invalidMetadata(`title is longer than ${MAX_TITLE} characters.`);
-        const playbackPolicy = parsePolicy(md.playback_policy);
-        const node = nodeRequest(req);
-        await insertUploadingVideo(db, {
-          id: upload.id,
-          title,
-          filename: path.basename(filename),
-          playbackPolicy,
-          apiKeyId: node && apiKeyOf.get(node),
-        });
-        log.info(
-          { videoId: upload.id, bytes: upload.size, apiKeyId: node && apiKeyOf.get(node) },
-          'upload created',
-        );
-        return {};
-      } catch (err) {
-        throw isReelError(err) ? tusError(err) : err;
-      }
-    },
-    async onUploadFinish(_req, upload: Upload) {
-      try {
-        await finish(upload.id);
-        return {};
-      } catch (err) {
-        log.error({ err, videoId: upload.id }, 'finishing an upload failed');
-        throw isReelError(err) ? tusError(err) : err;
-      }
-    },
-    onResponseError(_req, err) {
-      return toJsonError(err);
-    },
-  });
-
-  tus.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
-    // On S3 the stored parts are the source until the worker joins them: nothing to remove.
-    if (datastore instanceof S3TusStore) return;
-    void discard(upload.id).catch((err) =>
-      log.warn({ err, videoId: upload.id }, 'removing a staged upload failed'),
-    );
-  });
-
-  tus.on(EVENTS.POST_TERMINATE, (_req: unknown, _res: unknown, id: string) => {
-    void db
-      .query(`DELETE FROM videos WHERE id = $1 AND status = 'uploading'`, [id])
-      .then(() => log.info({ videoId: id }, 'upload terminated'))
-      .catch((err) => log.error({ err, videoId: id }, 'removing a terminated upload failed'));
-  });
+  const { db, config } = deps;
+  const tus = tusUploads(deps);
+  app.addHook('onClose', () => tus.close());
 
   app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
 
-  const handle = async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     const length = Number(req.headers['content-length'] ?? Number.NaN);
-    await requestLength.run(Number.isSafeInteger(length) && length >= 0 ? length : undefined, () =>
-      tus.handle(req.raw, reply.raw),
-    );
+    await tus.handle(req.raw, reply.raw, Number.isSafeInteger(length) && length >= 0 ? length : undefined);
   };
   const preHandler = async (req: FastifyRequest) => {
     if (req.method === 'OPTIONS') return;
@@ -303,14 +42,14 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       throw errors.invalidMetadata(`the Upload-Metadata header is longer than ${MAX_METADATA_HEADER} bytes.`);
     }
     await deps.requireApiKey(req);
-    if (req.apiKeyId) apiKeyOf.set(req.raw, req.apiKeyId);
-    if (req.method === 'POST') baseOf.set(req.raw, publicBase(req, config.publicUrl));
-    if (req.method === 'POST' || (req.method === 'PATCH' && stagedOnDisk)) await checkFreeSpace();
+    if (req.apiKeyId) tus.grant(req.raw, { apiKeyId: req.apiKeyId });
+    if (req.method === 'POST') tus.grant(req.raw, { base: publicBase(req, config.publicUrl) });
+    if (req.method === 'POST' || (req.method === 'PATCH' && tus.stagedOnDisk)) await tus.checkFreeSpace();
     if (id !== undefined) {
       // Another key's unfinished upload is as good as absent: no resuming, appending or terminating it.
       const owner = await uploadOwner(db, id);
       if (owner && owner !== req.apiKeyId) throw errors.objectNotFound(`upload ${id}`);
-      authorisedId.set(req.raw, id);
+      tus.grant(req.raw, { id });
     }
   };
   for (const url of ['/v1/uploads', '/v1/uploads/:id']) {
@@ -324,43 +63,5 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
     });
   }
 
-  return {
-    async recover() {
-      for (const id of await uploadingVideoIds(db)) {
-        const staged = path.join(stagingDir, id);
-        let complete = false;
-        const upload =
-          fs.existsSync(staged) || datastore instanceof S3TusStore
-            ? await datastore.getUpload(id).catch(() => null)
-            : null;
-        if (upload) {
-          complete = upload.size !== undefined && upload.offset === upload.size;
-        } else {
-          // A direct upload completed in storage, or a file store's upload already moved.
-          complete = (await store.stat(keys.source(id))) !== null;
-        }
-        if (complete) {
-          log.info({ videoId: id }, 'queueing an upload whose last step was interrupted');
-          // A direct upload is queued only if storage holds the size that was declared.
-          const checked =
-            upload || !isS3Store(store)
-              ? Promise.resolve()
-              : checkDirectSource({ db, store, log, maxUploadBytes: config.maxUploadBytes }, id);
-          await checked
-            .then(() => finish(id))
-            .catch((err) => log.error({ err, videoId: id }, 'recovering an upload failed'));
-        }
-      }
-    },
-    async cleanUpExpired() {
-      const removed = await tus.cleanUpExpiredUploads().catch(() => 0);
-      for (const id of await staleUploadingVideos(db, config.uploadExpiryHours * 3600)) {
-        await discard(id);
-        await deleteVideoRow(db, id);
-        log.info({ videoId: id }, 'unfinished upload expired');
-      }
-      if (removed) log.info({ removed }, 'expired uploads removed');
-    },
-    discard,
-  };
+  return { recover: tus.recover, cleanUpExpired: tus.cleanUpExpired, discard: tus.discard };
 }

@@ -14,9 +14,8 @@ import { type FailureOutcome, forgetOrphan, recordAttemptPrefix } from '../db/jo
 import { isConnectionError } from '../db/postgres.js';
 import { transcodeToHls } from '../media/pipeline.js';
 import type { Metrics } from '../metrics.js';
-import { assembleUpload } from '../storage/assemble.js';
 import { keys } from '../storage/keys.js';
-import { isS3Store } from '../storage/s3.js';
+import { assembleUpload } from '../uploads/assemble.js';
 import { workDirOf } from './housekeeping.js';
 import type { JobLease } from './lease.js';
 import type { WorkerConfig } from './worker.js';
@@ -166,7 +165,7 @@ async function sourcePath(
 ): Promise<string> {
   const { store } = deps;
   if (store.localPath) return store.localPath(job.sourceKey);
-  if (isS3Store(store)) await assembleUpload(deps.db, store, job.videoId);
+  if (store.multipart) await assembleUpload(deps.db, store, job.videoId);
   const dest = path.join(workDir, 'source');
   await pipeline(await store.get(job.sourceKey), createWriteStream(dest));
   return dest;

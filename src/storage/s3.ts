@@ -17,8 +17,9 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { errors } from '../core/errors.js';
-import type { ByteRange, ObjectStore } from '../core/ports.js';
+import type { ByteRange, MultipartStorage, ObjectStore } from '../core/ports.js';
 import { assertSafeKey } from './keys.js';
+import { s3Multipart } from './s3Multipart.js';
 
 export interface S3Settings {
   bucket: string;
@@ -36,14 +37,11 @@ export interface S3Store extends ObjectStore {
   readonly bucket: string;
   /** The S3 key of a store key (with the prefix). */
   fullKey(key: string): string;
+  readonly multipart: MultipartStorage;
 }
 
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 4;
-
-export function isS3Store(store: ObjectStore): store is S3Store {
-  return 'client' in store && 'bucket' in store;
-}
 
 export function s3ClientConfig(s: S3Settings): S3ClientConfig {
   return {
@@ -112,6 +110,7 @@ export function createS3Store(s: S3Settings): S3Store {
     client,
     bucket: s.bucket,
     fullKey,
+    multipart: s3Multipart(client, s.bucket, fullKey),
     put: upload,
     async putFile(key, localPath, opts) {
       await upload(key, fs.createReadStream(localPath));

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { Upload } from '@tus/server';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isReelError } from '../../src/core/errors.js';
-import { TusFileStore } from '../../src/storage/tusFileStore.js';
+import { TusFileStore } from '../../src/uploads/tusFileStore.js';
 import { rawRequest } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
 

@@ -8,8 +8,7 @@ import net from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitConnections } from '../../src/http/connectionLimits.js';
-import { assembleUpload } from '../../src/storage/assemble.js';
-import { isS3Store } from '../../src/storage/s3.js';
+import { assembleUpload } from '../../src/uploads/assemble.js';
 import { rawRequest } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
@@ -67,7 +66,7 @@ function pattern(bytes: number): Buffer {
 }
 
 async function sourceBytes(t: TestReel, id: string): Promise<Buffer> {
-  if (isS3Store(t.reel.store)) await assembleUpload(t.reel.db, t.reel.store, id);
+  await assembleUpload(t.reel.db, t.reel.store, id); // on S3 the parts are joined first
   const chunks: Buffer[] = [];
   for await (const c of await t.reel.store.get(`sources/${id}/original`)) chunks.push(Buffer.from(c));
   return Buffer.concat(chunks);

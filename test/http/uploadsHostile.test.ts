@@ -124,11 +124,8 @@ function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: (
 
 /** The bytes a finished upload left for the worker (on S3: its parts joined). */
 async function sourceBytes(t: TestReel, id: string): Promise<Buffer> {
-  const { isS3Store } = await import('../../src/storage/s3.js');
-  if (isS3Store(t.reel.store)) {
-    const { assembleUpload } = await import('../../src/storage/assemble.js');
-    await assembleUpload(t.reel.db, t.reel.store, id);
-  }
+  const { assembleUpload } = await import('../../src/uploads/assemble.js');
+  await assembleUpload(t.reel.db, t.reel.store, id);
   const chunks: Buffer[] = [];
   for await (const c of await t.reel.store.get(`sources/${id}/original`)) chunks.push(Buffer.from(c));
   return Buffer.concat(chunks);

@@ -1,10 +1,8 @@
 /**
- * How uploads are cut into S3 multipart parts (pure planning, no I/O): the parts of a direct upload, and
- * those of each tus PATCH. S3 wants every part but the last to hold at least 5 MiB, and at most 10,000
- * parts in all.
+ * How uploads are cut into S3 multipart parts (pure planning, no I/O): the parts of each tus PATCH (the
+ * parts of a direct upload are in directRules.ts). S3 wants every part but the last to hold at least
+ * 5 MiB, and at most 10,000 parts in all.
  */
-import { errors, type ReelError } from '../core/errors.js';
-
 export const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PARTS = 10_000;
@@ -15,29 +13,11 @@ export const MAX_PARTS = 10_000;
 export const STREAM_PART_SIZE = 32 * MiB;
 /** Parts collected in memory from a PATCH of unknown length (chunked transfer encoding). */
 export const BUFFERED_PART_SIZE = 8 * MiB;
-/** Parts a client PUTs straight to storage: each is one request it may have to send again. */
-export const DIRECT_PART_SIZE = 8 * MiB;
 
 /** The smallest whole-MiB part size ≥ base that fits an upload of `size` bytes in MAX_PARTS parts. */
 export function partSizeFor(size: number | undefined, base: number): number {
   if (size === undefined) return base;
   return Math.max(base, Math.ceil(size / MAX_PARTS / MiB) * MiB);
-}
-
-/** The parts of a direct upload of `size` bytes. */
-export function planParts(size: number): { partSize: number; partCount: number } {
-  const partSize = partSizeFor(size, DIRECT_PART_SIZE);
-  return { partSize, partCount: Math.max(1, Math.ceil(size / partSize)) };
-}
-
-/**
- * Why the bytes storage holds for a direct upload cannot be taken, or null: they must be exactly the size
- * the upload was started with (the size the limit was checked against), and within the server's limit.
- */
-export function storedSizeProblem(stored: number, declared: number, max: number): ReelError | null {
-  if (stored > max) return errors.storedUploadTooLarge(stored, max);
-  if (stored !== declared) return errors.uploadSizeMismatch(stored, declared);
-  return null;
 }
 
 export interface PatchPlan {

@@ -22,8 +22,13 @@ import type { Logger } from 'pino';
 import type { Queryable } from '../core/ports.js';
 import { type ChannelListener, listenOnChannel } from '../db/listen.js';
 import { isConnectionError } from '../db/postgres.js';
-
-export const UPLOAD_RELEASE_CHANNEL = 'reel_upload_release';
+import {
+  askUploadRelease,
+  releaseUploadLock,
+  renewUploadLock,
+  takeUploadLock,
+  UPLOAD_RELEASE_CHANNEL,
+} from '../db/uploadLocks.js';
 
 export interface UploadLockerOptions {
   /** How long a lock lasts without renewal (default 20 s): the longest a dead process blocks an upload. */
@@ -98,7 +103,7 @@ export class PostgresUploadLocker implements Locker {
   /** Asks whoever holds the lock on an upload, in this process or another, to let go. */
   async requestRelease(id: string): Promise<void> {
     this.held.get(id)?.askToRelease();
-    await this.db.query('SELECT pg_notify($1, $2)', [UPLOAD_RELEASE_CHANNEL, id]);
+    await askUploadRelease(this.db, id);
   }
 
   /** Stops listening and lets go of the locks still held (on shutdown, after the HTTP server closed). */
@@ -179,22 +184,11 @@ export class PostgresUploadLock implements Lock {
 
   /** Inserts the row, or takes over an expired one; true when this lock holds the upload now. */
   private async tryAcquire(): Promise<boolean> {
-    const rows = await this.locker.db.query(
-      `INSERT INTO upload_locks (upload_id, holder, expires_at)
-       VALUES ($1, $2, now() + $3::integer * interval '1 millisecond')
-       ON CONFLICT (upload_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-         WHERE upload_locks.expires_at < now() OR upload_locks.holder = excluded.holder
-       RETURNING holder`,
-      [this.id, this.holder, this.locker.leaseMs],
-    );
-    return rows.length === 1;
+    return takeUploadLock(this.locker.db, this.id, this.holder, this.locker.leaseMs);
   }
 
   private async deleteRow(): Promise<void> {
-    await this.locker.db.query('DELETE FROM upload_locks WHERE upload_id = $1 AND holder = $2', [
-      this.id,
-      this.holder,
-    ]);
+    await releaseUploadLock(this.locker.db, this.id, this.holder);
   }
 
   private startRenewing(acquiredAt: number): void {
@@ -207,13 +201,9 @@ export class PostgresUploadLock implements Lock {
       renewing = true;
       const sentAt = Date.now();
       try {
-        const rows = await locker.db.query(
-          `UPDATE upload_locks SET expires_at = now() + $3::integer * interval '1 millisecond'
-           WHERE upload_id = $1 AND holder = $2 RETURNING holder`,
-          [this.id, this.holder, locker.leaseMs],
-        );
+        const renewed = await renewUploadLock(locker.db, this.id, this.holder, locker.leaseMs);
         if (this.renewTimer === undefined) return; // unlocked meanwhile
-        if (rows.length === 1) {
+        if (renewed) {
           renewedAt = sentAt;
         } else {
           locker.log.warn({ uploadId: this.id }, 'an upload lock was lost: ending its request');

@@ -1,15 +1,8 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ByteSlicer, concatSources, ShortStreamError } from '../../src/storage/byteSlicer.js';
-import {
-  MAX_PARTS,
-  MIN_PART_SIZE,
-  MiB,
-  partSizeFor,
-  planParts,
-  planPatch,
-  storedSizeProblem,
-} from '../../src/storage/partPlan.js';
+import { ByteSlicer, concatSources, ShortStreamError } from '../../src/uploads/byteSlicer.js';
+import { planParts, storedSizeProblem } from '../../src/uploads/directRules.js';
+import { MAX_PARTS, MIN_PART_SIZE, MiB, partSizeFor, planPatch } from '../../src/uploads/partPlan.js';
 
 const part = 32 * MiB;
 

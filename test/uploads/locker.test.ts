@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/core/ports.js';
 import { openPostgres } from '../../src/db/postgres.js';
-import { PostgresUploadLocker, type UploadLockerOptions } from '../../src/http/uploadLocker.js';
+import { PostgresUploadLocker, type UploadLockerOptions } from '../../src/uploads/locker.js';
 import { postgresDb, type TestDb } from '../helpers/db.js';
 
 const log = pino({ level: 'silent' });

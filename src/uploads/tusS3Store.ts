@@ -14,20 +14,16 @@
  *   file again on some stores (s3rver, MinIO in FS mode) and minutes on S3 for very large objects, which
  *   is no reason to keep the client's request waiting.
  *
+ * Parts are sent by the PartSender (partSender.ts) through the store's MultipartStorage capability.
  * The part list and the tail's size live in Postgres, recorded in part order, so any upload-role process
  * can resume any upload (and S3 emulators without ListParts work too).
  *
  * Not copied from @tus/s3-store, which buffers parts on disk and needs ListParts; the tail object is the
  * same idea.
  */
-import { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/server';
-import type { Db } from '../core/ports.js';
+import type { Db, MultipartStorage, ObjectStore } from '../core/ports.js';
 import {
   closeMultipart,
   deleteMultipart,
@@ -35,25 +31,18 @@ import {
   getMultipart,
   insertMultipart,
   listParts,
-  type PartRow,
-  recordPart,
+  recordTusPart,
   setSize,
   setTail,
 } from '../db/multipart.js';
+import { keys } from '../storage/keys.js';
 import { ByteSlicer, concatSources } from './byteSlicer.js';
-import { keys } from './keys.js';
 import { BUFFERED_PART_SIZE, MIN_PART_SIZE, partSizeFor, planPatch, STREAM_PART_SIZE } from './partPlan.js';
-import type { S3Store } from './s3.js';
+import { PartSender } from './partSender.js';
 
 /** The tail object of an upload whose next part is `nextPart` and whose tail holds `size` bytes. */
 const tailKey = (id: string, nextPart: number, size: number) => `uploads/${id}/tail-${nextPart}-${size}`;
 const uploadPrefix = (id: string) => `uploads/${id}/`;
-
-/**
- * Parts under way at once: one awaiting storage's answer, one streaming, and the next one's request
- * already open, waiting for its bytes. Streamed parts cost no memory.
- */
-const PARTS_IN_FLIGHT = 3;
 
 export interface S3TusStoreOptions {
   /** How long an unfinished upload is kept. */
@@ -69,7 +58,8 @@ export interface S3TusStoreOptions {
 export class S3TusStore extends DataStore {
   constructor(
     private readonly db: Db,
-    private readonly store: S3Store,
+    private readonly store: ObjectStore,
+    private readonly multipart: MultipartStorage,
     private readonly opts: S3TusStoreOptions,
   ) {
     super();
@@ -83,14 +73,11 @@ export class S3TusStore extends DataStore {
   }
 
   override async create(upload: Upload): Promise<Upload> {
-    const key = this.store.fullKey(keys.source(upload.id));
-    const { UploadId } = await this.store.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.store.bucket, Key: key }),
-    );
+    const uploadId = await this.multipart.create(keys.source(upload.id));
     await insertMultipart(this.db, {
       video_id: upload.id,
       kind: 'tus',
-      s3_upload_id: UploadId!,
+      s3_upload_id: uploadId,
       size: upload.size ?? null,
       part_size: partSizeFor(upload.size, this.opts.partSize ?? STREAM_PART_SIZE),
       metadata: upload.metadata ?? {},
@@ -129,7 +116,15 @@ export class S3TusStore extends DataStore {
     // The old tail, then the client's bytes.
     const tailStream = oldTail > 0 ? await this.readTail(id, firstNew, oldTail) : undefined;
     const slicer = new ByteSlicer(tailStream ? concatSources(tailStream, stream) : stream);
-    const parts = new PartSender(this.db, this.store, id, row.s3_upload_id, firstNew, oldTail);
+    const parts = new PartSender({
+      multipart: this.multipart,
+      key: keys.source(id),
+      uploadId: row.s3_upload_id,
+      firstNew,
+      oldTail,
+      record: (p, how) =>
+        recordTusPart(this.db, id, { part_number: p.partNumber, etag: p.etag, size: p.size }, how),
+    });
     let tail: Buffer = Buffer.alloc(0);
 
     try {
@@ -190,15 +185,7 @@ export class S3TusStore extends DataStore {
   /** An empty upload: S3 has no empty multipart uploads, so store an empty object instead. */
   private async storeEmpty(id: string): Promise<void> {
     const row = (await getMultipart(this.db, id))!;
-    await this.store.client
-      .send(
-        new AbortMultipartUploadCommand({
-          Bucket: this.store.bucket,
-          Key: this.store.fullKey(keys.source(id)),
-          UploadId: row.s3_upload_id,
-        }),
-      )
-      .catch(() => undefined);
+    await this.multipart.abort(keys.source(id), row.s3_upload_id).catch(() => undefined);
     await this.store.put(keys.source(id), Buffer.alloc(0));
     await closeMultipart(this.db, id, 'completed');
   }
@@ -211,15 +198,7 @@ export class S3TusStore extends DataStore {
   override async remove(id: string): Promise<void> {
     const row = await getMultipart(this.db, id);
     if (!row) throw ERRORS.FILE_NOT_FOUND;
-    await this.store.client
-      .send(
-        new AbortMultipartUploadCommand({
-          Bucket: this.store.bucket,
-          Key: this.store.fullKey(keys.source(id)),
-          UploadId: row.s3_upload_id,
-        }),
-      )
-      .catch(() => undefined); // already gone, or a store that cannot abort: the parts expire with the bucket's rules
+    await this.multipart.abort(keys.source(id), row.s3_upload_id).catch(() => undefined); // already gone, or a store that cannot abort: the parts expire with the bucket's rules
     await this.store.deletePrefix(uploadPrefix(id)).catch(() => undefined);
     await deleteMultipart(this.db, id);
   }
@@ -232,163 +211,5 @@ export class S3TusStore extends DataStore {
 
   override getExpiration(): number {
     return this.opts.expirationMs;
-  }
-}
-
-/**
- * Sends the parts of one PATCH: streamed or from memory, one part's bytes going out while up to
- * PARTS_IN_FLIGHT earlier parts await storage's answer. Parts are recorded in the database strictly in
- * order, so the recorded parts always form an unbroken prefix of the upload: every part before the first
- * one that failed is kept. The first new part, which holds the old tail's bytes, is recorded together with
- * the tail's removal; the part that ends the upload together with the "stored" state, so that a HEAD
- * never reports every byte of an upload that is not yet queued for the worker to join.
- */
-class PartSender {
-  /** Parts handed to storage. */
-  sent = 0;
-  /** Settles once every part started so far has read its body (or failed). */
-  bodiesRead: Promise<void> = Promise.resolve();
-  private recorded: Promise<void> = Promise.resolve();
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private nextRecorded: number;
-  private stored = false;
-  /** The first part that failed (storage refused it, its body failed, or recording it failed). */
-  private firstFailed = Number.POSITIVE_INFINITY;
-  private failure: unknown;
-
-  constructor(
-    private readonly db: Db,
-    private readonly store: S3Store,
-    private readonly id: string,
-    private readonly uploadId: string,
-    private readonly firstNew: number,
-    private readonly oldTail: number,
-  ) {
-    this.nextRecorded = firstNew;
-  }
-
-  /** Whether no part has failed so far. */
-  get healthy(): boolean {
-    return this.firstFailed === Number.POSITIVE_INFINITY;
-  }
-
-  /**
-   * Starts a part that streams the next `size` bytes of the slicer; false when this PATCH should stop.
-   * The request goes out at once, its body waits until the part before has read all of its bytes: the
-   * storage request is ready the moment those bytes are, with no pause between parts.
-   */
-  async stream(slicer: ByteSlicer, size: number, last: boolean): Promise<boolean> {
-    if (!(await this.room())) return false;
-    const previous = this.bodiesRead;
-    let bodyRead!: () => void;
-    this.bodiesRead = new Promise<void>((resolve) => {
-      bodyRead = resolve;
-    });
-    const sender = this;
-    const body = async function* () {
-      try {
-        await previous;
-        if (slicer.error !== undefined) throw slicer.error;
-        if (!sender.healthy) throw new Error('an earlier part failed');
-        yield* slicer.take(size);
-      } finally {
-        bodyRead();
-      }
-    };
-    // A body that fails (the client went away) must end the storage request too, or it would wait for
-    // bytes that never come; the error is the request's to report.
-    const abort = new AbortController();
-    const readable = Readable.from(body()).on('error', (err) => abort.abort(err));
-    // A request that failed before it read its body lets the next part go on (to fail at once).
-    void this.upload(readable, size, last, abort.signal)
-      .catch(() => undefined)
-      .finally(bodyRead);
-    return this.healthy && slicer.error === undefined;
-  }
-
-  /** Sends a part collected in memory; false when this PATCH should stop. */
-  async send(body: Buffer, last: boolean): Promise<boolean> {
-    if (!(await this.room())) return false;
-    this.upload(body, body.length, last);
-    return true;
-  }
-
-  /**
-   * Waits for every part's answer. `complete` when all of them were stored, `stored` when they ended the
-   * upload, `storageError` when storage refused one (not because the client went away).
-   */
-  async settle(clientError: unknown): Promise<{
-    complete: boolean;
-    stored: boolean;
-    nextPart: number;
-    storageError?: unknown;
-  }> {
-    await Promise.allSettled([...this.inFlight]);
-    await this.recorded;
-    const storageError = !this.healthy && clientError === undefined ? this.failure : undefined;
-    return {
-      complete: this.healthy,
-      stored: this.stored,
-      nextPart: this.nextRecorded,
-      ...(storageError !== undefined ? { storageError } : {}),
-    };
-  }
-
-  private async room(): Promise<boolean> {
-    while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
-    return this.healthy;
-  }
-
-  private upload(
-    body: Readable | Buffer,
-    size: number,
-    last: boolean,
-    abortSignal?: AbortSignal,
-  ): Promise<string> {
-    const partNumber = this.firstNew + this.sent++;
-    const answered = this.store.client
-      .send(
-        new UploadPartCommand({
-          Bucket: this.store.bucket,
-          Key: this.store.fullKey(keys.source(this.id)),
-          UploadId: this.uploadId,
-          PartNumber: partNumber,
-          Body: body,
-          ContentLength: size,
-        }),
-        abortSignal ? { abortSignal } : {},
-      )
-      .then((res) => res.ETag!);
-    const settled = answered.catch((err: unknown) => this.fail(partNumber, err));
-    this.inFlight.add(settled);
-    void settled.finally(() => this.inFlight.delete(settled));
-    this.recorded = this.recorded.then(async () => {
-      const etag = await answered.catch(() => undefined);
-      if (etag === undefined || partNumber > this.firstFailed || this.nextRecorded !== partNumber) return;
-      const part: PartRow = { part_number: partNumber, etag, size };
-      try {
-        if ((partNumber === this.firstNew && this.oldTail > 0) || last) {
-          await this.db.transaction(async (tx) => {
-            await recordPart(tx, this.id, part);
-            if (partNumber === this.firstNew && this.oldTail > 0) await setTail(tx, this.id, 0);
-            if (last) await closeMultipart(tx, this.id, 'stored');
-          });
-        } else {
-          await recordPart(this.db, this.id, part);
-        }
-        this.nextRecorded = partNumber + 1;
-        this.stored = last;
-      } catch (err) {
-        this.fail(partNumber, err);
-      }
-    });
-    return answered;
-  }
-
-  private fail(partNumber: number, err: unknown): void {
-    if (partNumber < this.firstFailed) {
-      this.firstFailed = partNumber;
-      this.failure = err;
-    }
   }
 }
