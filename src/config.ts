@@ -1,7 +1,9 @@
 /**
  * The one place that reads the environment and command-line flags. Every setting is declared once in
- * SETTINGS with its flag, environment variable, default and description; `reel serve --help` prints this
- * table, so the help cannot drift from what the code reads.
+ * SETTINGS with its section, flag, environment variable, default and description; `reel serve --help`
+ * prints this table under its section headings, so the help cannot drift from what the code reads. The
+ * `Config` type is computed from the table (each field's type is what its `parse` returns), and a module
+ * takes the sections it reads (`QueueConfig`, `HttpConfig & AccessConfig`, …) rather than the whole.
  */
 import net from 'node:net';
 import path from 'node:path';
@@ -10,60 +12,32 @@ import { errors } from './core/errors.js';
 export type Role = 'upload' | 'play' | 'worker';
 export const ALL_ROLES: readonly Role[] = ['upload', 'play', 'worker'];
 
-export interface Config {
-  port: number;
-  host: string;
-  publicUrl: string | undefined;
-  trustProxy: boolean | string[];
-  dataDir: string;
-  databaseUrl: string | undefined;
-  apiKey: string | undefined;
-  s3Bucket: string | undefined;
-  s3Prefix: string;
-  s3Endpoint: string | undefined;
-  s3Region: string;
-  s3ForcePathStyle: boolean;
-  playbackDelivery: 'proxy' | 'redirect';
-  roles: Role[];
-  maxUploadBytes: number;
-  bodyIdleSeconds: number;
-  minFreeMib: number;
-  maxConnections: number;
-  uploadExpiryHours: number;
-  tusPartMib: number;
-  leaseSeconds: number;
-  heartbeatSeconds: number;
-  maxAttempts: number;
-  retryBaseSeconds: number;
-  concurrency: number;
-  pollMs: number;
-  shutdownGraceSeconds: number;
-  metricsPort: number | undefined;
-  ladder: number[];
-  x264Preset: string;
-  crf: number;
-  maxDurationSeconds: number;
-  maxDimension: number;
-  maxPixels: number;
-  attemptBudgetSeconds: number;
-  attemptBudgetFactor: number;
-  noSpaceRetrySeconds: number;
-  tokenTtlSeconds: number;
-  eventsStreamsPerKey: number;
-  sessionAllowanceSeconds: number;
-  signingKeyRefreshSeconds: number;
-  ffmpegPath: string;
-  ffprobePath: string;
-  logLevel: string;
-}
+/** The sections, in the order `reel serve --help` prints them, with their headings. */
+export const SECTIONS = {
+  process: 'process: what this process runs, its logs and its shutdown',
+  http: 'http: the HTTP listener',
+  storage: 'storage: the database and the object store',
+  access: 'access: API keys and playback tokens',
+  uploads: 'uploads: tus and direct uploads',
+  queue: 'queue: jobs, leases and retries',
+  transcode: 'transcode: the ladder, ffmpeg, and the limits on what is accepted',
+  cli: 'cli: the reel upload client (not read by reel serve)',
+} as const;
+export type Section = keyof typeof SECTIONS;
+/** The sections `reel serve` (and `reel worker`, `reel keys`) read: all but the client's. */
+export type ServerSection = Exclude<Section, 'cli'>;
 
-interface Setting<K extends keyof Config = keyof Config> {
+interface Setting<S extends Section = Section, K extends string = string, T = unknown> {
+  section: S;
+  /** The field of the section's config object. */
   key: K;
-  flag: string;
+  /** The command-line flag, without dashes; none for a setting read only from the environment. */
+  flag?: string | undefined;
   env: string;
   default: string;
   description: string;
-  parse: (raw: string, name: string) => Config[K];
+  /** Turns the raw text into the field's value; its return type is the field's type. */
+  parse: (raw: string, name: string) => T;
 }
 
 const int =
@@ -91,12 +65,61 @@ const bool = (raw: string, name: string): boolean => {
 };
 const optional = (raw: string) => (raw === '' ? undefined : raw);
 
-function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+/** One row of the table; keeps the section and key literal and the value type `parse` returns. */
+function setting<S extends Section, K extends string, T>(s: Setting<S, K, T>): Setting<S, K, T> {
   return s;
 }
 
 export const SETTINGS = [
   setting({
+    section: 'process',
+    key: 'roles',
+    flag: 'roles',
+    env: 'REEL_ROLES',
+    default: 'upload,play,worker',
+    description: 'comma list of roles to run: upload, play, worker',
+    parse: (raw, name) => {
+      const roles = raw
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
+      for (const r of roles) {
+        if (!ALL_ROLES.includes(r as Role)) throw errors.invalidConfig(`${name}: unknown role "${r}"`);
+      }
+      if (roles.length === 0) throw errors.invalidConfig(`${name}: name at least one role`);
+      return roles as Role[];
+    },
+  }),
+  setting({
+    section: 'process',
+    key: 'shutdownGraceSeconds',
+    flag: 'shutdown-grace-seconds',
+    env: 'REEL_SHUTDOWN_GRACE_SECONDS',
+    default: '20',
+    description: 'on SIGTERM, time a running job may finish before it is handed back (0: at once)',
+    parse: num(0),
+  }),
+  setting({
+    section: 'process',
+    key: 'metricsPort',
+    flag: 'metrics-port',
+    env: 'REEL_METRICS_PORT',
+    default: '',
+    description:
+      'a second listener with /metrics and /healthz, open (no API key: keep it on an internal network); the only one of a worker alone',
+    parse: (raw, name) => (raw === '' ? undefined : int(0, 65535)(raw, name)),
+  }),
+  setting({
+    section: 'process',
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'LOG_LEVEL',
+    default: 'info',
+    description: 'fatal, error, warn, info, debug',
+    parse: str,
+  }),
+  setting({
+    section: 'http',
     key: 'port',
     flag: 'port',
     env: 'PORT',
@@ -105,6 +128,7 @@ export const SETTINGS = [
     parse: int(0, 65535),
   }),
   setting({
+    section: 'http',
     key: 'host',
     flag: 'host',
     env: 'HOST',
@@ -113,6 +137,7 @@ export const SETTINGS = [
     parse: str,
   }),
   setting({
+    section: 'http',
     key: 'publicUrl',
     flag: 'public-url',
     env: 'REEL_PUBLIC_URL',
@@ -138,6 +163,7 @@ export const SETTINGS = [
     },
   }),
   setting({
+    section: 'http',
     key: 'trustProxy',
     flag: 'trust-proxy',
     env: 'REEL_TRUST_PROXY',
@@ -167,6 +193,36 @@ export const SETTINGS = [
     },
   }),
   setting({
+    section: 'http',
+    key: 'bodyIdleSeconds',
+    flag: 'body-idle-seconds',
+    env: 'REEL_BODY_IDLE_SECONDS',
+    default: '60',
+    description:
+      'a request body that sends no byte for this long is cut (a tus upload keeps the bytes that arrived and resumes)',
+    parse: num(0.1),
+  }),
+  setting({
+    section: 'http',
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'REEL_MAX_CONNECTIONS',
+    default: '2000',
+    description:
+      'HTTP connections open at once; more are closed as soon as they are accepted (keep the open-files limit above it)',
+    parse: int(1),
+  }),
+  setting({
+    section: 'http',
+    key: 'eventsStreamsPerKey',
+    flag: 'events-streams-per-key',
+    env: 'REEL_EVENTS_STREAMS_PER_KEY',
+    default: '10',
+    description: 'live feeds (GET /v1/events) one API key may hold open at once; the next one gets 429',
+    parse: int(1, 10_000),
+  }),
+  setting({
+    section: 'storage',
     key: 'dataDir',
     flag: 'data-dir',
     env: 'REEL_DATA_DIR',
@@ -175,6 +231,7 @@ export const SETTINGS = [
     parse: (raw) => path.resolve(raw),
   }),
   setting({
+    section: 'storage',
     key: 'databaseUrl',
     flag: 'database-url',
     env: 'DATABASE_URL',
@@ -183,14 +240,7 @@ export const SETTINGS = [
     parse: optional,
   }),
   setting({
-    key: 'apiKey',
-    flag: 'api-key',
-    env: 'REEL_API_KEY',
-    default: '',
-    description: 'an API key to accept (default: one is created and printed on first start)',
-    parse: optional,
-  }),
-  setting({
+    section: 'storage',
     key: 's3Bucket',
     flag: 's3-bucket',
     env: 'REEL_S3_BUCKET',
@@ -199,6 +249,7 @@ export const SETTINGS = [
     parse: optional,
   }),
   setting({
+    section: 'storage',
     key: 's3Prefix',
     flag: 's3-prefix',
     env: 'REEL_S3_PREFIX',
@@ -207,6 +258,7 @@ export const SETTINGS = [
     parse: str,
   }),
   setting({
+    section: 'storage',
     key: 's3Endpoint',
     flag: 's3-endpoint',
     env: 'REEL_S3_ENDPOINT',
@@ -215,6 +267,7 @@ export const SETTINGS = [
     parse: optional,
   }),
   setting({
+    section: 'storage',
     key: 's3Region',
     flag: 's3-region',
     env: 'REEL_S3_REGION',
@@ -223,6 +276,7 @@ export const SETTINGS = [
     parse: str,
   }),
   setting({
+    section: 'storage',
     key: 's3ForcePathStyle',
     flag: 's3-force-path-style',
     env: 'REEL_S3_FORCE_PATH_STYLE',
@@ -231,6 +285,7 @@ export const SETTINGS = [
     parse: bool,
   }),
   setting({
+    section: 'storage',
     key: 'playbackDelivery',
     flag: 'playback-delivery',
     env: 'REEL_PLAYBACK_DELIVERY',
@@ -244,24 +299,45 @@ export const SETTINGS = [
     },
   }),
   setting({
-    key: 'roles',
-    flag: 'roles',
-    env: 'REEL_ROLES',
-    default: 'upload,play,worker',
-    description: 'comma list of roles to run: upload, play, worker',
-    parse: (raw, name) => {
-      const roles = raw
-        .split(',')
-        .map((r) => r.trim())
-        .filter(Boolean);
-      for (const r of roles) {
-        if (!ALL_ROLES.includes(r as Role)) throw errors.invalidConfig(`${name}: unknown role "${r}"`);
-      }
-      if (roles.length === 0) throw errors.invalidConfig(`${name}: name at least one role`);
-      return roles as Role[];
-    },
+    section: 'access',
+    key: 'apiKey',
+    flag: 'api-key',
+    env: 'REEL_API_KEY',
+    default: '',
+    description: 'an API key to accept (default: one is created and printed on first start)',
+    parse: optional,
   }),
   setting({
+    section: 'access',
+    key: 'tokenTtlSeconds',
+    flag: 'token-ttl-seconds',
+    env: 'REEL_TOKEN_TTL_SECONDS',
+    default: '3600',
+    description: 'a playback token can start playback for this long (the playback it started may finish)',
+    parse: int(1),
+  }),
+  setting({
+    section: 'access',
+    key: 'sessionAllowanceSeconds',
+    flag: 'session-allowance-seconds',
+    env: 'REEL_SESSION_ALLOWANCE_SECONDS',
+    default: '14400',
+    description:
+      "a playback that started with a valid token may go on for 3× the video's duration plus this long (pauses)",
+    parse: int(0),
+  }),
+  setting({
+    section: 'access',
+    key: 'signingKeyRefreshSeconds',
+    flag: 'signing-key-refresh-seconds',
+    env: 'REEL_SIGNING_KEY_REFRESH_SECONDS',
+    default: '60',
+    description:
+      'how often a process reloads the token signing keys (picks up a rotation, drops retired keys)',
+    parse: int(1, 86400),
+  }),
+  setting({
+    section: 'uploads',
     key: 'maxUploadBytes',
     flag: 'max-upload-bytes',
     env: 'REEL_MAX_UPLOAD_BYTES',
@@ -270,24 +346,7 @@ export const SETTINGS = [
     parse: int(1),
   }),
   setting({
-    key: 'bodyIdleSeconds',
-    flag: 'body-idle-seconds',
-    env: 'REEL_BODY_IDLE_SECONDS',
-    default: '60',
-    description:
-      'a request body that sends no byte for this long is cut (a tus upload keeps the bytes that arrived and resumes)',
-    parse: num(0.1),
-  }),
-  setting({
-    key: 'maxConnections',
-    flag: 'max-connections',
-    env: 'REEL_MAX_CONNECTIONS',
-    default: '2000',
-    description:
-      'HTTP connections open at once; more are closed as soon as they are accepted (keep the open-files limit above it)',
-    parse: int(1),
-  }),
-  setting({
+    section: 'uploads',
     key: 'minFreeMib',
     flag: 'min-free-mib',
     env: 'REEL_MIN_FREE_MIB',
@@ -297,6 +356,7 @@ export const SETTINGS = [
     parse: int(0),
   }),
   setting({
+    section: 'uploads',
     key: 'uploadExpiryHours',
     flag: 'upload-expiry-hours',
     env: 'REEL_UPLOAD_EXPIRY_HOURS',
@@ -305,6 +365,7 @@ export const SETTINGS = [
     parse: num(0.001),
   }),
   setting({
+    section: 'uploads',
     key: 'tusPartMib',
     flag: 'tus-part-mib',
     env: 'REEL_TUS_PART_MIB',
@@ -314,6 +375,7 @@ export const SETTINGS = [
     parse: int(5, 1024),
   }),
   setting({
+    section: 'queue',
     key: 'leaseSeconds',
     flag: 'lease-seconds',
     env: 'REEL_LEASE_SECONDS',
@@ -322,6 +384,7 @@ export const SETTINGS = [
     parse: num(0.3),
   }),
   setting({
+    section: 'queue',
     key: 'heartbeatSeconds',
     flag: 'heartbeat-seconds',
     env: 'REEL_HEARTBEAT_SECONDS',
@@ -330,6 +393,7 @@ export const SETTINGS = [
     parse: (raw, name) => (raw === '' ? 0 : num(0.1)(raw, name)),
   }),
   setting({
+    section: 'queue',
     key: 'maxAttempts',
     flag: 'max-attempts',
     env: 'REEL_MAX_ATTEMPTS',
@@ -338,6 +402,7 @@ export const SETTINGS = [
     parse: int(1, 100),
   }),
   setting({
+    section: 'queue',
     key: 'retryBaseSeconds',
     flag: 'retry-base-seconds',
     env: 'REEL_RETRY_BASE_SECONDS',
@@ -346,6 +411,7 @@ export const SETTINGS = [
     parse: num(0),
   }),
   setting({
+    section: 'queue',
     key: 'concurrency',
     flag: 'concurrency',
     env: 'REEL_CONCURRENCY',
@@ -354,23 +420,7 @@ export const SETTINGS = [
     parse: int(1, 64),
   }),
   setting({
-    key: 'shutdownGraceSeconds',
-    flag: 'shutdown-grace-seconds',
-    env: 'REEL_SHUTDOWN_GRACE_SECONDS',
-    default: '20',
-    description: 'on SIGTERM, time a running job may finish before it is handed back (0: at once)',
-    parse: num(0),
-  }),
-  setting({
-    key: 'metricsPort',
-    flag: 'metrics-port',
-    env: 'REEL_METRICS_PORT',
-    default: '',
-    description:
-      'a second listener with /metrics and /healthz, open (no API key: keep it on an internal network); the only one of a worker alone',
-    parse: (raw, name) => (raw === '' ? undefined : int(0, 65535)(raw, name)),
-  }),
-  setting({
+    section: 'queue',
     key: 'pollMs',
     flag: 'poll-ms',
     env: 'REEL_POLL_MS',
@@ -379,6 +429,16 @@ export const SETTINGS = [
     parse: int(10),
   }),
   setting({
+    section: 'queue',
+    key: 'noSpaceRetrySeconds',
+    flag: 'no-space-retry-seconds',
+    env: 'REEL_NO_SPACE_RETRY_SECONDS',
+    default: '300',
+    description: "when the worker's disk is full, retry after this long (not counted as an attempt)",
+    parse: num(0),
+  }),
+  setting({
+    section: 'transcode',
     key: 'ladder',
     flag: 'ladder',
     env: 'REEL_LADDER',
@@ -390,6 +450,7 @@ export const SETTINGS = [
     },
   }),
   setting({
+    section: 'transcode',
     key: 'x264Preset',
     flag: 'x264-preset',
     env: 'REEL_X264_PRESET',
@@ -412,6 +473,7 @@ export const SETTINGS = [
     },
   }),
   setting({
+    section: 'transcode',
     key: 'crf',
     flag: 'crf',
     env: 'REEL_CRF',
@@ -420,6 +482,7 @@ export const SETTINGS = [
     parse: int(0, 51),
   }),
   setting({
+    section: 'transcode',
     key: 'maxDurationSeconds',
     flag: 'max-duration-seconds',
     env: 'REEL_MAX_DURATION_SECONDS',
@@ -428,6 +491,7 @@ export const SETTINGS = [
     parse: num(1),
   }),
   setting({
+    section: 'transcode',
     key: 'maxDimension',
     flag: 'max-dimension',
     env: 'REEL_MAX_DIMENSION',
@@ -436,6 +500,7 @@ export const SETTINGS = [
     parse: int(16),
   }),
   setting({
+    section: 'transcode',
     key: 'maxPixels',
     flag: 'max-pixels',
     env: 'REEL_MAX_PIXELS',
@@ -444,6 +509,7 @@ export const SETTINGS = [
     parse: int(256),
   }),
   setting({
+    section: 'transcode',
     key: 'attemptBudgetSeconds',
     flag: 'attempt-budget-seconds',
     env: 'REEL_ATTEMPT_BUDGET_SECONDS',
@@ -452,6 +518,7 @@ export const SETTINGS = [
     parse: num(0.1),
   }),
   setting({
+    section: 'transcode',
     key: 'attemptBudgetFactor',
     flag: 'attempt-budget-factor',
     env: 'REEL_ATTEMPT_BUDGET_FACTOR',
@@ -460,48 +527,7 @@ export const SETTINGS = [
     parse: num(0),
   }),
   setting({
-    key: 'noSpaceRetrySeconds',
-    flag: 'no-space-retry-seconds',
-    env: 'REEL_NO_SPACE_RETRY_SECONDS',
-    default: '300',
-    description: "when the worker's disk is full, retry after this long (not counted as an attempt)",
-    parse: num(0),
-  }),
-  setting({
-    key: 'tokenTtlSeconds',
-    flag: 'token-ttl-seconds',
-    env: 'REEL_TOKEN_TTL_SECONDS',
-    default: '3600',
-    description: 'a playback token can start playback for this long (the playback it started may finish)',
-    parse: int(1),
-  }),
-  setting({
-    key: 'eventsStreamsPerKey',
-    flag: 'events-streams-per-key',
-    env: 'REEL_EVENTS_STREAMS_PER_KEY',
-    default: '10',
-    description: 'live feeds (GET /v1/events) one API key may hold open at once; the next one gets 429',
-    parse: int(1, 10_000),
-  }),
-  setting({
-    key: 'sessionAllowanceSeconds',
-    flag: 'session-allowance-seconds',
-    env: 'REEL_SESSION_ALLOWANCE_SECONDS',
-    default: '14400',
-    description:
-      "a playback that started with a valid token may go on for 3× the video's duration plus this long (pauses)",
-    parse: int(0),
-  }),
-  setting({
-    key: 'signingKeyRefreshSeconds',
-    flag: 'signing-key-refresh-seconds',
-    env: 'REEL_SIGNING_KEY_REFRESH_SECONDS',
-    default: '60',
-    description:
-      'how often a process reloads the token signing keys (picks up a rotation, drops retired keys)',
-    parse: int(1, 86400),
-  }),
-  setting({
+    section: 'transcode',
     key: 'ffmpegPath',
     flag: 'ffmpeg',
     env: 'FFMPEG_PATH',
@@ -510,6 +536,7 @@ export const SETTINGS = [
     parse: str,
   }),
   setting({
+    section: 'transcode',
     key: 'ffprobePath',
     flag: 'ffprobe',
     env: 'FFPROBE_PATH',
@@ -518,30 +545,84 @@ export const SETTINGS = [
     parse: str,
   }),
   setting({
-    key: 'logLevel',
-    flag: 'log-level',
-    env: 'LOG_LEVEL',
-    default: 'info',
-    description: 'fatal, error, warn, info, debug',
+    section: 'cli',
+    key: 'server',
+    flag: 'server',
+    env: 'REEL_URL',
+    default: 'http://localhost:8080',
+    description: "Reel's URL, for reel upload",
     parse: str,
+  }),
+  setting({
+    section: 'cli',
+    key: 'apiKey',
+    flag: 'api-key',
+    env: 'REEL_API_KEY',
+    default: '',
+    description: 'the API key reel upload sends',
+    parse: optional,
+  }),
+  setting({
+    section: 'cli',
+    key: 'stateFile',
+    env: 'REEL_UPLOAD_STATE',
+    default: '',
+    description:
+      'the file that remembers interrupted uploads, so that the same file resumes (default: ~/.config/reel/uploads.json)',
+    parse: optional,
   }),
 ] as const;
 
-/**
- * Builds the configuration: a flag beats the environment, which beats the default.
- * `flags` maps flag names (without dashes) to their raw values.
- */
-export function loadConfig(flags: Record<string, string | undefined> = {}, env = process.env): Config {
-  const out: Partial<Record<keyof Config, unknown>> = {};
-  for (const s of SETTINGS as readonly Setting[]) {
-    const fromFlag = flags[s.flag];
+type AnySetting = (typeof SETTINGS)[number];
+
+/** The values of the settings of sections S, each typed by what its `parse` returns. */
+export type ConfigSection<S extends Section> = {
+  [E in AnySetting as E['section'] extends S ? E['key'] : never]: ReturnType<E['parse']>;
+};
+
+export type ProcessConfig = ConfigSection<'process'>;
+export type HttpConfig = ConfigSection<'http'>;
+export type StorageConfig = ConfigSection<'storage'>;
+export type AccessConfig = ConfigSection<'access'>;
+export type UploadsConfig = ConfigSection<'uploads'>;
+export type QueueConfig = ConfigSection<'queue'>;
+export type TranscodeConfig = ConfigSection<'transcode'>;
+/** What `reel upload` reads. */
+export type CliConfig = ConfigSection<'cli'>;
+/** What `reel serve` reads: every server section, in one flat object (`config.leaseSeconds`). */
+export type Config = ConfigSection<ServerSection>;
+
+const SECTION_ORDER = Object.keys(SECTIONS) as Section[];
+const isServerSection = (s: Section): s is ServerSection => s !== 'cli';
+const SERVER_SECTIONS = SECTION_ORDER.filter(isServerSection);
+
+/** Parses the settings of some sections: a flag beats the environment, which beats the default. */
+function parseSections<S extends Section>(
+  sections: readonly S[],
+  flags: Record<string, string | undefined>,
+  env: Record<string, string | undefined>,
+): ConfigSection<S> {
+  const wanted: readonly Section[] = sections;
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    if (!wanted.includes(s.section)) continue;
+    const fromFlag = s.flag === undefined ? undefined : flags[s.flag];
     const fromEnv = env[s.env];
     const raw = fromFlag ?? fromEnv ?? s.default;
     const name =
       fromFlag !== undefined ? `--${s.flag}` : fromEnv !== undefined ? s.env : `default of ${s.env}`;
     out[s.key] = s.parse(raw, name);
   }
-  const config = out as Config;
+  // One field per setting of these sections, each its own parse's result: what ConfigSection<S> spells.
+  return out as ConfigSection<S>;
+}
+
+/**
+ * Builds the server's configuration: a flag beats the environment, which beats the default.
+ * `flags` maps flag names (without dashes) to their raw values.
+ */
+export function loadConfig(flags: Record<string, string | undefined> = {}, env = process.env): Config {
+  const config = parseSections(SERVER_SECTIONS, flags, env);
   if (!config.heartbeatSeconds) config.heartbeatSeconds = config.leaseSeconds / 3;
   if (config.heartbeatSeconds >= config.leaseSeconds) {
     throw errors.invalidConfig('the heartbeat interval must be shorter than the lease');
@@ -549,14 +630,29 @@ export function loadConfig(flags: Record<string, string | undefined> = {}, env =
   return config;
 }
 
-/** The help table printed by `reel serve --help`. */
+/** Builds the `reel upload` client's settings (the cli section) alone. */
+export function loadCliConfig(flags: Record<string, string | undefined> = {}, env = process.env): CliConfig {
+  return parseSections(['cli'], flags, env);
+}
+
+/** The help table printed by `reel serve --help`: every section under its heading. */
 export function settingsHelp(): string {
-  const rows = (SETTINGS as readonly Setting[]).map((s) => [
-    `--${s.flag}`,
-    s.env,
-    s.default === '' ? '(none)' : s.default,
-    s.description,
-  ]);
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ')).join('\n');
+  const rows = SETTINGS.map((s) => ({
+    section: s.section,
+    cells: [
+      s.flag === undefined ? '' : `--${s.flag}`,
+      s.env,
+      s.default === '' ? '(none)' : s.default,
+      s.description,
+    ],
+  }));
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r.cells[i]!.length)));
+  return SECTION_ORDER.map((section) =>
+    [
+      `${SECTIONS[section]}`,
+      ...rows
+        .filter((r) => r.section === section)
+        .map((r) => `  ${r.cells.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ')}`),
+    ].join('\n'),
+  ).join('\n\n');
 }

@@ -1,5 +1,18 @@
-import { describe, expect, it } from 'vitest';
-import { loadConfig, SETTINGS, settingsHelp } from '../src/config.js';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  type AccessConfig,
+  type CliConfig,
+  type Config,
+  type ConfigSection,
+  type HttpConfig,
+  loadCliConfig,
+  loadConfig,
+  type QueueConfig,
+  type Role,
+  SECTIONS,
+  SETTINGS,
+  settingsHelp,
+} from '../src/config.js';
 
 describe('configuration', () => {
   it('has embedded defaults', () => {
@@ -26,14 +39,75 @@ describe('configuration', () => {
     expect(() => loadConfig({ 'lease-seconds': '3', 'heartbeat-seconds': '5' }, {})).toThrow(/heartbeat/);
   });
 
-  it('the help lists every setting with its environment variable and default', () => {
+  it('the help lists every setting with its environment variable and default, under its section heading', () => {
     const help = settingsHelp();
+    const blocks = help.split('\n\n').map((b) => b.split('\n'));
+    expect(blocks.map((b) => b[0])).toEqual(Object.values(SECTIONS));
     for (const s of SETTINGS) {
-      const line = help.split('\n').find((l) => l.startsWith(`--${s.flag} `));
-      expect(line, s.flag).toBeDefined();
+      const block = blocks.find((b) => b[0] === SECTIONS[s.section])!;
+      const line = block.find((l) =>
+        s.flag === undefined ? l.trim().startsWith(`${s.env} `) : l.trim().startsWith(`--${s.flag} `),
+      );
+      expect(line, s.env).toBeDefined();
       expect(line).toContain(s.env);
       if (s.default) expect(line).toContain(s.default);
     }
+    expect(help).toMatch(/^queue: .*\n {2}--lease-seconds +REEL_LEASE_SECONDS +30 /m);
+    expect(help).toMatch(/^cli: .*\n {2}--server +REEL_URL +http:\/\/localhost:8080 /m);
+  });
+
+  it('Config is computed from the table: each field typed by its parse, one type per section', () => {
+    expectTypeOf<Config['port']>().toEqualTypeOf<number>();
+    expectTypeOf<Config['publicUrl']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<Config['trustProxy']>().toEqualTypeOf<boolean | string[]>();
+    expectTypeOf<Config['roles']>().toEqualTypeOf<Role[]>();
+    expectTypeOf<Config['playbackDelivery']>().toEqualTypeOf<'proxy' | 'redirect'>();
+    expectTypeOf<Config['metricsPort']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<Config['ladder']>().toEqualTypeOf<number[]>();
+    expectTypeOf<keyof QueueConfig>().toEqualTypeOf<
+      | 'leaseSeconds'
+      | 'heartbeatSeconds'
+      | 'maxAttempts'
+      | 'retryBaseSeconds'
+      | 'concurrency'
+      | 'pollMs'
+      | 'noSpaceRetrySeconds'
+    >();
+    expectTypeOf<keyof AccessConfig>().toEqualTypeOf<
+      'apiKey' | 'tokenTtlSeconds' | 'sessionAllowanceSeconds' | 'signingKeyRefreshSeconds'
+    >();
+    expectTypeOf<HttpConfig>().toEqualTypeOf<ConfigSection<'http'>>();
+    expectTypeOf<CliConfig>().toEqualTypeOf<{
+      server: string;
+      apiKey: string | undefined;
+      stateFile: string | undefined;
+    }>();
+    // Config is every section but the client's, flat; each section is a part of it.
+    expectTypeOf<Config>().toMatchTypeOf<QueueConfig & HttpConfig & AccessConfig>();
+    expectTypeOf<Config>().not.toHaveProperty('server');
+    // At run time: one field per server setting, each in exactly one section.
+    const config = loadConfig({}, {});
+    const serverKeys = SETTINGS.filter((s) => s.section !== 'cli').map((s) => s.key);
+    expect(Object.keys(config).sort()).toEqual([...serverKeys].sort());
+    expect(new Set(serverKeys).size).toBe(serverKeys.length);
+  });
+
+  it('the cli section holds what reel upload reads, with its flags and environment variables', () => {
+    expect(loadCliConfig({}, {})).toEqual({
+      server: 'http://localhost:8080',
+      apiKey: undefined,
+      stateFile: undefined,
+    });
+    expect(
+      loadCliConfig(
+        { 'api-key': 'reel_flag' },
+        { REEL_URL: 'https://v.example', REEL_API_KEY: 'reel_env', REEL_UPLOAD_STATE: '/tmp/s.json' },
+      ),
+    ).toEqual({ server: 'https://v.example', apiKey: 'reel_flag', stateFile: '/tmp/s.json' });
+    expect(loadCliConfig({ server: 'http://a:1' }, { REEL_URL: 'http://b:2' }).server).toBe('http://a:1');
+    // The client does not read (or refuse) the server's settings, nor the server the client's.
+    expect(() => loadCliConfig({}, { PORT: 'eighty' })).not.toThrow();
+    expect(() => loadConfig({}, { REEL_URL: 'whatever' })).not.toThrow();
   });
   it('REEL_TRUST_PROXY is off by default and takes true or a list of addresses; REEL_PUBLIC_URL must be an http(s) URL', () => {
     expect(loadConfig({}, {}).trustProxy).toBe(false);

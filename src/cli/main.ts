@@ -1,6 +1,6 @@
 /** The `reel` command line: serve, worker, upload, keys. */
 import { parseArgs } from 'node:util';
-import { loadConfig, SETTINGS, settingsHelp } from '../config.js';
+import { loadCliConfig, loadConfig, SETTINGS, settingsHelp } from '../config.js';
 import { createLogger } from '../log.js';
 import { startReel } from '../server.js';
 import { keysCommand } from './keys.js';
@@ -30,7 +30,9 @@ Run "reel serve --help" for every setting.`;
 
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const settingFlags = Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+  const settingFlags = Object.fromEntries(
+    SETTINGS.flatMap((s) => (s.flag === undefined ? [] : [[s.flag, { type: 'string' as const }]])),
+  );
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -41,7 +43,6 @@ export async function main(argv: string[]): Promise<void> {
       title: { type: 'string' },
       public: { type: 'boolean' },
       direct: { type: 'boolean' },
-      server: { type: 'string' },
       name: { type: 'string' },
       force: { type: 'boolean' },
     },
@@ -68,15 +69,15 @@ export async function main(argv: string[]): Promise<void> {
         if (!file) process.exitCode = 2;
         return;
       }
-      const apiKey = flags['api-key'] ?? process.env.REEL_API_KEY;
+      const { server, apiKey, stateFile } = loadCliConfig(flags);
       if (!apiKey) throw new Error('an API key is needed: pass --api-key or set REEL_API_KEY');
       const id = await (values.direct ? uploadDirect : uploadFile)({
         file,
-        server: values.server ?? process.env.REEL_URL ?? 'http://localhost:8080',
+        server,
         apiKey,
         title: values.title,
         public: values.public ?? false,
-        stateFile: process.env.REEL_UPLOAD_STATE,
+        stateFile,
       });
       console.log(id);
       return;

@@ -1,16 +1,13 @@
 /** The Fastify application: one error format for everything, and the routes of the roles this process runs. */
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { HttpConfig } from '../config.js';
 import { errors, isReelError, type ReelError } from '../core/errors.js';
 import { isConnectionError } from '../db/postgres.js';
 import { limitConnections } from './connectionLimits.js';
 import { logRequests } from './requestLog.js';
 
-export function createHttpApp(
-  log: Logger,
-  config: Pick<Config, 'trustProxy' | 'bodyIdleSeconds' | 'maxConnections'>,
-): FastifyInstance {
+export function createHttpApp(log: Logger, config: HttpConfig): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: 1024 * 1024,

@@ -15,7 +15,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Config } from '../config.js';
+import type { HttpConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
 import { activeApiKeyIds } from '../db/apiKeys.js';
@@ -24,7 +24,7 @@ import { frame, type Listener, VideoChanges } from './videoChanges.js';
 
 export interface EventsDeps {
   db: Db;
-  config: Pick<Config, 'eventsStreamsPerKey'>;
+  config: HttpConfig;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
   /** How often the feed looks for changes and at the keys of its streams (default 1000 ms). */
   eventsIntervalMs?: number;

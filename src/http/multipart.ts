@@ -16,7 +16,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { QueueConfig, UploadsConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, MultipartStorage, ObjectStore } from '../core/ports.js';
 import { directUploads } from '../uploads/direct.js';
@@ -29,7 +29,7 @@ export interface MultipartDeps {
   db: Db;
   store: ObjectStore;
   multipart: MultipartStorage;
-  config: Pick<Config, 'maxUploadBytes' | 'maxAttempts'>;
+  config: UploadsConfig & QueueConfig;
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
   onQueued: (videoId: string) => void;

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../config.js';
+import type { HttpConfig, ProcessConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 
 export interface PagesDeps {
-  config: Pick<Config, 'roles' | 'publicUrl'>;
+  config: ProcessConfig & HttpConfig;
 }
 
 const require = createRequire(import.meta.url);

@@ -11,7 +11,7 @@
 import { buffer } from 'node:stream/consumers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import rangeParser from 'range-parser';
-import type { Config } from '../config.js';
+import type { AccessConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { getVideo } from '../db/videos.js';
@@ -26,7 +26,7 @@ export interface PlaybackDeps {
   db: Db;
   store: ObjectStore;
   tokenKeys: TokenKeys;
-  config: Pick<Config, 'sessionAllowanceSeconds'>;
+  config: AccessConfig;
   /** "redirect": media files on a store that can presign are served by a redirect to the store. */
   delivery?: 'proxy' | 'redirect';
 }

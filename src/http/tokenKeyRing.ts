@@ -5,7 +5,7 @@
  * that no token they signed can still be valid are retired (their secrets erased).
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { AccessConfig } from '../config.js';
 import type { Db } from '../core/ports.js';
 import {
   loadSigningKeys,
@@ -16,7 +16,7 @@ import {
 import { signingKeyRetireAfterSeconds } from './playbackSession.js';
 import type { TokenKeys } from './tokens.js';
 
-type Settings = Pick<Config, 'tokenTtlSeconds' | 'sessionAllowanceSeconds' | 'signingKeyRefreshSeconds'>;
+type Settings = AccessConfig;
 
 /** Retires the keys no valid token can name any more; returns their kids. */
 export async function retireOutlivedSigningKeys(db: Db, settings: Settings): Promise<string[]> {

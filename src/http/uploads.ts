@@ -4,7 +4,7 @@
  * the request to the tus engine (uploads/tus.ts) with what it was authorised for.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../config.js';
+import type { HttpConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import { uploadOwner } from '../db/videos.js';
 import { assertId } from '../storage/keys.js';
@@ -17,7 +17,7 @@ export type { Uploads } from '../uploads/tus.js';
 const MAX_METADATA_HEADER = 4096;
 
 export interface UploadsDeps extends TusUploadsDeps {
-  config: TusUploadsDeps['config'] & Pick<Config, 'publicUrl'>;
+  config: TusUploadsDeps['config'] & HttpConfig;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
 }
 

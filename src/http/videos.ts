@@ -1,7 +1,7 @@
 /** The management API: videos (list, get, delete, retry, playback URL) and API keys. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { AccessConfig, HttpConfig, QueueConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys.js';
@@ -25,7 +25,7 @@ import { signPlaybackToken, type TokenKeys } from './tokens.js';
 export interface VideosDeps {
   db: Db;
   store: ObjectStore;
-  config: Pick<Config, 'publicUrl' | 'tokenTtlSeconds' | 'maxAttempts'>;
+  config: HttpConfig & AccessConfig & QueueConfig;
   log: Logger;
   tokenKeys: TokenKeys;
   requireApiKey: (req: FastifyRequest) => Promise<void>;

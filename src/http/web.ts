@@ -4,7 +4,7 @@
  * and the watch page's info (watchInfo.ts), each under the role that serves it.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config.js';
+import type { HttpConfig, ProcessConfig } from '../config.js';
 import { registerDocs } from './docs.js';
 import { type EventsDeps, registerEvents } from './events.js';
 import { registerPages } from './pages.js';
@@ -12,7 +12,7 @@ import type { TokenKeys } from './tokens.js';
 import { registerWatchInfo } from './watchInfo.js';
 
 export interface WebDeps extends EventsDeps {
-  config: Pick<Config, 'roles' | 'publicUrl' | 'eventsStreamsPerKey'>;
+  config: ProcessConfig & HttpConfig;
   tokenKeys: TokenKeys;
 }
 

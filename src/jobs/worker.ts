@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { QueueConfig, StorageConfig, TranscodeConfig } from '../config.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { type ClaimedJob, claimJob } from '../db/jobs.js';
 import type { Metrics } from '../metrics.js';
@@ -16,27 +16,7 @@ import { collectOrphans, sweepDeadWorkDirs } from './housekeeping.js';
 import { JobLease } from './lease.js';
 import { Wakeup } from './wakeup.js';
 
-export type WorkerConfig = Pick<
-  Config,
-  | 'dataDir'
-  | 'leaseSeconds'
-  | 'heartbeatSeconds'
-  | 'maxAttempts'
-  | 'retryBaseSeconds'
-  | 'concurrency'
-  | 'pollMs'
-  | 'ladder'
-  | 'x264Preset'
-  | 'crf'
-  | 'ffmpegPath'
-  | 'ffprobePath'
-  | 'maxDurationSeconds'
-  | 'maxDimension'
-  | 'maxPixels'
-  | 'attemptBudgetSeconds'
-  | 'attemptBudgetFactor'
-  | 'noSpaceRetrySeconds'
->;
+export type WorkerConfig = StorageConfig & QueueConfig & TranscodeConfig;
 
 export interface WorkerDeps {
   db: Db;

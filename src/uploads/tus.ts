@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { QueueConfig, StorageConfig, UploadsConfig } from '../config.js';
 import { errors, isReelError, type ReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import type { PlaybackPolicy } from '../core/types.js';
@@ -37,16 +37,7 @@ const MAX_FILENAME = 255;
 export interface TusUploadsDeps {
   db: Db;
   store: ObjectStore;
-  config: Pick<
-    Config,
-    | 'dataDir'
-    | 'maxUploadBytes'
-    | 'uploadExpiryHours'
-    | 'tusPartMib'
-    | 'maxAttempts'
-    | 'databaseUrl'
-    | 'minFreeMib'
-  >;
+  config: StorageConfig & UploadsConfig & QueueConfig;
   log: Logger;
   /** Told when a video was queued, to wake an in-process worker. */
   onQueued: (videoId: string) => void;
