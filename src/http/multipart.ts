@@ -19,11 +19,30 @@ import type { Logger } from 'pino';
 import type { QueueConfig, UploadsConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, MultipartStorage, ObjectStore } from '../core/ports.js';
+import type { PlaybackPolicy } from '../core/types.js';
 import { directUploads } from '../uploads/direct.js';
 import { MAX_PARTS } from '../uploads/partPlan.js';
 import { tagRoutes } from './docs.js';
+import { type IdParams, idParams, idString, playbackPolicy } from './schemas.js';
 
 const MAX_BATCH = 100;
+
+interface StartBody {
+  size: number;
+  filename?: string;
+  title?: string;
+  playbackPolicy?: PlaybackPolicy;
+}
+interface PartParams extends IdParams {
+  n: number;
+}
+interface ReportedPart {
+  etag: string;
+  size: number;
+}
+interface CompleteBody {
+  parts: { partNumber: number; etag: string }[];
+}
 
 export interface MultipartDeps {
   db: Db;
@@ -54,7 +73,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
     api.addHook('onRequest', deps.requireApiKey);
     api.addHook('onRoute', tagRoutes('uploads'));
 
-    api.post(
+    api.post<{ Body: StartBody }>(
       '/v1/uploads/multipart',
       {
         schema: {
@@ -66,27 +85,22 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
               size: { type: 'integer', minimum: 1 },
               filename: { type: 'string', maxLength: 255 },
               title: { type: 'string', maxLength: 200 },
-              playbackPolicy: { type: 'string', enum: ['public', 'signed'] },
+              playbackPolicy,
             },
           },
         },
       },
       async (req, reply) => {
-        const body = req.body as {
-          size: number;
-          filename?: string;
-          title?: string;
-          playbackPolicy?: 'public' | 'signed';
-        };
-        const started = await direct.start({ ...body, apiKeyId: req.apiKeyId });
+        const started = await direct.start({ ...req.body, apiKeyId: req.apiKeyId });
         return reply.code(201).send(started);
       },
     );
 
-    api.post(
+    api.post<{ Params: IdParams; Body: { partNumbers: number[] } }>(
       '/v1/uploads/multipart/:id/parts',
       {
         schema: {
+          params: idParams,
           body: {
             type: 'object',
             required: ['partNumbers'],
@@ -103,18 +117,18 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         },
       },
       async (req) => {
-        const row = await direct.own(req.apiKeyId, (req.params as { id: string }).id);
-        return direct.presignParts(row, (req.body as { partNumbers: number[] }).partNumbers);
+        const row = await direct.own(req.apiKeyId, req.params.id);
+        return direct.presignParts(row, req.body.partNumbers);
       },
     );
 
-    api.put(
+    api.put<{ Params: PartParams; Body: ReportedPart }>(
       '/v1/uploads/multipart/:id/parts/:n',
       {
         schema: {
           params: {
             type: 'object',
-            properties: { id: { type: 'string' }, n: { type: 'integer', minimum: 1, maximum: MAX_PARTS } },
+            properties: { id: idString, n: { type: 'integer', minimum: 1, maximum: MAX_PARTS } },
           },
           body: {
             type: 'object',
@@ -125,22 +139,25 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         },
       },
       async (req, reply) => {
-        const { id, n } = req.params as { id: string; n: number };
+        const { id, n } = req.params;
         const row = await direct.own(req.apiKeyId, id);
-        const { etag, size } = req.body as { etag: string; size: number };
+        const { etag, size } = req.body;
         await direct.reportPart(row, n, etag, size);
         return reply.code(204).send();
       },
     );
 
-    api.get('/v1/uploads/multipart/:id/parts', async (req) =>
-      direct.listParts(await direct.own(req.apiKeyId, (req.params as { id: string }).id)),
+    api.get<{ Params: IdParams }>(
+      '/v1/uploads/multipart/:id/parts',
+      { schema: { params: idParams } },
+      async (req) => direct.listParts(await direct.own(req.apiKeyId, req.params.id)),
     );
 
-    api.post(
+    api.post<{ Params: IdParams; Body: CompleteBody }>(
       '/v1/uploads/multipart/:id/complete',
       {
         schema: {
+          params: idParams,
           body: {
             type: 'object',
             required: ['parts'],
@@ -165,14 +182,18 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
         },
       },
       async (req) => {
-        const row = await direct.own(req.apiKeyId, (req.params as { id: string }).id);
-        return direct.complete(row, (req.body as { parts: { partNumber: number; etag: string }[] }).parts);
+        const row = await direct.own(req.apiKeyId, req.params.id);
+        return direct.complete(row, req.body.parts);
       },
     );
 
-    api.delete('/v1/uploads/multipart/:id', async (req, reply) => {
-      await direct.abort(await direct.own(req.apiKeyId, (req.params as { id: string }).id));
-      return reply.code(204).send();
-    });
+    api.delete<{ Params: IdParams }>(
+      '/v1/uploads/multipart/:id',
+      { schema: { params: idParams } },
+      async (req, reply) => {
+        await direct.abort(await direct.own(req.apiKeyId, req.params.id));
+        return reply.code(204).send();
+      },
+    );
   });
 }

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeClip } from '../fixtures/generate.js';
 import { type ReelProcess, spawnReel } from '../helpers/process.js';
 import { waitFor } from '../helpers/reel.js';
+import { tusFetch, tusHeaders } from '../helpers/tus.js';
 
 const API_KEY = 'reel_test_restart_key_0123456789';
 
@@ -96,32 +97,18 @@ describe('restart safety', () => {
     const half = Math.floor(data.length / 2);
     const created = await api(url, '/v1/uploads', {
       method: 'POST',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Length': String(data.length),
-        'Upload-Metadata': `filename ${Buffer.from('small.mp4').toString('base64')}`,
-      },
+      headers: tusHeaders.create(data.length, { filename: 'small.mp4' }),
     });
     const location = created.headers.get('location')!;
-    const patch = await fetch(location, {
-      method: 'PATCH',
-      headers: {
-        Authorization: `Bearer ${API_KEY}`,
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-      },
-      body: data.subarray(0, half),
+    const patch = await tusFetch.patch(location, 0, data.subarray(0, half), {
+      Authorization: `Bearer ${API_KEY}`,
     });
     expect(patch.status).toBe(204);
     procs[0]!.child.kill('SIGKILL');
     await procs[0]!.exited;
 
     url = await start(dataDir, port);
-    const head = await fetch(location, {
-      method: 'HEAD',
-      headers: { Authorization: `Bearer ${API_KEY}`, 'Tus-Resumable': '1.0.0' },
-    });
+    const head = await tusFetch.head(location, { Authorization: `Bearer ${API_KEY}` });
     expect(head.status).toBe(200);
     expect(head.headers.get('upload-offset')).toBe(String(half));
     // The real client resumes from the server's offset (and retries the way clients do).

@@ -17,6 +17,7 @@ import { parseMasterPlaylist, probeRendition } from '../helpers/hls.js';
 import { type ReelProcess, spawnReel } from '../helpers/process.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
+import { tusFetch, tusHeaders } from '../helpers/tus.js';
 import { tusUpload } from '../helpers/upload.js';
 
 const MiB = 1024 * 1024;
@@ -280,7 +281,7 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
     const data = pattern(20 * MiB);
     const created = await t.api('/v1/uploads', {
       method: 'POST',
-      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length) },
+      headers: tusHeaders.create(data.length),
     });
     const location = created.headers.get('location')!;
     const id = location.split('/').pop()!;
@@ -300,12 +301,7 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
     });
     await fetch(location, {
       method: 'PATCH',
-      headers: {
-        ...t.auth,
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-      },
+      headers: tusHeaders.patch(0, t.auth),
       body,
       signal: abort.signal,
       duplex: 'half',
@@ -313,10 +309,7 @@ describe('direct multipart uploads and tus on S3 (one process)', () => {
     const offset = await waitFor(
       'the server to keep what arrived',
       async () => {
-        const head = await fetch(location, {
-          method: 'HEAD',
-          headers: { ...t.auth, 'Tus-Resumable': '1.0.0' },
-        });
+        const head = await tusFetch.head(location, t.auth);
         const o = Number(head.headers.get('upload-offset'));
         return o > 0 ? o : undefined;
       },
@@ -356,33 +349,19 @@ describe('tus on S3: PATCHes of known length streamed part by part (upload role 
     ({ t, close } = await startS3Reel({ roles: 'upload,play', 'tus-part-mib': '5' }));
   });
   afterAll(() => close());
-  const tus = { 'Tus-Resumable': '1.0.0' };
   const create = async (size: number) => {
     const res = await t.api('/v1/uploads', {
       method: 'POST',
-      headers: { ...tus, 'Upload-Length': String(size) },
+      headers: tusHeaders.create(size),
     });
     expect(res.status).toBe(201);
     const location = res.headers.get('location')!;
     return { location, id: location.split('/').pop()! };
   };
   const patch = (location: string, offset: number, body: Buffer) =>
-    fetch(location, {
-      method: 'PATCH',
-      headers: {
-        ...t.auth,
-        ...tus,
-        'Upload-Offset': String(offset),
-        'Content-Type': 'application/offset+octet-stream',
-      },
-      body: new Uint8Array(body),
-    });
+    tusFetch.patch(location, offset, new Uint8Array(body), t.auth);
   const offsetOf = async (location: string) =>
-    Number(
-      (await fetch(location, { method: 'HEAD', headers: { ...t.auth, ...tus } })).headers.get(
-        'upload-offset',
-      ),
-    );
+    Number((await tusFetch.head(location, t.auth)).headers.get('upload-offset'));
   const multipart = async (id: string) => ({
     row: (
       await t.reel.db.query<{ state: string; tail_size: number }>(
@@ -418,7 +397,7 @@ describe('tus on S3: PATCHes of known length streamed part by part (upload role 
     expect(await t.reel.store.stat(`sources/${id}/original`)).toBeNull();
     expect(await offsetOf(location)).toBe(23 * MiB);
     // A finished upload is a queued video: a tus termination may not take its parts away.
-    const terminate = await fetch(location, { method: 'DELETE', headers: { ...t.auth, ...tus } });
+    const terminate = await tusFetch.delete(location, t.auth);
     expect(terminate.status).toBe(400);
     expect((await multipart(id)).row.state).toBe('stored');
 
@@ -440,13 +419,7 @@ describe('tus on S3: PATCHes of known length streamed part by part (upload role 
     await new Promise<void>((resolve) => {
       const req = http.request(location, {
         method: 'PATCH',
-        headers: {
-          ...t.auth,
-          ...tus,
-          'Upload-Offset': '0',
-          'Content-Type': 'application/offset+octet-stream',
-          'Content-Length': String(data.length),
-        },
+        headers: tusHeaders.patch(0, { ...t.auth, 'Content-Length': String(data.length) }),
       });
       req.on('error', () => resolve());
       req.on('close', () => resolve());

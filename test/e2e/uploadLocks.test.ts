@@ -14,11 +14,12 @@ import { postgresDb, type TestDb } from '../helpers/db.js';
 import { type ReelProcess, spawnReel } from '../helpers/process.js';
 import { waitFor } from '../helpers/reel.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
+import { tusHeaders } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
 const API_KEY = 'reel_test_upload_locks_key_0123456789';
 const PREFIX = 'locks';
-const auth = { Authorization: `Bearer ${API_KEY}`, 'Tus-Resumable': '1.0.0' };
+const auth = tusHeaders.base({ Authorization: `Bearer ${API_KEY}` });
 
 /** 10 MiB where every 4 KiB block differs: more than one S3 part, and misplaced bytes show. */
 function testData(): Buffer {
@@ -78,11 +79,7 @@ describe('two upload-role processes share tus uploads over Postgres and S3', () 
   async function create(size: number): Promise<string> {
     const res = await fetch(`${urlA}/v1/uploads`, {
       method: 'POST',
-      headers: {
-        ...auth,
-        'Upload-Length': String(size),
-        'Upload-Metadata': `filename ${Buffer.from('locks.bin').toString('base64')}`,
-      },
+      headers: tusHeaders.create(size, { filename: 'locks.bin' }, auth),
     });
     expect(res.status).toBe(201);
     return res.headers.get('location')!.split('/').pop()!;
@@ -96,11 +93,7 @@ describe('two upload-role processes share tus uploads over Postgres and S3', () 
   ) =>
     fetch(`${base}/v1/uploads/${id}`, {
       method: 'PATCH',
-      headers: {
-        ...auth,
-        'Upload-Offset': String(offset),
-        'Content-Type': 'application/offset+octet-stream',
-      },
+      headers: tusHeaders.patch(offset, auth),
       body: body instanceof Buffer ? new Uint8Array(body) : body,
       signal,
       duplex: 'half',

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestReel, type TestReel } from '../helpers/reel.js';
+import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { tusFetch, tusHeaders } from '../helpers/tus.js';
 import { tusUpload } from '../helpers/upload.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 describe('management API and tus uploads (no worker)', () => {
   let t: TestReel;
@@ -35,10 +34,7 @@ describe('management API and tus uploads (no worker)', () => {
       'REEL_BAD_API_KEY',
     );
     await expectError(
-      await fetch(`${t.url}/v1/uploads`, {
-        method: 'POST',
-        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10' },
-      }),
+      await tusFetch.create(`${t.url}/v1/uploads`, { length: 10 }),
       401,
       'REEL_MISSING_API_KEY',
     );
@@ -107,12 +103,13 @@ describe('management API and tus uploads (no worker)', () => {
     const body = Buffer.alloc(1000, 1);
     const res = await t.api('/v1/uploads', {
       method: 'POST',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Length': String(body.length),
-        'Upload-Metadata': `filename ${b64('beach day.mov')}`,
-        'Content-Type': 'application/offset+octet-stream',
-      },
+      headers: tusHeaders.create(
+        body.length,
+        { filename: 'beach day.mov' },
+        {
+          'Content-Type': 'application/offset+octet-stream',
+        },
+      ),
       body,
     });
     expect(res.status).toBe(201);
@@ -126,7 +123,7 @@ describe('management API and tus uploads (no worker)', () => {
     const before = fs.readdirSync(path.join(t.dataDir, 'uploads'));
     const res = await t.api('/v1/uploads', {
       method: 'POST',
-      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1000001' },
+      headers: tusHeaders.create(1000001),
     });
     await expectError(res, 413, 'REEL_UPLOAD_TOO_LARGE');
     expect(fs.readdirSync(path.join(t.dataDir, 'uploads')).filter((f) => !before.includes(f))).toEqual([]);
@@ -136,73 +133,57 @@ describe('management API and tus uploads (no worker)', () => {
   it('termination removes an unfinished upload and its video', async () => {
     const res = await t.api('/v1/uploads', {
       method: 'POST',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Length': '5000',
-        'Upload-Metadata': `filename ${b64('a.mp4')}`,
-      },
+      headers: tusHeaders.create(5000, { filename: 'a.mp4' }),
     });
     const location = res.headers.get('location')!;
     const id = location.split('/').pop()!;
     expect((await (await t.api(`/v1/videos/${id}`)).json()).status).toBe('uploading');
-    const del = await fetch(location, { method: 'DELETE', headers: { ...t.auth, 'Tus-Resumable': '1.0.0' } });
+    const del = await tusFetch.delete(location, t.auth);
     expect(del.status).toBe(204);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the video to go', async () => (await t.api(`/v1/videos/${id}`)).status === 404, 5000, 20);
     expect((await t.api(`/v1/videos/${id}`)).status).toBe(404);
   });
 
   it('hostile and malformed requests get a 4xx with the error body, never a 500', async () => {
-    const tusHeaders = { ...t.auth, 'Tus-Resumable': '1.0.0' };
+    const withTus = tusHeaders.base(t.auth);
     const cases: [string, RequestInit][] = [
-      ['/v1/uploads', { method: 'POST', headers: tusHeaders }], // no Upload-Length
-      ['/v1/uploads', { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '-5' } }],
-      ['/v1/uploads', { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': 'abc' } }],
+      ['/v1/uploads', { method: 'POST', headers: withTus }], // no Upload-Length
+      ['/v1/uploads', { method: 'POST', headers: tusHeaders.create('-5', undefined, t.auth) }],
+      ['/v1/uploads', { method: 'POST', headers: tusHeaders.create('abc', undefined, t.auth) }],
       [
         '/v1/uploads',
         {
           method: 'POST',
-          headers: { ...tusHeaders, 'Upload-Length': '10', 'Upload-Metadata': 'filename %%%' },
+          headers: tusHeaders.create(10, 'filename %%%', t.auth),
         },
       ],
       [
         '/v1/uploads',
         {
           method: 'POST',
-          headers: {
-            ...tusHeaders,
-            'Upload-Length': '10',
-            'Upload-Metadata': `title ${b64('x'.repeat(5000))}`,
-          },
+          headers: tusHeaders.create(10, { title: 'x'.repeat(5000) }, t.auth),
         },
       ],
       [
         '/v1/uploads',
         {
           method: 'POST',
-          headers: {
-            ...tusHeaders,
-            'Upload-Length': '10',
-            'Upload-Metadata': `title ${b64('x'.repeat(300))}`,
-          },
+          headers: tusHeaders.create(10, { title: 'x'.repeat(300) }, t.auth),
         },
       ],
       [
         '/v1/uploads',
         {
           method: 'POST',
-          headers: {
-            ...tusHeaders,
-            'Upload-Length': '10',
-            'Upload-Metadata': `playback_policy ${b64('everyone')}`,
-          },
+          headers: tusHeaders.create(10, { playback_policy: 'everyone' }, t.auth),
         },
       ],
-      ['/v1/uploads/doesnotexist', { method: 'HEAD', headers: tusHeaders }],
+      ['/v1/uploads/doesnotexist', { method: 'HEAD', headers: withTus }],
       [
         '/v1/uploads/doesnotexist',
         {
           method: 'PATCH',
-          headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          headers: tusHeaders.patch(0, t.auth),
           body: 'abc',
         },
       ],
@@ -210,11 +191,11 @@ describe('management API and tus uploads (no worker)', () => {
         '/v1/uploads/..%2F..%2Freel.lock',
         {
           method: 'PATCH',
-          headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          headers: tusHeaders.patch(0, t.auth),
           body: 'abc',
         },
       ],
-      ['/v1/uploads/..%2F..%2Freel.lock', { method: 'DELETE', headers: tusHeaders }],
+      ['/v1/uploads/..%2F..%2Freel.lock', { method: 'DELETE', headers: withTus }],
       ['/v1/videos/..%2F..%2Fetc', { headers: t.auth }],
       ['/v1/videos/does-not-exist', { headers: t.auth }],
       ['/v1/videos/does-not-exist', { method: 'DELETE', headers: t.auth }],
@@ -246,11 +227,7 @@ describe('management API and tus uploads (no worker)', () => {
   it('a file name with a path keeps only its base name', async () => {
     const res = await t.api('/v1/uploads', {
       method: 'POST',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Length': '10',
-        'Upload-Metadata': `filename ${b64('../../x/evil.mp4')}`,
-      },
+      headers: tusHeaders.create(10, { filename: '../../x/evil.mp4' }),
     });
     expect(res.status).toBe(201);
     const id = res.headers.get('location')!.split('/').pop()!;
@@ -282,28 +259,19 @@ describe('tus expiration', () => {
   it('an unfinished upload expires: its bytes and its video are removed; a finished one is kept', async () => {
     const res = await t.api('/v1/uploads', {
       method: 'POST',
-      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5000' },
+      headers: tusHeaders.create(5000),
     });
     expect(res.status).toBe(201);
     expect(new Date(res.headers.get('upload-expires')!).getTime()).toBeGreaterThan(Date.now());
     const location = res.headers.get('location')!;
     const id = location.split('/').pop()!;
-    const patch = await fetch(location, {
-      method: 'PATCH',
-      headers: {
-        ...t.auth,
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-      },
-      body: Buffer.alloc(1000),
-    });
+    const patch = await tusFetch.patch(location, 0, Buffer.alloc(1000), t.auth);
     expect(patch.status).toBe(204);
     const done = await tusUpload(t, Buffer.alloc(2000, 9));
     await new Promise((r) => setTimeout(r, 4000));
     await t.reel.uploads!.cleanUpExpired();
     expect((await t.api(`/v1/videos/${id}`)).status).toBe(404);
-    const head = await fetch(location, { method: 'HEAD', headers: { ...t.auth, 'Tus-Resumable': '1.0.0' } });
+    const head = await tusFetch.head(location, t.auth);
     expect([404, 410]).toContain(head.status);
     expect(fs.existsSync(path.join(t.dataDir, 'uploads', id))).toBe(false);
     expect((await (await t.api(`/v1/videos/${done}`)).json()).status).toBe('queued');

@@ -14,24 +14,17 @@ import { isReelError } from '../../src/core/errors.js';
 import { TusFileStore } from '../../src/uploads/tusFileStore.js';
 import { rawRequest } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
+import { tusHeaders } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
-const tus = { 'Tus-Resumable': '1.0.0' };
-const octets = { 'Content-Type': 'application/offset+octet-stream' };
 
 const create = (t: TestReel, size: number) =>
-  rawRequest(t.url, '/v1/uploads', 'POST', { ...t.auth, ...tus, 'Upload-Length': String(size) });
+  rawRequest(t.url, '/v1/uploads', 'POST', tusHeaders.create(size, undefined, t.auth));
 const patch = (t: TestReel, id: string, offset: number, body: Buffer) =>
-  rawRequest(
-    t.url,
-    `/v1/uploads/${id}`,
-    'PATCH',
-    { ...t.auth, ...tus, ...octets, 'Upload-Offset': String(offset) },
-    body,
-  );
+  rawRequest(t.url, `/v1/uploads/${id}`, 'PATCH', tusHeaders.patch(offset, t.auth), body);
 const offsetOf = async (t: TestReel, id: string) =>
   Number(
-    (await rawRequest(t.url, `/v1/uploads/${id}`, 'HEAD', { ...t.auth, ...tus })).headers['upload-offset'],
+    (await rawRequest(t.url, `/v1/uploads/${id}`, 'HEAD', tusHeaders.base(t.auth))).headers['upload-offset'],
   );
 
 function expect507(res: { status: number; body: string }, message: RegExp) {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
+import { tusHeaders } from '../helpers/tus.js';
 
 const forged = {
   'X-Forwarded-Host': 'evil.example',
@@ -15,12 +16,12 @@ const forged = {
 
 /** The tus Location and the playback URL Reel answers a request carrying `headers`. */
 async function urlsFor(t: TestReel, headers: Record<string, string>) {
-  const created = await rawRequest(t.url, '/v1/uploads', 'POST', {
-    ...t.auth,
-    'Tus-Resumable': '1.0.0',
-    'Upload-Length': '10',
-    ...headers,
-  });
+  const created = await rawRequest(
+    t.url,
+    '/v1/uploads',
+    'POST',
+    tusHeaders.create(10, undefined, { ...t.auth, ...headers }),
+  );
   expect(created.status).toBe(201);
   const location = String(created.headers.location);
   const id = location.split('/').pop()!;

@@ -1,5 +1,5 @@
 import { decodeProtectedHeader, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { rotateSigningKey } from '../../src/db/signingKeys.js';
 import { publishFake, publishLadder } from '../helpers/publish.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
@@ -244,8 +244,15 @@ describe('a playback that started with a valid token finishes after the token ex
     const firstSegment = urisOf(hdText, hd).find((u) => u.endsWith('seg_00000.m4s'))!;
     expect(await (await fetch(firstSegment)).text()).toBe('filmA/720p/seg_00000.m4s');
 
-    // A paused tab: wait until the playback token has expired.
-    await new Promise((r) => setTimeout(r, new Date(expiresAt).getTime() - Date.now() + 1200));
+    // A paused tab: the clock moves past the playback token's expiry (only Date is faked; it keeps running).
+    vi.useFakeTimers({
+      toFake: ['Date'],
+      now: new Date(expiresAt).getTime() + 1200,
+      shouldAdvanceTime: true,
+    });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     await expectError(await fetch(url), 403, 'REEL_EXPIRED_TOKEN');
     await expectError(await fetch(new URL('720p/seg_00001.m4s', url)), 403, 'REEL_EXPIRED_TOKEN');
 

@@ -12,9 +12,9 @@ import { assembleUpload } from '../../src/uploads/assemble.js';
 import { rawRequest } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
+import { tusHeaders } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
-const tus = { 'Tus-Resumable': '1.0.0' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A raw connection to the server: what it receives, and when it was closed. */
@@ -43,18 +43,14 @@ const head = (method: string, pathname: string, headers: Record<string, string>)
     .join('')}\r\n`;
 
 async function createUpload(t: TestReel, size: number): Promise<string> {
-  const res = await rawRequest(t.url, '/v1/uploads', 'POST', {
-    ...t.auth,
-    ...tus,
-    'Upload-Length': String(size),
-  });
+  const res = await rawRequest(t.url, '/v1/uploads', 'POST', tusHeaders.create(size, undefined, t.auth));
   expect(res.status).toBe(201);
   return String(res.headers.location).split('/').pop()!;
 }
 
 const offsetOf = async (t: TestReel, id: string) =>
   Number(
-    (await rawRequest(t.url, `/v1/uploads/${id}`, 'HEAD', { ...t.auth, ...tus })).headers['upload-offset'],
+    (await rawRequest(t.url, `/v1/uploads/${id}`, 'HEAD', tusHeaders.base(t.auth))).headers['upload-offset'],
   );
 
 /** Bytes where every 4 KiB block differs, so that misplaced bytes show. */
@@ -87,13 +83,14 @@ async function stalledPatch(
   const c = connect(t.url);
   await c.connected;
   c.socket.write(
-    head('PATCH', `/v1/uploads/${id}`, {
-      Authorization: t.auth.Authorization,
-      ...tus,
-      'Upload-Offset': String(offset),
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(data.length - offset),
-    }),
+    head(
+      'PATCH',
+      `/v1/uploads/${id}`,
+      tusHeaders.patch(offset, {
+        Authorization: t.auth.Authorization,
+        'Content-Length': String(data.length - offset),
+      }),
+    ),
   );
   c.socket.write(data.subarray(offset, offset + sent));
   const silentFrom = Date.now();
@@ -139,12 +136,7 @@ function stallSuite(
         t.url,
         `/v1/uploads/${id}`,
         'PATCH',
-        {
-          ...t.auth,
-          ...tus,
-          'Upload-Offset': String(offset),
-          'Content-Type': 'application/offset+octet-stream',
-        },
+        tusHeaders.patch(offset, t.auth),
         data.subarray(offset),
       );
       expect(rest.status).toBe(204);
@@ -166,13 +158,11 @@ describe('slow bodies and the connection cap (filesystem store)', () => {
     const c = connect(t.url);
     await c.connected;
     c.socket.write(
-      head('PATCH', `/v1/uploads/${id}`, {
-        Authorization: t.auth.Authorization,
-        ...tus,
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Content-Length': String(100 * MiB),
-      }),
+      head(
+        'PATCH',
+        `/v1/uploads/${id}`,
+        tusHeaders.patch(0, { Authorization: t.auth.Authorization, 'Content-Length': String(100 * MiB) }),
+      ),
     );
     // A byte every 400 ms for 2.4 s: longer than the idle time in all, but never idle that long.
     let silentFrom = 0;

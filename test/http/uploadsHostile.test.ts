@@ -8,8 +8,8 @@ import { createApiKey } from '../../src/db/apiKeys.js';
 import { rawRequest as raw } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
+import { tusHeaders } from '../helpers/tus.js';
 
-const tus = { 'Tus-Resumable': '1.0.0' };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: () => Promise<void> }>) {
@@ -23,25 +23,25 @@ function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: (
 
     it("another key's unfinished upload: HEAD, PATCH, DELETE and GET by any URL shape are refused, and it is untouched", async () => {
       const mine = Buffer.alloc(100, 'a');
-      const created = await raw(t.url, '/v1/uploads', 'POST', {
-        ...t.auth,
-        ...tus,
-        'Upload-Length': '100',
-        'Upload-Metadata': `filename ${b64('mine.mp4')}`,
-      });
+      const created = await raw(
+        t.url,
+        '/v1/uploads',
+        'POST',
+        tusHeaders.create(100, { filename: 'mine.mp4' }, t.auth),
+      );
       expect(created.status).toBe(201);
       const id = String(created.headers.location).split('/').pop()!;
       const first = await raw(
         t.url,
         `/v1/uploads/${id}`,
         'PATCH',
-        { ...t.auth, ...tus, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+        tusHeaders.patch(0, t.auth),
         mine.subarray(0, 40),
       );
       expect(first.status).toBe(204);
 
       const other = await createApiKey(t.reel.db, 'intruder');
-      const intruder = { Authorization: `Bearer ${other.secret}`, ...tus };
+      const intruder = tusHeaders.base({ Authorization: `Bearer ${other.secret}` });
       const shapes = [
         `/v1/uploads/${id}`,
         `/v1/uploads?/${id}`,
@@ -56,13 +56,7 @@ function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: (
         expect(head.headers['upload-offset'], `HEAD ${shape}`).toBeUndefined();
         const get = await raw(t.url, shape, 'GET', intruder);
         expect(get.status, `GET ${shape}`).toBe(404);
-        const patch = await raw(
-          t.url,
-          shape,
-          'PATCH',
-          { ...intruder, 'Upload-Offset': '40', 'Content-Type': 'application/offset+octet-stream' },
-          Buffer.alloc(60, 'z'),
-        );
+        const patch = await raw(t.url, shape, 'PATCH', tusHeaders.patch(40, intruder), Buffer.alloc(60, 'z'));
         expect(patch.status, `PATCH ${shape}`).toBeGreaterThanOrEqual(400);
         expect(patch.status, `PATCH ${shape}`).toBeLessThan(500);
         const del = await raw(t.url, shape, 'DELETE', intruder);
@@ -71,7 +65,7 @@ function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: (
       }
 
       // The owner's upload is as it was: offset 40, its video still uploading, and it finishes with its bytes.
-      const head = await raw(t.url, `/v1/uploads/${id}`, 'HEAD', { ...t.auth, ...tus });
+      const head = await raw(t.url, `/v1/uploads/${id}`, 'HEAD', tusHeaders.base(t.auth));
       expect(head.status).toBe(200);
       expect(head.headers['upload-offset']).toBe('40');
       expect((await (await t.api(`/v1/videos/${id}`)).json()).status).toBe('uploading');
@@ -79,7 +73,7 @@ function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: (
         t.url,
         `/v1/uploads/${id}`,
         'PATCH',
-        { ...t.auth, ...tus, 'Upload-Offset': '40', 'Content-Type': 'application/offset+octet-stream' },
+        tusHeaders.patch(40, t.auth),
         mine.subarray(40),
       );
       expect(rest.status).toBe(204);
@@ -91,12 +85,7 @@ function hostileSuite(name: string, start: () => Promise<{ t: TestReel; close: (
 
     it('metadata with a NUL byte or another control character is refused with 400 naming the field', async () => {
       const create = (metadata: string) =>
-        raw(t.url, '/v1/uploads', 'POST', {
-          ...t.auth,
-          ...tus,
-          'Upload-Length': '10',
-          'Upload-Metadata': metadata,
-        });
+        raw(t.url, '/v1/uploads', 'POST', tusHeaders.create(10, metadata, t.auth));
       const cases: [string, string][] = [
         [`filename ${b64('clip.mp4')},title ${b64('a\0b')}`, 'title'],
         [`filename ${b64('clip\0.mp4')}`, 'filename'],

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_UNSENT_BYTES } from '../../src/http/events.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { tusFetch } from '../helpers/tus.js';
 
 interface Event {
   event: string;
@@ -55,14 +56,10 @@ function reader(res: Response) {
 }
 
 const createUpload = async (t: TestReel, title: string) => {
-  const res = await fetch(`${t.url}/v1/uploads`, {
-    method: 'POST',
-    headers: {
-      ...t.auth,
-      'Tus-Resumable': '1.0.0',
-      'Upload-Length': '100',
-      'Upload-Metadata': `filename ${Buffer.from('a.mp4').toString('base64')},title ${Buffer.from(title).toString('base64')}`,
-    },
+  const res = await tusFetch.create(`${t.url}/v1/uploads`, {
+    length: 100,
+    metadata: { filename: 'a.mp4', title },
+    headers: t.auth,
   });
   expect(res.status).toBe(201);
   return res.headers.get('location')!.split('/').pop()!;
@@ -101,16 +98,7 @@ describe('GET /v1/events', () => {
       event: 'video',
       data: { status: 'uploading', title: 'after' },
     });
-    const patch = await fetch(`${t.url}/v1/uploads/${before}`, {
-      method: 'PATCH',
-      headers: {
-        ...t.auth,
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-      },
-      body: Buffer.alloc(100),
-    });
+    const patch = await tusFetch.patch(`${t.url}/v1/uploads/${before}`, 0, Buffer.alloc(100), t.auth);
     expect(patch.status).toBe(204);
     // (A state may be sent twice: the page keeps the last one.)
     await events.next((e) => e.data.id === before && e.data.status === 'queued');

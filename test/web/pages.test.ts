@@ -12,6 +12,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeClip, makeTextFile } from '../fixtures/generate.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { tusFetch } from '../helpers/tus.js';
 import { tusUpload } from '../helpers/upload.js';
 import { launchChromium, openPage, screenshot } from './browser.js';
 
@@ -259,11 +260,7 @@ describe('the web app in Chromium', () => {
     await page.reload();
     const uploadUrl = log.find((r) => r.method === 'PATCH')!.url;
     const offsetOf = async () =>
-      Number(
-        (
-          await fetch(uploadUrl, { method: 'HEAD', headers: { ...t.auth, 'Tus-Resumable': '1.0.0' } })
-        ).headers.get('upload-offset'),
-      );
+      Number((await tusFetch.head(uploadUrl, t.auth)).headers.get('upload-offset'));
     // The page lists the unfinished upload with how far it got.
     await page.getByRole('heading', { name: 'Unfinished uploads' }).waitFor();
     await expect.poll(() => page.locator('#unfinished').textContent()).toMatch(/web-resume.*\d+%/);
