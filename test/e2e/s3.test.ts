@@ -15,8 +15,8 @@ import { makeClip } from '../fixtures/generate.js';
 import { postgresDb, type TestDb } from '../helpers/db.js';
 import { parseMasterPlaylist, probeRendition } from '../helpers/hls.js';
 import { type ReelProcess, spawnReel } from '../helpers/process.js';
-import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
-import { startS3, type TestS3 } from '../helpers/s3.js';
+import { type TestReel, waitFor } from '../helpers/reel.js';
+import { startS3, startS3Reel, type TestS3 } from '../helpers/s3.js';
 import { tusFetch, tusHeaders } from '../helpers/tus.js';
 import { tusUpload } from '../helpers/upload.js';
 
@@ -27,29 +27,6 @@ const readStream = async (r: NodeJS.ReadableStream) => {
   for await (const c of r) chunks.push(Buffer.from(c as Buffer));
   return Buffer.concat(chunks);
 };
-
-const s3Flags = (s3: TestS3) => ({
-  's3-bucket': s3.bucket,
-  's3-endpoint': s3.endpoint,
-  's3-force-path-style': 'true',
-  's3-prefix': `run${Date.now()}`,
-});
-
-/** s3rver and an in-process Reel on it, for the tests of one describe block. */
-async function startS3Reel(flags: Record<string, string>) {
-  const s3 = await startS3();
-  process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
-  const t = await startTestReel({ ...s3Flags(s3), ...flags });
-  return {
-    s3,
-    t,
-    close: async () => {
-      await t.close();
-      await s3.close();
-    },
-  };
-}
 
 /** Bytes where every 4 KiB block differs, so that misplaced bytes show. */
 function pattern(bytes: number): Buffer {

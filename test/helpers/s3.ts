@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
+import { startTestReel } from './reel.js';
 
 export interface TestS3 {
   endpoint: string;
@@ -81,5 +82,29 @@ function emulator(port: number, bucket: string, close: () => Promise<void>): Tes
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     },
     close,
+  };
+}
+
+/** The flags that put an in-process Reel's objects on this emulator, under a fresh prefix. */
+export const s3Flags = (s3: TestS3) => ({
+  's3-bucket': s3.bucket,
+  's3-endpoint': s3.endpoint,
+  's3-force-path-style': 'true',
+  's3-prefix': `run${Date.now()}`,
+});
+
+/** s3rver and an in-process Reel on it, for the tests of one describe block. */
+export async function startS3Reel(flags: Record<string, string>) {
+  const s3 = await startS3();
+  process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
+  const t = await startTestReel({ ...s3Flags(s3), ...flags });
+  return {
+    s3,
+    t,
+    close: async () => {
+      await t.close();
+      await s3.close();
+    },
   };
 }

@@ -11,7 +11,7 @@ import { limitConnections } from '../../src/http/connectionLimits.js';
 import { assembleUpload } from '../../src/uploads/assemble.js';
 import { rawRequest } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
-import { startS3, type TestS3 } from '../helpers/s3.js';
+import { startS3Reel } from '../helpers/s3.js';
 import { tusHeaders } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
@@ -235,26 +235,6 @@ stallSuite(
 // when the client went silent is the one the client sends again.
 stallSuite(
   'S3 store',
-  async () => {
-    const s3: TestS3 = await startS3();
-    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
-    const t = await startTestReel({
-      roles: 'upload,play',
-      'body-idle-seconds': '1',
-      'tus-part-mib': '5',
-      's3-bucket': s3.bucket,
-      's3-endpoint': s3.endpoint,
-      's3-force-path-style': 'true',
-      's3-prefix': `run${Date.now()}`,
-    });
-    return {
-      t,
-      close: async () => {
-        await t.close();
-        await s3.close();
-      },
-    };
-  },
+  () => startS3Reel({ roles: 'upload,play', 'body-idle-seconds': '1', 'tus-part-mib': '5' }),
   { total: 20 * MiB, sent: 12 * MiB, kept: 10 * MiB },
 );

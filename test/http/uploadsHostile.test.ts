@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/db/apiKeys.js';
 import { rawRequest as raw } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
-import { startS3, type TestS3 } from '../helpers/s3.js';
+import { startS3Reel } from '../helpers/s3.js';
 import { tusHeaders } from '../helpers/tus.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -125,22 +125,4 @@ hostileSuite('filesystem store', async () => {
   return { t, close: () => t.close() };
 });
 
-hostileSuite('S3 store', async () => {
-  const s3: TestS3 = await startS3();
-  process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
-  const t = await startTestReel({
-    roles: 'upload,play',
-    's3-bucket': s3.bucket,
-    's3-endpoint': s3.endpoint,
-    's3-force-path-style': 'true',
-    's3-prefix': `run${Date.now()}`,
-  });
-  return {
-    t,
-    close: async () => {
-      await t.close();
-      await s3.close();
-    },
-  };
-});
+hostileSuite('S3 store', () => startS3Reel({ roles: 'upload,play' }));
