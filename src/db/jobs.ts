@@ -13,6 +13,7 @@
 import type { Queryable } from '../core/ports.js';
 import type { RenditionInfo } from '../core/types.js';
 import { keys } from '../storage/keys.js';
+import { liveTaskLeases } from './tasks.js';
 
 /** The channel on which queueing a job is announced (LISTEN in jobs/listen.ts). */
 export const JOBS_CHANNEL = 'reel_jobs';
@@ -31,7 +32,17 @@ export interface ClaimedJob {
   sourceKey: string;
 }
 
-export type JobEvent = 'claimed' | 'reclaimed' | 'published' | 'retry' | 'failed' | 'released' | 'stale';
+export type JobEvent =
+  | 'claimed'
+  | 'reclaimed'
+  | 'planned'
+  | 'published'
+  | 'ready'
+  | 'retry'
+  | 'failed'
+  | 'released'
+  | 'stale'
+  | 'cancelled';
 
 /** Appends to the audit trail (job_events). */
 export async function recordEvent(
@@ -43,11 +54,13 @@ export async function recordEvent(
     event: JobEvent;
     workerId?: string | null;
     detail?: string;
+    /** The task the event is about; absent for the job's own (planning) events. */
+    taskId?: number;
   },
 ): Promise<void> {
   await db.query(
-    'INSERT INTO job_events (job_id, video_id, attempt, event, worker_id, detail) VALUES ($1, $2, $3, $4, $5, $6)',
-    [e.jobId, e.videoId, e.attempt, e.event, e.workerId ?? null, e.detail ?? null],
+    'INSERT INTO job_events (job_id, video_id, attempt, event, worker_id, detail, task_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+    [e.jobId, e.videoId, e.attempt, e.event, e.workerId ?? null, e.detail ?? null, e.taskId ?? null],
   );
 }
 
@@ -282,7 +295,10 @@ export async function expireLeasesOfDeadProcess(db: Queryable): Promise<number> 
   const rows = await db.query(
     `UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE state = 'running' RETURNING id`,
   );
-  return rows.length;
+  const tasks = await db.query(
+    `UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE state = 'running' RETURNING id`,
+  );
+  return rows.length + tasks.length;
 }
 
 /** Prefixes of attempts that did not publish and are no longer being written by a live lease. */
@@ -296,7 +312,11 @@ export async function collectableOrphans(db: Queryable, graceSeconds: number): P
   const live = await db.query<{ video_id: string; attempt: number }>(
     `SELECT video_id, attempt FROM jobs WHERE state = 'running' AND lease_expires_at >= now()`,
   );
-  const written = new Set(live.map((j) => keys.attemptPrefix(j.video_id, j.attempt)));
+  const tasks = await liveTaskLeases(db);
+  const written = new Set([
+    ...live.map((j) => keys.attemptPrefix(j.video_id, j.attempt)),
+    ...tasks.map((t) => keys.taskPrefix(t.videoId, t.taskId, t.attempt)),
+  ]);
   return old.map((r) => r.prefix).filter((p) => !written.has(p));
 }
 
@@ -312,8 +332,11 @@ export async function countJobsByState(db: Queryable): Promise<{ state: string; 
 /** Live leases per worker (for metrics). */
 export async function countLiveLeasesByWorker(db: Queryable): Promise<{ workerId: string; n: number }[]> {
   const rows = await db.query<{ worker_id: string; n: number }>(
-    `SELECT worker_id, count(*)::int AS n FROM jobs
-      WHERE state = 'running' AND lease_expires_at >= now() GROUP BY worker_id`,
+    `SELECT worker_id, count(*)::int AS n FROM (
+       SELECT worker_id FROM jobs WHERE state = 'running' AND lease_expires_at >= now()
+       UNION ALL
+       SELECT worker_id FROM tasks WHERE state = 'running' AND lease_expires_at >= now()
+     ) live GROUP BY worker_id`,
   );
   return rows.map((r) => ({ workerId: r.worker_id, n: r.n }));
 }
@@ -326,4 +349,38 @@ export async function countEventsByWorker(
     'SELECT event, worker_id, count(*)::int AS n FROM job_events GROUP BY event, worker_id',
   );
   return rows.map((r) => ({ event: r.event, workerId: r.worker_id, n: r.n }));
+}
+
+/**
+ * The planning attempt's commit (fenced): the job becomes `planned`, its work now in tasks (db/tasks.ts).
+ * False: this attempt no longer held it.
+ */
+export async function markJobPlanned(db: Queryable, job: JobToken): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE jobs SET state = 'planned', lease_expires_at = NULL, last_error = NULL, updated_at = now()
+      WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id`,
+    [job.jobId, job.attempt],
+  );
+  return rows.length > 0;
+}
+
+/** A planned video's job once its tasks are settled: done (every task published) or failed. */
+export async function settlePlannedJob(
+  db: Queryable,
+  videoId: string,
+  state: 'done' | 'failed',
+  error: string | null = null,
+): Promise<void> {
+  await db.query(
+    `UPDATE jobs SET state = $2, last_error = $3, updated_at = now() WHERE video_id = $1 AND state = 'planned'`,
+    [videoId, state, error],
+  );
+}
+
+/** A failed planned video goes back to `planned` for a retry of its unfinished tasks. */
+export async function replanFailedJob(db: Queryable, videoId: string): Promise<void> {
+  await db.query(
+    `UPDATE jobs SET state = 'planned', last_error = NULL, updated_at = now() WHERE video_id = $1`,
+    [videoId],
+  );
 }

@@ -209,3 +209,82 @@ export async function videoExists(db: Queryable, id: string): Promise<boolean> {
 export async function deleteUploadingVideo(db: Queryable, id: string): Promise<void> {
   await db.query(`DELETE FROM videos WHERE id = $1 AND status = 'uploading'`, [id]);
 }
+
+/** A planned chunked video: what the probe found and the renditions it will have (ceilings until ready). */
+export async function markVideoPlanned(
+  db: Queryable,
+  id: string,
+  v: {
+    durationMs: number;
+    width: number;
+    height: number;
+    renditions: RenditionInfo[];
+    audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+  },
+): Promise<void> {
+  await db.query(
+    `UPDATE videos SET status = 'processing', progress = 0, duration_ms = $2, width = $3, height = $4,
+            renditions = $5::jsonb, audio = $6::jsonb, output_prefix = NULL
+      WHERE id = $1`,
+    [
+      id,
+      v.durationMs,
+      v.width,
+      v.height,
+      JSON.stringify(v.renditions),
+      v.audio ? JSON.stringify(v.audio) : null,
+    ],
+  );
+}
+
+/** The planned renditions and audio of a chunked video (read inside a task's commit). */
+export async function plannedRenditions(
+  db: Queryable,
+  id: string,
+): Promise<{
+  renditions: RenditionInfo[];
+  audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+} | null> {
+  const rows = await db.query<{ renditions: RenditionInfo[] | string; audio: unknown }>(
+    'SELECT renditions, audio FROM videos WHERE id = $1',
+    [id],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const parse = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
+  return { renditions: parse<RenditionInfo[]>(r.renditions), audio: parse(r.audio) };
+}
+
+/** Writes the renditions (codecs from the first chunk; measured bit rates at the end). */
+export async function setRenditions(db: Queryable, id: string, renditions: RenditionInfo[]): Promise<void> {
+  await db.query('UPDATE videos SET renditions = $2::jsonb WHERE id = $1', [id, JSON.stringify(renditions)]);
+}
+
+/** Progress of a chunked video, and playable from now on when `playable` (set once). */
+export async function markVideoProgress(
+  db: Queryable,
+  id: string,
+  progress: number,
+  playable: boolean,
+): Promise<void> {
+  await db.query(
+    `UPDATE videos SET progress = $2,
+            playable_at = CASE WHEN $3::boolean AND playable_at IS NULL THEN now() ELSE playable_at END
+      WHERE id = $1`,
+    [id, progress, playable],
+  );
+}
+
+/** Every chunk is in: the video is ready with its measured renditions. */
+export async function markChunkedReady(
+  db: Queryable,
+  id: string,
+  renditions: RenditionInfo[],
+): Promise<void> {
+  await db.query(
+    `UPDATE videos SET status = 'ready', progress = 1, error = NULL, error_code = NULL, renditions = $2::jsonb,
+            ready_at = now(), playable_at = COALESCE(playable_at, now())
+      WHERE id = $1`,
+    [id, JSON.stringify(renditions)],
+  );
+}

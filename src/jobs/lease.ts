@@ -20,7 +20,9 @@ import {
   recordStale,
   reportProgress,
 } from '../db/jobs.js';
+import { type ClaimedTask, heartbeatTask } from '../db/tasks.js';
 import { failJob, releaseJob, requeueWithoutAttempt } from './queue.js';
+import { failTask, type PublishOutcome, publishTask, recordTaskStale, requeueTask } from './taskQueue.js';
 
 /** The fencing token: the leased row and the attempt that holds it (each claim increments it). */
 export interface LeaseToken {
@@ -166,5 +168,48 @@ export class JobLease extends Lease {
   /** Records in the audit trail that this attempt lost its lease and published nothing. */
   recordStale(why: string): Promise<void> {
     return recordStale(this.db, this.job, why);
+  }
+}
+
+const isStalePublish = (r: PublishOutcome) => r === 'stale';
+
+/** The lease on a claimed task of a chunked video (a chunk or the audio), with its fenced operations. */
+export class TaskLease extends Lease {
+  constructor(
+    private readonly db: Db,
+    readonly task: ClaimedTask,
+    opts: { leaseSeconds: number; heartbeatSeconds: number; log: Logger },
+  ) {
+    super(
+      { id: task.taskId, attempt: task.attempt },
+      {
+        renew: () => heartbeatTask(db, task, opts.leaseSeconds),
+        heartbeatSeconds: opts.heartbeatSeconds,
+        log: opts.log,
+      },
+    );
+  }
+
+  /** Publishes files (and completes the task when `complete`); 'stale' (nothing published) when lost. */
+  publish(pub: Parameters<typeof publishTask>[2]): Promise<PublishOutcome> {
+    return this.fenced(() => publishTask(this.db, this.task, pub), 'stale', isStalePublish);
+  }
+
+  fail(err: ReelError, retryBaseSeconds: number): Promise<FailureOutcome> {
+    return this.fenced(() => failTask(this.db, this.task, err, retryBaseSeconds), STALE, isStaleOutcome);
+  }
+
+  requeue(err: ReelError, delaySeconds: number): Promise<FailureOutcome> {
+    return this.fenced(() => requeueTask(this.db, this.task, err, delaySeconds), STALE, isStaleOutcome);
+  }
+
+  /** Hands the task back at once (graceful shutdown); false when it was no longer held. */
+  async release(): Promise<boolean> {
+    const r = await this.fenced(() => requeueTask(this.db, this.task, null, 0), STALE, isStaleOutcome);
+    return r.outcome !== 'stale';
+  }
+
+  recordStale(why: string): Promise<void> {
+    return recordTaskStale(this.db, this.task, why);
   }
 }

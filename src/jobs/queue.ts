@@ -13,9 +13,11 @@ import {
   notifyJobQueued,
   recordEvent,
   releaseAttempt,
+  replanFailedJob,
   requeueAttempt,
   requeueFailedJob,
 } from '../db/jobs.js';
+import { hasTasks, requeueUnfinishedTasks } from '../db/tasks.js';
 import { markVideoFailed, markVideoQueued, requeueFailedVideo, type VideoRow } from '../db/videos.js';
 
 /**
@@ -82,7 +84,11 @@ export async function retryVideo(db: Db, videoId: string, maxAttempts: number): 
     // The row as requeued: a worker woken by the notification may claim it before the caller reads again.
     const video = await requeueFailedVideo(tx, videoId);
     if (!video) return null;
-    await requeueFailedJob(tx, videoId, maxAttempts);
+    // A planned (chunked) video re-runs only what did not finish; its published chunks stay.
+    if (await hasTasks(tx, videoId)) {
+      await requeueUnfinishedTasks(tx, videoId, maxAttempts);
+      await replanFailedJob(tx, videoId);
+    } else await requeueFailedJob(tx, videoId, maxAttempts);
     await notifyJobQueued(tx, videoId);
     return video;
   });

@@ -1,7 +1,10 @@
 /**
- * The worker role: claims jobs through the lease queue and runs one attempt per claim (attempt.ts) under
- * a JobLease (lease.ts) that keeps the lease alive and aborts the attempt at once when it is lost; the
- * housekeeping (housekeeping.ts) runs beside the claim loops. Stopping hands running jobs back.
+ * The worker role: claims work through the lease queue, in fair order: a video's planning step (its job,
+ * planAttempt.ts) first, then tasks (a chunk or the audio, taskAttempt.ts), the ones a video needs before
+ * it can play before the rest. Each claim runs under a lease (lease.ts) that keeps it alive and aborts the
+ * attempt at once when it is lost. A planning attempt goes straight on to the first chunk and the audio,
+ * which it leased in its own commit. `concurrency` claim loops run side by side; housekeeping
+ * (housekeeping.ts) runs beside them. Stopping hands running work back.
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
@@ -9,11 +12,14 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { QueueConfig, StorageConfig, TranscodeConfig } from '../config.js';
 import type { Db, ObjectStore } from '../core/ports.js';
-import { type ClaimedJob, claimJob } from '../db/jobs.js';
+import { claimJob } from '../db/jobs.js';
+import { type ClaimedTask, claimTask } from '../db/tasks.js';
 import type { Metrics } from '../metrics.js';
-import { runAttempt } from './attempt.js';
 import { collectOrphans, sweepDeadWorkDirs } from './housekeeping.js';
-import { JobLease } from './lease.js';
+import { JobLease, TaskLease } from './lease.js';
+import { runPlanAttempt } from './planAttempt.js';
+import { SourceCache } from './sourceCache.js';
+import { runTaskAttempt } from './taskAttempt.js';
 import { Wakeup } from './wakeup.js';
 
 export type WorkerConfig = StorageConfig & QueueConfig & TranscodeConfig;
@@ -28,58 +34,62 @@ export interface WorkerDeps {
 }
 
 interface Running {
-  lease: JobLease;
-  done: Promise<void>;
+  lease: JobLease | TaskLease;
+  done: Promise<unknown>;
 }
 
 export class Worker {
   readonly id: string;
   readonly wakeup = new Wakeup();
   private readonly stopping = new AbortController();
-  private readonly running = new Map<number, Running>();
+  private readonly running = new Set<Running>();
+  private readonly sources: SourceCache;
   private loops: Promise<void>[] = [];
   private gcTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: WorkerDeps) {
     this.id = deps.workerId ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+    this.sources = new SourceCache(deps, path.join(deps.config.dataDir, 'cache'));
   }
 
   start(): void {
     const { config, log } = this.deps;
     log.info({ workerId: this.id, concurrency: config.concurrency }, 'worker started');
     void sweepDeadWorkDirs(path.join(config.dataDir, 'work'), log);
+    void sweepDeadWorkDirs(this.sources.dir, log);
     for (let i = 0; i < config.concurrency; i++) this.loops.push(this.loop());
     const gcEvery = Math.max(1000, config.leaseSeconds * 1000);
-    this.gcTimer = setInterval(() => void collectOrphans(this.deps, config.leaseSeconds * 2), gcEvery);
+    this.gcTimer = setInterval(() => {
+      void collectOrphans(this.deps, config.leaseSeconds * 2);
+      void this.sources.sweep();
+    }, gcEvery);
     this.gcTimer.unref();
   }
 
-  /** Called when a job was queued in this process (and by LISTEN/NOTIFY on Postgres). */
+  /** Called when work was queued in this process (and by LISTEN/NOTIFY on Postgres). */
   notify(): void {
     this.wakeup.wake();
   }
 
   /**
-   * Stops claiming; running jobs get `graceMs` to finish, then are aborted and handed back at once so
-   * another worker can start them without waiting for the lease to expire.
+   * Stops claiming; running work gets `graceMs` to finish, then is aborted and handed back at once so
+   * another worker can start it without waiting for the lease to expire.
    */
   async stop(graceMs = 0): Promise<void> {
     this.stopping.abort();
     clearInterval(this.gcTimer);
-    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    const all = Promise.all([...this.running].map((r) => r.done));
     const timedOut = await Promise.race([
       all.then(() => false),
       new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
     ]);
     if (timedOut) {
-      for (const r of this.running.values()) r.lease.abort(new Error('worker stopping'));
+      for (const r of this.running) r.lease.abort(new Error('worker stopping'));
       await Promise.all(
-        [...this.running.values()].map(async ({ lease, done }) => {
+        [...this.running].map(async ({ lease, done }) => {
           await done;
-          if (await lease.release().catch(() => false)) {
-            const { videoId, jobId } = lease.job;
-            this.deps.log.info({ videoId, jobId }, 'job handed back on shutdown');
-          }
+          if (await lease.release().catch(() => false))
+            this.deps.log.info({ lease: lease.token }, 'work handed back on shutdown');
         }),
       );
     }
@@ -90,42 +100,78 @@ export class Worker {
     const { db, config, log } = this.deps;
     let failures = 0;
     while (!this.stopping.signal.aborted) {
-      let job: ClaimedJob | null = null;
+      let claimed: { job: Awaited<ReturnType<typeof claimJob>>; task: ClaimedTask | null };
       try {
-        job = await claimJob(db, this.id, config.leaseSeconds);
+        const job = await claimJob(db, this.id, config.leaseSeconds);
+        claimed = { job, task: job ? null : await claimTask(db, this.id, config.leaseSeconds) };
         if (failures > 0) log.info('the database answers again');
         failures = 0;
       } catch (err) {
         // The database is away (restarting, network): say so once, then back off quietly.
-        if (failures++ === 0) log.error({ err }, 'claiming a job failed; retrying with backoff');
+        if (failures++ === 0) log.error({ err }, 'claiming work failed; retrying with backoff');
         await this.wakeup.sleep(Math.min(5000, config.pollMs * 2 ** failures), this.stopping.signal);
         continue;
       }
-      if (!job) {
+      if (claimed.job) {
+        const lease = new JobLease(
+          db,
+          claimed.job,
+          this.leaseOptions(claimed.job.videoId, { jobId: claimed.job.jobId, attempt: claimed.job.attempt }),
+        );
+        lease.log.info(
+          { reclaimed: claimed.job.reclaimed },
+          claimed.job.reclaimed ? 'job reclaimed after an expired lease' : 'job claimed: planning',
+        );
+        const tasks = await this.track(
+          lease,
+          runPlanAttempt({ ...this.deps, sources: this.sources }, lease.keep(), lease.log),
+        );
+        // The first chunk and the audio, leased in the planning commit, run side by side in this slot.
+        await Promise.all(tasks.map((t) => this.runTask(t)));
+        if (tasks.length === 0) await this.sources.drop(claimed.job.videoId);
+      } else if (claimed.task) {
+        await this.runTask(claimed.task);
+      } else {
         await this.wakeup.sleep(config.pollMs, this.stopping.signal);
-        continue;
       }
-      const lease = new JobLease(db, job, {
-        leaseSeconds: config.leaseSeconds,
-        heartbeatSeconds: config.heartbeatSeconds,
-        log: log.child({ videoId: job.videoId, jobId: job.jobId, attempt: job.attempt }),
-      });
-      const running: Running = { lease, done: this.process(lease) };
-      this.running.set(job.jobId, running);
-      await running.done;
-      this.running.delete(job.jobId);
     }
   }
 
-  /** Processes one claimed job under its lease; never throws. */
-  private async process(lease: JobLease): Promise<void> {
-    const job = lease.job;
-    const log = lease.log;
-    log.info(
-      { reclaimed: job.reclaimed },
-      job.reclaimed ? 'job reclaimed after an expired lease' : 'job claimed',
+  private leaseOptions(videoId: string, ids: Record<string, number | string>) {
+    const { config, log } = this.deps;
+    return {
+      leaseSeconds: config.leaseSeconds,
+      heartbeatSeconds: config.heartbeatSeconds,
+      log: log.child({ videoId, ...ids }),
+    };
+  }
+
+  private async runTask(task: ClaimedTask): Promise<void> {
+    const lease = new TaskLease(
+      this.deps.db,
+      task,
+      this.leaseOptions(task.videoId, {
+        taskId: task.taskId,
+        kind: task.kind,
+        chunk: task.chunk,
+        attempt: task.attempt,
+      }),
     );
-    lease.keep();
-    await runAttempt({ ...this.deps, workerId: this.id }, lease, log);
+    if (task.reclaimed) lease.log.info('task reclaimed after an expired lease');
+    const outcome = await this.track(
+      lease,
+      runTaskAttempt({ ...this.deps, sources: this.sources, workerId: this.id }, lease.keep(), lease.log),
+    );
+    if (outcome === 'ready' || outcome === 'stale') await this.sources.drop(task.videoId);
+  }
+
+  private async track<T>(lease: JobLease | TaskLease, done: Promise<T>): Promise<T> {
+    const r: Running = { lease, done };
+    this.running.add(r);
+    try {
+      return await done;
+    } finally {
+      this.running.delete(r);
+    }
   }
 }

@@ -28,4 +28,7 @@ export const keys = {
   sourcePrefix: (videoId: string) => `sources/${assertId(videoId)}/`,
   videoPrefix: (videoId: string) => `videos/${assertId(videoId)}/`,
   attemptPrefix: (videoId: string, attempt: number) => `videos/${assertId(videoId)}/a${attempt}/`,
+  /** What one attempt at one task of a chunked video writes; published files keep these keys for good. */
+  taskPrefix: (videoId: string, taskId: number, attempt: number) =>
+    `videos/${assertId(videoId)}/t${taskId}-a${attempt}/`,
 };

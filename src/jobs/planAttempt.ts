@@ -1,0 +1,133 @@
+/**
+ * One attempt at a video's job, which is now its planning step: the source (a local path, or the worker's
+ * cached copy), the probe, the ladder and the chunks, then the fenced commit that turns the video's work
+ * into tasks (jobs/taskQueue.ts planVideo) and leases the first chunk and the audio to this worker, so
+ * that it goes straight on to them: no poll, no second claim between the upload and the first frame.
+ */
+import type { Logger } from 'pino';
+import { errors } from '../core/errors.js';
+import type { RenditionInfo } from '../core/types.js';
+import type { ClaimedTask, NewTask, TaskSpec } from '../db/tasks.js';
+import { planChunks } from '../media/chunkPlan.js';
+import { AUDIO_NAME } from '../media/ffmpegArgs.js';
+import { type MediaPlan, planTranscode } from '../media/ladder.js';
+import { AAC_LC } from '../media/playlist.js';
+import { probe } from '../media/probe.js';
+import { settleFailure, withRetries } from './attempt.js';
+import type { JobLease } from './lease.js';
+import type { SourceCache } from './sourceCache.js';
+import { planVideo } from './taskQueue.js';
+import type { WorkerConfig } from './worker.js';
+
+export interface PlanDeps {
+  db: import('../core/ports.js').Db;
+  config: WorkerConfig;
+  sources: SourceCache;
+}
+
+/**
+ * Bit rate announced for a rung until the video is ready (bits/s, video + audio): what capped-CRF can
+ * reach in any window a peak is measured over (RFC 8216: at least half the 4 s target, so 2 s): the
+ * maxrate plus the whole VBV buffer spent in 2 s, plus 5% container overhead; the audio at 110% of its
+ * rate. The measured peak that replaces it at ready is below it.
+ */
+export function announcedBandwidth(
+  r: { maxrateKbps: number; bufsizeKbps: number },
+  audioKbps: number,
+  minWindowSeconds = 2,
+): number {
+  const videoKbps = (r.maxrateKbps + r.bufsizeKbps / minWindowSeconds) * 1.05;
+  return Math.round((videoKbps + audioKbps * 1.1) * 1000);
+}
+
+/** The tasks of a planned video: every chunk (the first leased at once) and the audio (leased at once). */
+export function tasksOf(plan: MediaPlan, durationMs: number, demuxer: string): NewTask[] {
+  const base: Omit<TaskSpec, 'chunk'> = { plan, demuxer, durationMs };
+  const chunks = planChunks(plan, durationMs);
+  const tasks: NewTask[] = chunks.map((chunk) => ({
+    kind: 'video',
+    chunk: chunk.index,
+    rank: chunk.index === 0 ? 0 : 1,
+    spec: { ...base, chunk },
+    claim: chunk.index === 0,
+  }));
+  if (plan.audio) tasks.push({ kind: 'audio', chunk: 0, rank: 0, spec: base, claim: true });
+  return tasks;
+}
+
+/** Plans the leased job; returns the tasks leased to this worker ([] when the attempt failed, settled). */
+export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logger): Promise<ClaimedTask[]> {
+  const { config } = deps;
+  const job = lease.job;
+  const signal = lease.signal;
+  const startedAt = Date.now();
+  let release: () => void = () => {};
+  try {
+    if (job.attempt > job.maxAttempts) throw errors.tooManyAttempts(job.maxAttempts);
+    const [input, done] = await deps.sources.acquire(job.videoId, job.sourceKey);
+    release = done;
+    const source = await probe(input, {
+      ffprobePath: config.ffprobePath,
+      signal,
+      limits: {
+        maxDurationSeconds: config.maxDurationSeconds,
+        maxDimension: config.maxDimension,
+        maxPixels: config.maxPixels,
+      },
+    });
+    const plan = planTranscode(source, { rungs: config.ladder, preset: config.x264Preset, crf: config.crf });
+    const audioKbps = plan.audio?.bitrateKbps ?? 0;
+    const renditions: RenditionInfo[] = plan.renditions.map((r) => ({
+      name: r.name,
+      width: r.width,
+      height: r.height,
+      bandwidth: announcedBandwidth(r, audioKbps),
+      averageBandwidth: Math.round((r.maxrateKbps + audioKbps) * 1000),
+      // Known once the first chunk has written each rung's init segment.
+      codecs: '',
+      frameRate: Math.round(plan.fps * 1000) / 1000,
+    }));
+    const top = plan.renditions[0]!;
+    const claimed = await withRetries(
+      () =>
+        planVideo(
+          deps.db,
+          job,
+          {
+            durationMs: source.durationMs,
+            width: top.width,
+            height: top.height,
+            renditions,
+            audio: plan.audio
+              ? {
+                  name: AUDIO_NAME,
+                  codecs: AAC_LC,
+                  bandwidth: Math.round(audioKbps * 1100),
+                  channels: plan.audio.channels,
+                }
+              : null,
+            tasks: tasksOf(plan, source.durationMs, source.demuxer),
+          },
+          config.leaseSeconds,
+        ),
+      signal,
+    );
+    if (!claimed) throw errors.leaseLost();
+    log.info(
+      { seconds: (Date.now() - startedAt) / 1000, tasks: claimed.length },
+      'video planned into chunks',
+    );
+    return claimed;
+  } catch (raw) {
+    await settleFailure(lease, log, raw, {
+      startedAt,
+      retryBaseSeconds: config.retryBaseSeconds,
+      noSpaceRetrySeconds: config.noSpaceRetrySeconds,
+      cleanUp: async () => undefined,
+    });
+    return [];
+  } finally {
+    lease.stopHeartbeat();
+    release();
+  }
+}

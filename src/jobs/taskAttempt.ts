@@ -1,0 +1,162 @@
+/**
+ * One attempt at a leased task of a chunked video. A video chunk: one ffmpeg run that decodes its span
+ * once and writes every rung (media/chunkEncode.ts), its files moved into the store under the attempt's
+ * own prefix, then the fenced commit that publishes them. The audio: one ffmpeg run over the whole file
+ * whose segments are published one by one as they come, so the video can play long before its audio is
+ * all encoded; a retry re-encodes from the start and skips what an earlier attempt published.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { errors } from '../core/errors.js';
+import type { Db, ObjectStore } from '../core/ports.js';
+import { forgetOrphan, recordAttemptPrefix } from '../db/jobs.js';
+import { type PublishedFile, publishedPaths } from '../db/outputs.js';
+import { type ChunkOutput, encodeAudio, encodeVideoChunk } from '../media/chunkEncode.js';
+import type { ChunkSpec } from '../media/chunkPlan.js';
+import { AUDIO_NAME, INIT_SEGMENT } from '../media/ffmpegArgs.js';
+import type { MediaPlan } from '../media/ladder.js';
+import { transcodeBudgetSeconds } from '../media/limits.js';
+import type { Metrics } from '../metrics.js';
+import { keys } from '../storage/keys.js';
+import { settleFailure, uploadFiles, withRetries } from './attempt.js';
+import type { TaskLease } from './lease.js';
+import type { SourceCache } from './sourceCache.js';
+import type { PublishOutcome } from './taskQueue.js';
+import type { WorkerConfig } from './worker.js';
+
+export interface TaskDeps {
+  db: Db;
+  store: ObjectStore;
+  config: WorkerConfig;
+  sources: SourceCache;
+  workerId: string;
+  metrics?: Metrics | undefined;
+}
+
+/** A task attempt's work directory: {dataDir}/work/{video}-t{task}-a{attempt}-{pid} (see sweepDeadWorkDirs). */
+export function taskWorkDir(dataDir: string, videoId: string, taskId: number, attempt: number): string {
+  return path.join(dataDir, 'work', `${videoId}-t${taskId}-a${attempt}-${process.pid}`);
+}
+
+/** Runs one attempt of the leased task and settles it; never throws. Returns how the commit went. */
+export async function runTaskAttempt(
+  deps: TaskDeps,
+  lease: TaskLease,
+  log: Logger,
+): Promise<PublishOutcome | 'failed'> {
+  const { config, store, db } = deps;
+  const task = lease.task;
+  const signal = lease.signal;
+  const startedAt = Date.now();
+  const workDir = taskWorkDir(config.dataDir, task.videoId, task.taskId, task.attempt);
+  const prefix = keys.taskPrefix(task.videoId, task.taskId, task.attempt);
+  let release: () => void = () => {};
+  let publishedAny = false;
+  try {
+    if (task.attempt > task.maxAttempts) throw errors.tooManyAttempts(task.maxAttempts);
+    await fsp.rm(workDir, { recursive: true, force: true });
+    await fsp.mkdir(workDir, { recursive: true });
+    const [input, done] = await deps.sources.acquire(task.videoId, task.sourceKey);
+    release = done;
+    const plan = task.spec.plan as MediaPlan;
+    const source = { path: input, demuxer: task.spec.demuxer };
+    const budget = { floorSeconds: config.attemptBudgetSeconds, factor: config.attemptBudgetFactor };
+    await recordAttemptPrefix(db, prefix);
+    const toPublished = (o: ChunkOutput): PublishedFile & { file: string } => ({
+      path: o.path,
+      key: prefix + o.path,
+      rendition: o.rendition,
+      seq: o.seq,
+      duration: o.duration,
+      bytes: o.bytes,
+      file: o.file,
+    });
+    const commit = (pub: Parameters<TaskLease['publish']>[0]) =>
+      withRetries(() => lease.publish(pub), signal);
+
+    let outcome: PublishOutcome;
+    if (task.kind === 'video') {
+      const chunk = task.spec.chunk as ChunkSpec;
+      const spanMs = chunk.frames === null ? task.spec.durationMs : (chunk.frames / plan.fps) * 1000;
+      const result = await encodeVideoChunk({
+        source,
+        plan,
+        chunk,
+        outDir: workDir,
+        ffmpegPath: config.ffmpegPath,
+        signal,
+        timeLimitMs: transcodeBudgetSeconds(spanMs, budget) * 1000,
+      });
+      signal.throwIfAborted();
+      if (result.warnings.length > 0)
+        log.warn({ ffmpeg: result.warnings }, 'the source has damaged data; decoded past it');
+      // One init segment per rung, valid for every chunk: the first chunk's is the one published.
+      const files = result.outputs
+        .filter((o) => chunk.index === 0 || !o.path.endsWith(`/${INIT_SEGMENT}`))
+        .map(toPublished);
+      await uploadFiles(store, files, signal);
+      signal.throwIfAborted();
+      outcome = await commit({
+        files,
+        complete: true,
+        prefix,
+        codecs: chunk.index === 0 ? result.codecs : undefined,
+      });
+    } else {
+      const already = await publishedPaths(db, task.videoId, AUDIO_NAME);
+      let init: (PublishedFile & { file: string }) | undefined;
+      let last: PublishOutcome = 'published';
+      await encodeAudio({
+        source,
+        plan,
+        outDir: workDir,
+        ffmpegPath: config.ffmpegPath,
+        signal,
+        timeLimitMs: transcodeBudgetSeconds(task.spec.durationMs, budget) * 1000,
+        onOutput: async (out) => {
+          const file = toPublished(out);
+          if (already.has(out.path)) {
+            await fsp.rm(out.file, { force: true });
+            return;
+          }
+          // The init goes out with the first segment: a rendition is playable with both.
+          if (out.seq === null) {
+            init = file;
+            return;
+          }
+          const files = init ? [init, file] : [file];
+          init = undefined;
+          await uploadFiles(store, files, signal);
+          last = await commit({ files, complete: false, prefix });
+          if (last === 'stale') throw errors.leaseLost();
+          publishedAny = true;
+        },
+      });
+      signal.throwIfAborted();
+      outcome = await commit({ files: init ? [init] : [], complete: true, prefix });
+    }
+    if (outcome === 'stale') throw errors.leaseLost();
+    const seconds = (Date.now() - startedAt) / 1000;
+    deps.metrics?.observeTranscode(deps.workerId, seconds);
+    log.info({ seconds, kind: task.kind, chunk: task.chunk, outcome }, `${task.kind} task published`);
+    return outcome;
+  } catch (raw) {
+    await settleFailure(lease, log, raw, {
+      startedAt,
+      retryBaseSeconds: config.retryBaseSeconds,
+      noSpaceRetrySeconds: config.noSpaceRetrySeconds,
+      // What a lost attempt wrote is removed, unless some of it was published (audio parts).
+      cleanUp: async () => {
+        if (publishedAny) return;
+        await store.deletePrefix(prefix);
+        await forgetOrphan(db, prefix);
+      },
+    });
+    return 'failed';
+  } finally {
+    lease.stopHeartbeat();
+    release();
+    await fsp.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
