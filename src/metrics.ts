@@ -7,6 +7,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Queryable } from './core/ports.js';
 import { countEventsByWorker, countJobsByState, countLiveLeasesByWorker } from './db/jobs.js';
+import { countTasksByState } from './db/tasks.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -23,13 +24,24 @@ export class Metrics {
       registers,
       async collect() {
         this.reset();
-        for (const state of ['queued', 'running', 'done', 'failed']) this.set({ state }, 0);
+        for (const state of ['queued', 'running', 'planned', 'done', 'failed']) this.set({ state }, 0);
         for (const r of await countJobsByState(db)) this.set({ state: r.state }, r.n);
       },
     });
     new Gauge({
+      name: 'reel_tasks',
+      help: 'Tasks of chunked videos (a chunk, or the audio) by state (cluster-wide, from the database).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const state of ['queued', 'running', 'done', 'failed', 'cancelled']) this.set({ state }, 0);
+        for (const r of await countTasksByState(db)) this.set({ state: r.state }, r.n);
+      },
+    });
+    new Gauge({
       name: 'reel_jobs_running_by_worker',
-      help: 'Jobs each worker holds a live lease on.',
+      help: 'Jobs and tasks each worker holds a live lease on.',
       labelNames: ['worker'],
       registers,
       async collect() {
@@ -50,7 +62,7 @@ export class Metrics {
     });
     this.transcode = new Histogram({
       name: 'reel_transcode_seconds',
-      help: 'Wall time from claim to publication of each job this process published.',
+      help: 'Wall time from claim to publication of each task (a chunk, or the audio) this process published.',
       labelNames: ['worker'],
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
