@@ -44,6 +44,8 @@ export class Worker {
   private readonly stopping = new AbortController();
   private readonly running = new Set<Running>();
   private readonly sources: SourceCache;
+  /** Audio tasks started by a planning attempt, running beside the claim loops. */
+  private readonly beside = new Set<Promise<void>>();
   private loops: Promise<void>[] = [];
   private gcTimer: NodeJS.Timeout | undefined;
 
@@ -94,6 +96,7 @@ export class Worker {
       );
     }
     await Promise.all(this.loops);
+    await Promise.all(this.beside);
   }
 
   private async loop(): Promise<void> {
@@ -126,8 +129,11 @@ export class Worker {
           lease,
           runPlanAttempt({ ...this.deps, sources: this.sources }, lease.keep(), lease.log),
         );
-        // The first chunk and the audio, leased in the planning commit, run side by side in this slot.
-        await Promise.all(tasks.map((t) => this.runTask(t)));
+        // The first chunk and the audio were leased in the planning commit. The audio (one light
+        // thread for the whole file, publishing as it goes) runs beside this slot; the slot goes on with
+        // the first chunk and then claims again.
+        for (const t of tasks) if (t.kind === 'audio') this.beside.add(this.runTask(t));
+        await Promise.all(tasks.filter((t) => t.kind !== 'audio').map((t) => this.runTask(t)));
         if (tasks.length === 0) await this.sources.drop(claimed.job.videoId);
       } else if (claimed.task) {
         await this.runTask(claimed.task);
@@ -146,7 +152,13 @@ export class Worker {
     };
   }
 
-  private async runTask(task: ClaimedTask): Promise<void> {
+  private runTask(task: ClaimedTask): Promise<void> {
+    const p = this.runTaskOnce(task);
+    void p.finally(() => this.beside.delete(p));
+    return p;
+  }
+
+  private async runTaskOnce(task: ClaimedTask): Promise<void> {
     const lease = new TaskLease(
       this.deps.db,
       task,
