@@ -5,13 +5,12 @@
  * clock (now()) decides expiry. Every write below is guarded by `attempt = token AND state = 'running'`,
  * so a stale worker changes nothing.
  *
- * Three lease statements also write the video row, on purpose in ONE statement each, so that the write
- * happens only if the fenced update of the job matched, atomically and in one round trip: the claim
- * (the video becomes processing), the commit (the video becomes ready) and progress. Transactions that
- * span tables are composed in jobs/queue.ts from the statements here and in db/videos.ts.
+ * The claim also writes the video row (it becomes processing), on purpose in ONE statement, so that the
+ * write happens only if the claim matched, atomically and in one round trip. A job is a video's planning
+ * step: its commit (markJobPlanned) hands the work to tasks (db/tasks.ts). Transactions that span tables
+ * are composed in jobs/queue.ts and jobs/taskQueue.ts from the statements here and in the other modules.
  */
 import type { Queryable } from '../core/ports.js';
-import type { RenditionInfo } from '../core/types.js';
 import { keys } from '../storage/keys.js';
 import { liveTaskLeases } from './tasks.js';
 
@@ -132,18 +131,6 @@ export async function heartbeat(
   return rows.length > 0;
 }
 
-export async function reportProgress(
-  db: Queryable,
-  job: Pick<ClaimedJob, 'jobId' | 'attempt' | 'videoId'>,
-  progress: number,
-): Promise<void> {
-  await db.query(
-    `UPDATE videos SET progress = $4
-      WHERE id = $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running')`,
-    [job.jobId, job.attempt, job.videoId, progress],
-  );
-}
-
 /** Records a prefix this attempt is about to write, so that it is collected if the attempt never publishes. */
 export async function recordAttemptPrefix(db: Queryable, prefix: string): Promise<void> {
   await db.query('INSERT INTO orphan_prefixes (prefix) VALUES ($1) ON CONFLICT DO NOTHING', [prefix]);
@@ -160,59 +147,6 @@ export const eventOf = (job: ClaimedJob) => ({
 /** Records that an attempt lost its lease and published nothing (the lease is already someone else's). */
 export async function recordStale(db: Queryable, job: ClaimedJob, why: string): Promise<void> {
   await recordEvent(db, { ...eventOf(job), event: 'stale', detail: why });
-}
-
-export interface Publication {
-  outputPrefix: string;
-  durationMs: number;
-  width: number;
-  height: number;
-  renditions: RenditionInfo[];
-}
-
-/**
- * The fenced commit: marks the job done and points the video at the attempt's prefix, in one
- * transaction, only if this attempt still holds the lease. Returns false (and changes nothing) otherwise.
- */
-export async function publishJob(db: Queryable, job: ClaimedJob, pub: Publication): Promise<boolean> {
-  // One statement, so one round trip and one atomic step: every part below runs only when the fenced
-  // UPDATE of the job matched (this attempt still holds the lease).
-  const rows = await db.query<{ published: number }>(
-    `WITH done AS (
-       UPDATE jobs SET state = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = now()
-        WHERE id = $1 AND attempt = $2 AND state = 'running'
-       RETURNING id, video_id
-     ), previous AS (
-       SELECT v.output_prefix AS old FROM videos v JOIN done ON v.id = done.video_id
-     ), video AS (
-       UPDATE videos v
-          SET status = 'ready', progress = 1, error = NULL, error_code = NULL, output_prefix = $3,
-              duration_ms = $4, width = $5, height = $6, renditions = $7::jsonb, ready_at = now()
-         FROM done WHERE v.id = done.video_id
-       RETURNING v.id
-     ), live AS (
-       DELETE FROM orphan_prefixes WHERE prefix = $3 AND EXISTS (SELECT 1 FROM done)
-     ), replaced AS (
-       INSERT INTO orphan_prefixes (prefix)
-       SELECT old FROM previous WHERE old IS NOT NULL AND old <> $3
-       ON CONFLICT DO NOTHING
-     ), event AS (
-       INSERT INTO job_events (job_id, video_id, attempt, event, worker_id, detail)
-       SELECT id, video_id, $2, 'published', $8, $3 FROM done
-     )
-     SELECT count(*)::int AS published FROM video`,
-    [
-      job.jobId,
-      job.attempt,
-      pub.outputPrefix,
-      pub.durationMs,
-      pub.width,
-      pub.height,
-      JSON.stringify(pub.renditions),
-      job.workerId,
-    ],
-  );
-  return (rows[0]?.published ?? 0) > 0;
 }
 
 export interface FailureOutcome {

@@ -11,18 +11,18 @@
 import type { Logger } from 'pino';
 import { errors, type ReelError } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
-import {
-  type ClaimedJob,
-  type FailureOutcome,
-  heartbeat,
-  type Publication,
-  publishJob,
-  recordStale,
-  reportProgress,
-} from '../db/jobs.js';
+import { type ClaimedJob, type FailureOutcome, heartbeat, recordStale } from '../db/jobs.js';
 import { type ClaimedTask, heartbeatTask } from '../db/tasks.js';
 import { failJob, releaseJob, requeueWithoutAttempt } from './queue.js';
-import { failTask, type PublishOutcome, publishTask, recordTaskStale, requeueTask } from './taskQueue.js';
+import {
+  failTask,
+  type PlannedVideo,
+  type PublishOutcome,
+  planVideo,
+  publishTask,
+  recordTaskStale,
+  requeueTask,
+} from './taskQueue.js';
 
 /** The fencing token: the leased row and the attempt that holds it (each claim increments it). */
 export interface LeaseToken {
@@ -128,12 +128,15 @@ export class JobLease extends Lease {
     );
   }
 
-  /** The fenced commit; false (and nothing published) when the lease is lost. */
-  publish(pub: Publication): Promise<boolean> {
+  /**
+   * The fenced planning commit (taskQueue.ts planVideo): the tasks leased to this worker, or null (and
+   * nothing planned) when the lease is lost.
+   */
+  plan(planned: PlannedVideo, leaseSeconds: number): Promise<ClaimedTask[] | null> {
     return this.fenced(
-      () => publishJob(this.db, this.job, pub),
-      false,
-      (ok) => !ok,
+      () => planVideo(this.db, this.job, planned, leaseSeconds),
+      null,
+      (r) => r === null,
     );
   }
 
@@ -158,11 +161,6 @@ export class JobLease extends Lease {
       false,
       (ok) => !ok,
     );
-  }
-
-  /** Reports progress (0–1) while the lease is held. */
-  async reportProgress(fraction: number): Promise<void> {
-    if (!this.lost) await reportProgress(this.db, this.job, fraction);
   }
 
   /** Records in the audit trail that this attempt lost its lease and published nothing. */

@@ -16,7 +16,6 @@ import { probe } from '../media/probe.js';
 import { settleFailure, withRetries } from './attempt.js';
 import type { JobLease } from './lease.js';
 import type { SourceCache } from './sourceCache.js';
-import { planVideo } from './taskQueue.js';
 import type { WorkerConfig } from './worker.js';
 
 export interface PlanDeps {
@@ -90,9 +89,7 @@ export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logge
     const top = plan.renditions[0]!;
     const claimed = await withRetries(
       () =>
-        planVideo(
-          deps.db,
-          job,
+        lease.plan(
           {
             durationMs: source.durationMs,
             width: top.width,

@@ -68,6 +68,7 @@ export async function planVideo(
   return db.transaction(async (tx) => {
     if (!(await markJobPlanned(tx, job))) return null;
     await markVideoPlanned(tx, job.videoId, planned);
+    await recordEvent(tx, { ...eventOf(job), event: 'planned', detail: `${planned.tasks.length} tasks` });
     const claimed = await insertTasks(
       tx,
       { videoId: job.videoId, jobId: job.jobId, sourceKey: job.sourceKey, maxAttempts: job.maxAttempts },
@@ -75,7 +76,6 @@ export async function planVideo(
       job.workerId,
       leaseSeconds,
     );
-    await recordEvent(tx, { ...eventOf(job), event: 'planned', detail: `${planned.tasks.length} tasks` });
     await notifyJobQueued(tx, job.videoId);
     return claimed;
   });

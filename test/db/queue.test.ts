@@ -1,23 +1,30 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  claimJob,
-  collectableOrphans,
-  heartbeat,
-  publishJob,
-  recordAttemptPrefix,
-} from '../../src/db/jobs.js';
+import { claimJob, collectableOrphans, heartbeat, recordAttemptPrefix } from '../../src/db/jobs.js';
 import { migrate } from '../../src/db/migrate.js';
+import { claimTask } from '../../src/db/tasks.js';
 import { getVideo, insertUploadingVideo, queueUploadedVideo } from '../../src/db/videos.js';
 import { failJob, releaseJob, requeueWithoutAttempt, retryVideo } from '../../src/jobs/queue.js';
+import { planVideo, publishTask } from '../../src/jobs/taskQueue.js';
+import { keys } from '../../src/storage/keys.js';
 import { pgliteDb, postgresDb, type TestDb } from '../helpers/db.js';
 
-const publication = (prefix: string) => ({
-  outputPrefix: prefix,
+/** A planning commit with one chunk, leased to the planner. */
+const oneChunk = {
   durationMs: 1000,
   width: 640,
   height: 360,
   renditions: [],
-});
+  audio: null,
+  tasks: [
+    {
+      kind: 'video' as const,
+      chunk: 0,
+      rank: 0,
+      spec: { plan: {}, demuxer: 'mov', durationMs: 1000 },
+      claim: true,
+    },
+  ],
+};
 
 describe.each([
   ['PGlite', pgliteDb],
@@ -74,26 +81,26 @@ describe.each([
     expect(second.reclaimed).toBe(true);
 
     expect(await heartbeat(t.db, first, 30)).toBe(false);
-    expect(await publishJob(t.db, first, publication('videos/v1/a1/'))).toBe(false);
-    expect((await getVideo(t.db, 'v1'))?.output_prefix).toBeNull();
+    expect(await planVideo(t.db, first, oneChunk, 30)).toBeNull();
+    expect(await t.db.query('SELECT id FROM tasks')).toEqual([]);
     expect((await failJob(t.db, first, { message: 'x', code: 'X', permanent: true }, 0)).outcome).toBe(
       'stale',
     );
     expect((await getVideo(t.db, 'v1'))?.status).toBe('processing');
 
     expect(await heartbeat(t.db, second, 30)).toBe(true);
-    expect(await publishJob(t.db, second, publication('videos/v1/a2/'))).toBe(true);
+    expect(await planVideo(t.db, second, oneChunk, 30)).toHaveLength(1);
     const video = await getVideo(t.db, 'v1');
-    expect(video?.status).toBe('ready');
-    expect(video?.output_prefix).toBe('videos/v1/a2/');
-    // The audit trail tells the story, with exactly one publication.
+    expect(video?.status).toBe('processing');
+    // The audit trail tells the story, with exactly one planning commit.
     const events = await t.db.query<{ event: string; attempt: number; worker_id: string }>(
       `SELECT event, attempt, worker_id FROM job_events WHERE video_id = 'v1' ORDER BY id`,
     );
     expect(events).toEqual([
       { event: 'claimed', attempt: 1, worker_id: 'a' },
       { event: 'reclaimed', attempt: 2, worker_id: 'b' },
-      { event: 'published', attempt: 2, worker_id: 'b' },
+      { event: 'planned', attempt: 2, worker_id: 'b' },
+      { event: 'claimed', attempt: 1, worker_id: 'b' },
     ]);
   });
 
@@ -185,14 +192,25 @@ describe.each([
 
   it('prefixes of attempts that did not publish become collectable; the published one does not', async () => {
     await queueVideo('v1');
-    const a1 = (await claimJob(t.db, 'w', 30))!;
-    await recordAttemptPrefix(t.db, 'videos/v1/a1/');
+    const job = (await claimJob(t.db, 'w', 30))!;
+    const [a1] = (await planVideo(t.db, job, oneChunk, 30))!;
+    const p1 = keys.taskPrefix('v1', a1!.taskId, 1);
+    await recordAttemptPrefix(t.db, p1);
     expect(await collectableOrphans(t.db, 0)).toEqual([]); // its lease is alive
-    await expireLeases();
-    const a2 = (await claimJob(t.db, 'w2', 30))!;
-    await recordAttemptPrefix(t.db, 'videos/v1/a2/');
-    expect(await publishJob(t.db, a2, publication('videos/v1/a2/'))).toBe(true);
-    expect(await collectableOrphans(t.db, 0)).toEqual(['videos/v1/a1/']);
-    expect(a1.attempt).toBe(1);
+    await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second'`);
+    const a2 = (await claimTask(t.db, 'w2', 30))!;
+    expect(a2.attempt).toBe(2);
+    const p2 = keys.taskPrefix('v1', a2.taskId, 2);
+    await recordAttemptPrefix(t.db, p2);
+    const file = {
+      path: '360p/seg_00000.m4s',
+      key: `${p2}360p/seg_00000.m4s`,
+      rendition: '360p',
+      seq: 0,
+      duration: 1,
+      bytes: 9,
+    };
+    expect(await publishTask(t.db, a2, { files: [file], complete: true, prefix: p2 })).toBe('ready');
+    expect(await collectableOrphans(t.db, 0)).toEqual([p1]);
   });
 });

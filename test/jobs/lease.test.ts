@@ -10,13 +10,8 @@ const log = pino({ level: 'silent' });
 /** A short lease, renewed well within it. */
 const LEASE = { leaseSeconds: 0.5, heartbeatSeconds: 0.1, log };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const publication = (prefix: string) => ({
-  outputPrefix: prefix,
-  durationMs: 1000,
-  width: 640,
-  height: 360,
-  renditions: [],
-});
+/** A planning commit with no tasks: the smallest fenced commit a job's lease makes. */
+const planned = { durationMs: 1000, width: 640, height: 360, renditions: [], audio: null, tasks: [] };
 
 describe('Lease', () => {
   let t: TestDb;
@@ -78,8 +73,8 @@ describe('Lease', () => {
     expect(await claimJob(t.db, 'other', 30)).toBeNull();
     expect(l.lost).toBe(false);
     expect(l.signal.aborted).toBe(false);
-    expect(await l.publish(publication('videos/v1/a1/'))).toBe(true);
-    expect((await getVideo(t.db, 'v1'))?.status).toBe('ready');
+    expect(await l.plan(planned, 30)).toEqual([]);
+    expect((await jobRow())?.state).toBe('planned');
   });
 
   it('without a heartbeat the lease expires and is taken', async () => {
@@ -105,11 +100,10 @@ describe('Lease', () => {
     await sleep(300);
     expect(l.lost).toBe(true);
 
-    expect(await l.publish(publication('videos/v1/a1/'))).toBe(false);
+    expect(await l.plan(planned, 30)).toBeNull();
     expect(await l.fail(errors.transcodeFailed('x'), 0)).toEqual({ outcome: 'stale' });
     expect(await l.requeue(errors.processingNoSpace('full'), 0)).toEqual({ outcome: 'stale' });
     expect(await l.release()).toBe(false);
-    await l.reportProgress(0.5);
 
     // The thief's attempt is untouched ...
     expect(await jobRow()).toEqual({ state: 'running', attempt: 2, worker_id: 'thief' });
@@ -122,14 +116,14 @@ describe('Lease', () => {
       { event: 'claimed', attempt: 1 },
       { event: 'reclaimed', attempt: 2 },
     ]);
-    // ... and still its own to publish.
-    expect(await thief.publish(publication('videos/v1/a2/'))).toBe(true);
+    // ... and still its own to commit.
+    expect(await thief.plan(planned, 30)).toEqual([]);
   });
 
   it('a fenced write that finds the lease gone marks it lost, without waiting for a heartbeat', async () => {
     const l = await lease('w1');
     await steal();
-    expect(await l.publish(publication('videos/v1/a1/'))).toBe(false);
+    expect(await l.plan(planned, 30)).toBeNull();
     expect(l.lost).toBe(true);
     expect(l.signal.aborted).toBe(true);
     expect(await l.fail(errors.transcodeFailed('x'), 0)).toEqual({ outcome: 'stale' });
