@@ -73,7 +73,8 @@ describe('a worker whose disk is full', () => {
     worker.start();
   }
 
-  const jobRow = async () =>
+  /** The video's (only) chunk task. */
+  const taskRow = async () =>
     (
       await t!.db.query<{
         state: string;
@@ -82,14 +83,15 @@ describe('a worker whose disk is full', () => {
         wait: number;
         last_error: string;
       }>(
-        `SELECT state, attempt, max_attempts, extract(epoch FROM run_after - now())::float AS wait, last_error FROM jobs`,
+        `SELECT state, attempt, max_attempts, extract(epoch FROM run_after - now())::float AS wait, last_error
+           FROM tasks WHERE kind = 'video' AND chunk = 0`,
       )
     )[0]!;
 
   async function expectWaitingForSpace() {
-    const job = await waitFor('the job to be requeued', async () => {
-      const j = await jobRow();
-      return j.state === 'queued' && j.attempt === 1 ? j : undefined;
+    const job = await waitFor('the task to be requeued', async () => {
+      const j = await taskRow();
+      return j?.state === 'queued' && j.attempt === 1 ? j : undefined;
     });
     // Not an attempt spent: one more allowed; and a long back-off (REEL_NO_SPACE_RETRY_SECONDS), not 0 s.
     expect(job.max_attempts).toBe(4);
@@ -98,7 +100,7 @@ describe('a worker whose disk is full', () => {
       /disk is full \(no space left on device\); processing will resume by itself/,
     );
     const video = await getVideo(t!.db, 'v1');
-    expect(video?.status).toBe('queued');
+    expect(video?.status).toBe('processing');
     expect(video?.error).toBeNull();
   }
 
@@ -108,16 +110,20 @@ describe('a worker whose disk is full', () => {
     await expectWaitingForSpace();
     // Still waiting a while later: no attempts are burnt in a loop.
     await new Promise((r) => setTimeout(r, 500));
-    expect((await jobRow()).attempt).toBe(1);
+    expect((await taskRow()).attempt).toBe(1);
 
     fail.putFile = false; // space was freed
-    await t!.db.query('UPDATE jobs SET run_after = now()');
-    const video = await waitFor('the video to be ready', async () => {
+    await t!.db.query('UPDATE tasks SET run_after = now()');
+    await waitFor('the video to be ready', async () => {
       const v = await getVideo(t!.db, 'v1');
       return v?.status === 'ready' ? v : undefined;
     });
-    expect(video.output_prefix).toBe('videos/v1/a2/');
-    expect(await jobRow()).toMatchObject({ state: 'done', attempt: 2, max_attempts: 4 });
+    expect(await taskRow()).toMatchObject({ state: 'done', attempt: 2, max_attempts: 4 });
+    const keys = await t!.db.query<{ key: string }>(
+      `SELECT o.key FROM outputs o JOIN tasks k ON k.id = o.task_id WHERE k.kind = 'video'`,
+    );
+    expect(keys.length).toBeGreaterThan(0);
+    for (const { key } of keys) expect(key).toMatch(/^videos\/v1\/t\d+-a2\//);
   });
 
   it('ffmpeg\'s "No space left on device" is recognised the same way', async () => {
