@@ -1,72 +1,42 @@
 /**
  * Playback of a chunked video while it processes: rows and objects laid out by hand as the worker side
- * publishes them (a video row with output_prefix NULL, one `outputs` row per published file, real fMP4
- * files from a transcode in the store), then /play answered from the database.
+ * publishes them (test/helpers/chunked.ts: a video row with output_prefix NULL, one `outputs` row per
+ * published file, real fMP4 files from a transcode in the store), then /play answered from the database.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenditionInfo } from '../../src/core/types.js';
-import { insertUploadingVideo } from '../../src/db/videos.js';
-import { transcodeToHls } from '../../src/media/pipeline.js';
 import { parseMediaPlaylist } from '../../src/media/playlist.js';
-import { FFMPEG, makeClip } from '../fixtures/generate.js';
+import { FFMPEG } from '../fixtures/generate.js';
+import {
+  type ChunkedLadder,
+  insertChunkedVideo,
+  type LadderFile,
+  makeChunkedLadder,
+  markPlayable,
+  publishOutput,
+} from '../helpers/chunked.js';
 import { parseMasterPlaylist } from '../helpers/hls.js';
 import { publishFake } from '../helpers/publish.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
-import { settings } from '../media/support.js';
 
 const run = promisify(execFile);
 
-interface Published {
-  path: string;
-  rendition: string | null;
-  seq: number | null;
-  duration: number | null;
-}
-
 describe('playback of a chunked video while it processes', () => {
   let t: TestReel;
+  let ladder: ChunkedLadder;
   let work: string;
-  /** Every file of the transcode, as played (720p/seg_00000.m4s …), with its duration when a segment. */
-  let files: Map<string, Published>;
+  let files: Map<string, LadderFile>;
   let measured: RenditionInfo[];
   let names: string[];
 
-  const ceilings = () => measured.map((r) => ({ ...r, bandwidth: 5_000_000, averageBandwidth: 5_000_000 }));
-
-  /** A chunked video as planning leaves it: processing, no prefix, renditions at their ceilings, audio. */
-  const insertChunked = async (id: string, policy: 'public' | 'signed') => {
-    const { db } = t.reel;
-    await insertUploadingVideo(db, { id, title: id, filename: `${id}.mp4`, playbackPolicy: policy });
-    await db.query(
-      `UPDATE videos SET status = 'processing', output_prefix = NULL, duration_ms = 12000, width = 640,
-         height = 360, renditions = $2::jsonb, audio = $3::jsonb WHERE id = $1`,
-      [
-        id,
-        JSON.stringify(ceilings()),
-        JSON.stringify({ name: 'audio', codecs: 'mp4a.40.2', bandwidth: 130_000, channels: 2 }),
-      ],
-    );
-  };
-  /** What a task's commit does: the object at its stable key, then its outputs row. */
-  const publish = async (id: string, file: string) => {
-    const f = files.get(file)!;
-    expect(f, file).toBeDefined();
-    const key = `videos/${id}/chunked/${file}`;
-    const bytes = await readFile(path.join(work, file));
-    await t.reel.store.put(key, bytes);
-    await t.reel.db.query(
-      `INSERT INTO outputs (video_id, path, key, rendition, seq, duration, bytes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [id, file, key, f.rendition, f.seq, f.duration, bytes.length],
-    );
-  };
-  const setPlayable = (id: string) =>
-    t.reel.db.query('UPDATE videos SET playable_at = now() WHERE id = $1', [id]);
+  const insertChunked = (id: string, policy: 'public' | 'signed') =>
+    insertChunkedVideo(t, ladder, id, policy);
+  const publish = (id: string, file: string) => publishOutput(t, ladder, id, file);
+  const setPlayable = (id: string) => markPlayable(t, id);
   const playbackUrl = async (id: string) => {
     const res = await t.api(`/v1/videos/${id}/playback`);
     expect(res.status).toBe(200);
@@ -81,26 +51,13 @@ describe('playback of a chunked video while it processes', () => {
 
   beforeAll(async () => {
     t = await startTestReel({ roles: 'upload,play' });
-    work = await mkdtemp(path.join(os.tmpdir(), 'reel-chunked-'));
-    const input = await makeClip('chunked-src', { width: 640, height: 360, seconds: 12 });
-    const result = await transcodeToHls({ input, outDir: work, settings: settings([360, 240]) });
-    measured = result.renditions;
-    names = [...measured.map((r) => r.name), 'audio'];
-    files = new Map();
-    files.set('poster.jpg', { path: 'poster.jpg', rendition: null, seq: null, duration: null });
-    for (const name of names) {
-      const pl = parseMediaPlaylist(await readFile(path.join(work, name, 'index.m3u8'), 'utf8'));
-      files.set(`${name}/init.mp4`, { path: `${name}/init.mp4`, rendition: name, seq: null, duration: null });
-      pl.segments.forEach((s, seq) => {
-        const p = `${name}/${s.uri}`;
-        files.set(p, { path: p, rendition: name, seq, duration: s.duration });
-      });
-    }
+    ladder = await makeChunkedLadder('chunked-src', { width: 640, height: 360, seconds: 12 }, [360, 240]);
+    ({ files, measured, names, dir: work } = ladder);
     await publishFake(t, 'legacyL', 'public');
   }, 120_000);
   afterAll(async () => {
     await t?.close();
-    if (work) await rm(work, { recursive: true, force: true });
+    await ladder?.cleanup();
   });
 
   it('the transcode gave what the test needs: two rungs and audio, three segments each', async () => {
