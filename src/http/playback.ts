@@ -184,7 +184,12 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     }
 
     reply.header('Accept-Ranges', 'bytes');
-    reply.header('ETag', `"${etagOf(video.output_prefix ?? key)}-${size}"`);
+    // Legacy: the prefix's word characters (as before); chunked: a digest of the file's stable key.
+    const tag =
+      video.output_prefix !== null
+        ? video.output_prefix.replace(/\W/g, '')
+        : createHash('sha256').update(key).digest('base64url').slice(0, 22);
+    reply.header('ETag', `"${tag}-${size}"`);
 
     const rangeHeader = req.headers.range;
     if (rangeHeader) {
@@ -204,13 +209,6 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     reply.header('Content-Length', size);
     return reply.send(await store.get(key));
   });
-}
-
-/** The legacy ETag was the prefix's word characters; a chunked file's is a digest of its stable key. */
-function etagOf(prefixOrKey: string): string {
-  return prefixOrKey.endsWith('/')
-    ? prefixOrKey.replace(/\W/g, '')
-    : createHash('sha256').update(prefixOrKey).digest('base64url').slice(0, 22);
 }
 
 /**
