@@ -248,14 +248,24 @@ async function renderPlaylist(
   if (file === MASTER_PLAYLIST)
     return { text: renderMasterPlaylist(video.renditions, video.audio), growing: false };
   const rendition = file.slice(0, file.indexOf('/'));
+  // A ready video's playlists never change: rendered once per process (keyed by when it became ready).
+  const cacheKey = complete ? `${video.id}/${rendition}/${new Date(video.ready_at ?? 0).getTime()}` : '';
+  const cached = complete ? vodPlaylists.get(cacheKey) : undefined;
+  if (cached !== undefined) return { text: cached, growing: false };
   const known =
     file === `${rendition}/${MEDIA_PLAYLIST}` &&
     (video.renditions.some((r) => r.name === rendition) ||
       (rendition === AUDIO_NAME && video.audio !== null));
   if (!known) throw errors.objectNotFound(file);
   const segments = (await listSegments(db, video.id, rendition)).get(rendition) ?? [];
-  return {
-    text: renderMediaPlaylist({ segments, targetDuration: SEGMENT_SECONDS, complete }),
-    growing: !complete,
-  };
+  const text = renderMediaPlaylist({ segments, targetDuration: SEGMENT_SECONDS, complete });
+  if (complete) {
+    if (vodPlaylists.size >= VOD_PLAYLISTS_KEPT) vodPlaylists.delete(vodPlaylists.keys().next().value!);
+    vodPlaylists.set(cacheKey, text);
+  }
+  return { text, growing: !complete };
 }
+
+/** The VOD media playlists of ready chunked videos, oldest first (a few kB each). */
+const vodPlaylists = new Map<string, string>();
+const VOD_PLAYLISTS_KEPT = 2000;
