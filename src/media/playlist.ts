@@ -329,8 +329,8 @@ export const segmentUri = (seq: number) => `seg_${String(seq).padStart(5, '0')}.
  * Pure: the media playlist of one rendition from its published segments. Only the run that starts at seq 0
  * and has no gap is listed, so a reader never sees a hole. In progress (`complete` false) it is an EVENT
  * playlist that starts players at the beginning (EXT-X-START), not at the live edge; complete, it is VOD
- * with ENDLIST. TARGETDURATION is the planned segment length unless a segment is longer, so it stays the
- * same from one reload to the next.
+ * with ENDLIST. TARGETDURATION is the planned segment length unless a segment rounds to more, so it stays
+ * the same from one reload to the next.
  */
 export function renderMediaPlaylist(opts: {
   segments: readonly { seq: number; duration: number }[];
@@ -341,8 +341,10 @@ export function renderMediaPlaylist(opts: {
   const bySeq = new Map(opts.segments.map((s) => [s.seq, s.duration]));
   const run: { seq: number; duration: number }[] = [];
   for (let seq = 0; bySeq.has(seq); seq++) run.push({ seq, duration: bySeq.get(seq)! });
-  // A float a hair above the plan (4.0000001) is not a longer segment.
-  const longest = Math.ceil(Math.max(0, ...run.map((s) => s.duration)) - 1e-3);
+  // RFC 8216 4.3.3.1: every EXTINF rounded to the nearest integer is at most the target (as ffmpeg writes
+  // it). Not the ceiling: AAC segments run a frame over (4.010667 s), which would make audio's target 5 —
+  // or 4 then 5 as segments are published, where a target must not change between reloads.
+  const longest = Math.round(Math.max(0, ...run.map((s) => s.duration)));
   const lines = [
     '#EXTM3U',
     '#EXT-X-VERSION:7',

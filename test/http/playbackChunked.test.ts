@@ -201,6 +201,7 @@ describe('playback of a chunked video while it processes', () => {
       expect(pl.endList, name).toBe(true);
       // The same segments and durations as the single-process ladder's own playlist.
       const own = parseMediaPlaylist(await readFile(path.join(work, name, 'index.m3u8'), 'utf8'));
+      expect(pl.targetDuration, name).toBe(own.targetDuration);
       expect(pl.segments, name).toEqual(
         own.segments.map((s) => ({ uri: s.uri, duration: expect.closeTo(s.duration, 5) })),
       );
