@@ -78,6 +78,13 @@ describe('a chunked video plays in Chromium while it processes', () => {
     await publishSegments(t, ladder, 'liveW', [2, 3, 4]);
     await markPlayable(t, 'liveW');
     await owner.page.waitForSelector('#player video', { timeout: 15_000 });
+    // The library says so too.
+    const library = await openPage(ownerContext);
+    await library.page.goto(`${t.url}/`);
+    await library.page.waitForSelector('li.card[data-id="liveW"] .status:has-text("can be watched")', {
+      timeout: 15_000,
+    });
+    await library.page.close();
     await owner.page.waitForFunction(
       () =>
         ((window as unknown as { reel?: { video: HTMLVideoElement } }).reel?.video.currentTime ?? 0) > 0.5,
