@@ -108,7 +108,11 @@ describe('a chunked video plays in Chromium while it processes', () => {
       { timeout: 30_000 },
     );
     const started = await viewer.page.evaluate(() => {
-      const v = (window as unknown as { reel: { video: HTMLVideoElement } }).reel.video;
+      const w = window as unknown as { reel: { video: HTMLVideoElement }; __stalls: number };
+      const v = w.reel.video;
+      // Counted from here: every time playback had to wait for data.
+      w.__stalls = 0;
+      v.addEventListener('waiting', () => w.__stalls++);
       return { from: v.played.length ? v.played.start(0) : -1, at: v.currentTime };
     });
     expect(started.from).toBeLessThan(0.5);
@@ -119,7 +123,25 @@ describe('a chunked video plays in Chromium while it processes', () => {
     await publishSegments(t, ladder, 'liveW', [5]);
     await publishOutput(t, ladder, 'liveW', 'poster.jpg');
     await markReady(t, ladder, 'liveW');
-    // Faster than real time, to the end.
+    // Once hls.js has reloaded both playlists as VOD: faster than real time, to the end.
+    await viewer.page.waitForFunction(
+      () => {
+        const hls = (
+          window as unknown as {
+            reel: {
+              hls: {
+                levels: { details?: { live: boolean } }[];
+                audioTracks: { details?: { live: boolean } }[];
+              };
+            };
+          }
+        ).reel.hls;
+        const all = [...hls.levels, ...hls.audioTracks].filter((l) => l.details);
+        return all.length >= 2 && all.every((l) => l.details!.live === false);
+      },
+      undefined,
+      { timeout: 30_000 },
+    );
     await viewer.page.evaluate(() => {
       const v = (window as unknown as { reel: { video: HTMLVideoElement } }).reel.video;
       v.playbackRate = 4;
@@ -140,6 +162,8 @@ describe('a chunked video plays in Chromium while it processes', () => {
     expect(end.played[0]![0]).toBeLessThan(0.5);
     expect(end.played[0]![1]).toBeGreaterThan(ladder.durationMs / 1000 - 0.5);
     expect(await levelDetails(viewer.page)).toMatchObject({ type: 'VOD', live: false, segments: 6 });
+    // And it never had to wait for data once it had started.
+    expect(await viewer.page.evaluate(() => (window as unknown as { __stalls: number }).__stalls)).toBe(0);
     // No playback request was refused (the 404 of a poster not yet published aside).
     expect(viewer.problems.filter((p) => !p.includes('poster.jpg'))).toEqual([]);
   });
