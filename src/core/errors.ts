@@ -171,8 +171,11 @@ export const errors = {
   videoNotReady: define(
     'REEL_VIDEO_NOT_READY',
     404,
-    'The video exists but is not ready, so it cannot be played yet.',
-    (id: string, status: string) => `Video "${id}" is ${status}, not ready: it cannot be played yet.`,
+    'The video exists but is not playable yet: it plays once ready, or while it processes once its first seconds of every rendition are published.',
+    (id: string, status: string) =>
+      status === 'failed'
+        ? `Video "${id}" failed to process: it cannot be played.`
+        : `Video "${id}" is ${status} and not playable yet: it plays once its first seconds are published.`,
   ),
   objectNotFound: define(
     'REEL_NOT_FOUND',

@@ -1,9 +1,59 @@
 /**
- * The outputs table: every file a chunked video has published, under the path a player asks for and the
- * object that answers it. Rows are only ever added (in the fenced commit of the task that wrote them); a
- * published path never changes its object.
+ * The outputs table: every file a chunked video has published, under the path a player asks for (as
+ * played under /play/{video}/{access}/) and the object that answers it. Rows are only ever added, in the
+ * fenced commit of the task that wrote them; a published path never changes its object.
  */
 import type { Queryable } from '../core/ports.js';
+
+/** The object that answers a published path of a video, or null (not published, or not this video's). */
+export async function outputKey(
+  db: Queryable,
+  videoId: string,
+  path: string,
+): Promise<{ key: string; bytes: number } | null> {
+  const rows = await db.query<{ key: string; bytes: string | number }>(
+    'SELECT key, bytes FROM outputs WHERE video_id = $1 AND path = $2',
+    [videoId, path],
+  );
+  const row = rows[0];
+  return row ? { key: row.key, bytes: Number(row.bytes) } : null;
+}
+
+export interface PublishedSegment {
+  seq: number;
+  duration: number;
+  bytes: number;
+}
+
+/**
+ * The published segments of a video, per rendition (video rung name, or "audio"), in sequence order; only
+ * `rendition`'s when one is named.
+ */
+export async function listSegments(
+  db: Queryable,
+  videoId: string,
+  rendition?: string,
+): Promise<Map<string, PublishedSegment[]>> {
+  const rows = await db.query<{
+    rendition: string;
+    seq: number;
+    duration: number | string;
+    bytes: number | string;
+  }>(
+    `SELECT rendition, seq, duration, bytes FROM outputs
+      WHERE video_id = $1 AND seq IS NOT NULL AND rendition IS NOT NULL
+        AND ($2::text IS NULL OR rendition = $2::text)
+      ORDER BY rendition, seq`,
+    [videoId, rendition ?? null],
+  );
+  const out = new Map<string, PublishedSegment[]>();
+  for (const r of rows) {
+    const list = out.get(r.rendition) ?? [];
+    list.push({ seq: Number(r.seq), duration: Number(r.duration), bytes: Number(r.bytes) });
+    out.set(r.rendition, list);
+  }
+  return out;
+}
 
 export interface PublishedFile {
   /** As played under /play/{video}/{access}/: `720p/seg_00003.m4s`, `720p/init.mp4`, `poster.jpg`. */
@@ -46,25 +96,6 @@ export async function renditionsStarted(db: Queryable, videoId: string): Promise
     [videoId],
   );
   return new Set(rows.map((r) => r.rendition));
-}
-
-/** Every published segment of a video: rendition, duration and size, in sequence order. */
-export async function segmentSizes(
-  db: Queryable,
-  videoId: string,
-): Promise<Map<string, { seq: number; duration: number; bytes: number }[]>> {
-  const rows = await db.query<{ rendition: string; seq: number; duration: number; bytes: number | string }>(
-    `SELECT rendition, seq, duration, bytes FROM outputs
-      WHERE video_id = $1 AND seq IS NOT NULL ORDER BY rendition, seq`,
-    [videoId],
-  );
-  const out = new Map<string, { seq: number; duration: number; bytes: number }[]>();
-  for (const r of rows) {
-    const list = out.get(r.rendition) ?? [];
-    list.push({ seq: r.seq, duration: Number(r.duration), bytes: Number(r.bytes) });
-    out.set(r.rendition, list);
-  }
-  return out;
 }
 
 /** Paths of a rendition already published (an audio retry skips them). */

@@ -22,6 +22,30 @@ export interface VideoRow {
   api_key_id: string | null;
   created_at: Date | string;
   ready_at: Date | string | null;
+  /** When the first chunk of every rung and the first audio segments were published (chunked videos). */
+  playable_at: Date | string | null;
+  /** The planned audio rendition; null when the source has none (or for videos processed before chunks). */
+  audio: VideoAudio | null;
+}
+
+/** `videos.audio`: the audio group of a chunked video's master playlist. */
+export interface VideoAudio {
+  name: string;
+  codecs: string;
+  /** bits/s */
+  bandwidth: number;
+  channels: number;
+}
+
+/**
+ * Whether a video can be played: ready, or (chunked) its first chunk of every rung and its first audio
+ * are published and it has not failed. Playback, the playback URL and the pages follow this one rule.
+ */
+export function isPlayable(row: Pick<VideoRow, 'status' | 'playable_at'>): boolean {
+  return (
+    row.status === 'ready' ||
+    (row.playable_at !== null && row.playable_at !== undefined && row.status !== 'failed')
+  );
 }
 
 export interface VideoView {
@@ -37,6 +61,9 @@ export interface VideoView {
   renditions: Omit<RenditionInfo, 'frameRate'>[];
   createdAt: string;
   readyAt: string | null;
+  /** Playback can start (ready, or enough of a chunked video is published). */
+  playable: boolean;
+  playableAt: string | null;
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -62,6 +89,9 @@ export function toView(row: VideoRow): VideoView {
     })),
     createdAt: iso(row.created_at)!,
     readyAt: iso(row.ready_at),
+    playable: isPlayable(row),
+    // Videos that were ready before chunks have no playable_at of their own: they became playable when ready.
+    playableAt: isPlayable(row) ? iso(row.playable_at ?? row.ready_at) : null,
   };
 }
 

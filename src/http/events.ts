@@ -117,7 +117,8 @@ export function registerEvents(app: FastifyInstance, deps: EventsDeps): void {
         summary: 'Live changes of videos (server-sent events)',
         description:
           'A `text/event-stream`. On connection: one `video` event per unfinished video (uploading, queued, ' +
-          'processing); then a `video` event whenever one of them changes (status, progress, error), up to ' +
+          'processing); then a `video` event whenever one of them changes (status, progress, error, ' +
+          '`playable` when its first chunks are published), up to ' +
           'and including its last change to ready or failed, and `deleted` (`{id}`) when it is removed. ' +
           'A state may be sent more than once: keep the last. ' +
           'The data of a `video` event is the video as GET /v1/videos/{id} returns it. A comment line ' +

@@ -8,14 +8,18 @@
  * by a shared cache longer than the token allows.
  */
 
+import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import rangeParser from 'range-parser';
 import type { AccessConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
-import { getVideo } from '../db/videos.js';
-import { MASTER_PLAYLIST } from '../media/playlist.js';
+import { listSegments, outputKey } from '../db/outputs.js';
+import { getVideo, isPlayable, type VideoRow } from '../db/videos.js';
+import { AUDIO_NAME, MEDIA_PLAYLIST } from '../media/ffmpegArgs.js';
+import { SEGMENT_SECONDS } from '../media/ladder.js';
+import { MASTER_PLAYLIST, renderMasterPlaylist, renderMediaPlaylist } from '../media/playlist.js';
 import { assertId } from '../storage/keys.js';
 import { authorisePlayback } from './authorisePlayback.js';
 import { masterForSession, sessionExpiry } from './playbackSession.js';
@@ -36,15 +40,20 @@ const PRESIGN_SECONDS = 600;
 
 /** Playlists may be cached this long (a re-publication is picked up); segments never change. */
 const PLAYLIST_MAX_AGE = 10;
+/** A playlist that grows while the video processes (EVENT): a player reloads it every segment or so. */
+const GROWING_PLAYLIST_MAX_AGE = 1;
 const SEGMENT_MAX_AGE = 31536000;
+
+type Kind = 'playlist' | 'growing' | 'media';
 
 /**
  * Public URLs may sit in shared caches. Token URLs are private (a shared cache would go on serving them
  * after the token expires or the video is deleted), and not kept past the token's expiry.
  */
-function cacheControl(grant: PlaybackGrant | undefined, playlist: boolean): string {
-  const maxAge = playlist ? PLAYLIST_MAX_AGE : SEGMENT_MAX_AGE;
-  const tail = playlist ? '' : ', immutable';
+function cacheControl(grant: PlaybackGrant | undefined, kind: Kind): string {
+  const maxAge =
+    kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
+  const tail = kind === 'media' ? ', immutable' : '';
   if (!grant) return `public, max-age=${maxAge}${tail}`;
   const left = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
   return `private, max-age=${Math.min(maxAge, left)}${tail}`;
@@ -64,14 +73,17 @@ const CONTENT_TYPES: Record<string, string> = {
 const DOCS_URL = '/play/:videoId/:access/:file';
 const DOCS = {
   tags: ['playback'],
-  summary: 'Playlists, segments and poster of a ready video',
+  summary: 'Playlists, segments and poster of a playable video',
   description:
     '`access` is a playback token (from GET /v1/videos/{id}/playback) or `public` for a public video. ' +
     'The master fetched with a playback token points its renditions at a session token (`../{session}/…`) ' +
     'that lets this playback finish after the playback token expires; a session token cannot fetch a ' +
     `master (403 ${errors.sessionTokenCannotStart.code}). Token URLs are \`Cache-Control: private\`. ` +
     'Byte ranges, CORS `*`. 401: no or unreadable token; 403: a token for another video, expired, or ' +
-    'with a bad signature; 404: unknown video, not ready, or no such file.',
+    'with a bad signature; 404: unknown video, not playable yet, or no such file (while a video ' +
+    'processes, a segment that is not published yet). While a video processes its media playlists are ' +
+    '`EVENT` playlists of the segments published so far, from the start and without gaps, cached for 1 s; ' +
+    'when it is ready they are `VOD` with `ENDLIST`.',
   params: {
     type: 'object',
     properties: {
@@ -127,56 +139,133 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     const isMaster = file === MASTER_PLAYLIST;
     // Only a master starts a playback; everything else belongs to one under way.
     const grant = await authorisePlayback(deps.tokenKeys, video, access, isMaster ? 'start' : 'media');
-    if (video.status !== 'ready' || !video.output_prefix) throw errors.videoNotReady(videoId, video.status);
+    if (video.output_prefix === null) {
+      // Chunked: playable before it is ready; its playlists are rendered from what is published.
+      if (!isPlayable(video)) throw errors.videoNotReady(videoId, video.status);
+    } else if (video.status !== 'ready') throw errors.videoNotReady(videoId, video.status);
     if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
-
-    const key = video.output_prefix + file;
     const ext = file.slice(file.lastIndexOf('.') + 1);
+
+    let key: string;
+    let size: number | undefined;
+    if (video.output_prefix === null) {
+      if (ext === 'm3u8') {
+        const { text, growing } = await renderPlaylist(db, video, file);
+        reply.header('Content-Type', CONTENT_TYPES.m3u8);
+        reply.header('Cache-Control', cacheControl(grant, growing ? 'growing' : 'playlist'));
+        return sendPlaylist(reply, deps, video, isMaster ? grant : undefined, text);
+      }
+      const published = await outputKey(db, videoId, file);
+      if (!published) throw errors.objectNotFound(file);
+      key = published.key;
+      size = published.bytes;
+    } else key = video.output_prefix + file;
+
     if (deps.delivery === 'redirect' && store.presignGet && ext !== 'm3u8') {
       // Playlists stay here (their relative URIs must resolve under the token); media comes from the store.
       reply.header('Cache-Control', `private, max-age=${PRESIGN_SECONDS / 2}`);
       return reply.redirect(await store.presignGet(key, PRESIGN_SECONDS), 302);
     }
-    const stat = await store.stat(key);
-    if (!stat) throw errors.objectNotFound(file);
+    if (size === undefined) {
+      // Legacy: the store says whether the file exists. Chunked: the outputs row did, with its size.
+      const stat = await store.stat(key);
+      if (!stat) throw errors.objectNotFound(file);
+      size = stat.size;
+    }
 
     reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
-    // Segments never change once published (a new publication has a new prefix); playlists are short-lived
-    // so that a re-publication is picked up.
-    reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8'));
+    // Segments never change once published (a new publication has a new prefix, a chunk's files keep their
+    // place); playlists are short-lived so that a re-publication is picked up.
+    reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8' ? 'playlist' : 'media'));
 
     if (isMaster && grant) {
-      // This request starts a playback: its renditions go through a session token that outlives the
-      // playback token for as long as the video needs. Every answer carries a new session, so no ETag.
-      const now = Math.floor(Date.now() / 1000);
-      const exp = sessionExpiry(now, video.duration_ms, grant.exp, deps.config);
-      const session = await signSessionToken(deps.tokenKeys, videoId, exp);
-      const body = Buffer.from(
-        masterForSession((await buffer(await store.get(key))).toString('utf8'), session),
-      );
-      reply.header('Content-Length', body.length);
-      return reply.send(body);
+      const text = (await buffer(await store.get(key))).toString('utf8');
+      return sendPlaylist(reply, deps, video, grant, text);
     }
 
     reply.header('Accept-Ranges', 'bytes');
-    reply.header('ETag', `"${video.output_prefix.replace(/\W/g, '')}-${stat.size}"`);
+    // Legacy: the prefix's word characters (as before); chunked: a digest of the file's stable key.
+    const tag =
+      video.output_prefix !== null
+        ? video.output_prefix.replace(/\W/g, '')
+        : createHash('sha256').update(key).digest('base64url').slice(0, 22);
+    reply.header('ETag', `"${tag}-${size}"`);
 
     const rangeHeader = req.headers.range;
     if (rangeHeader) {
-      const ranges = rangeParser(stat.size, rangeHeader, { combine: true });
+      const ranges = rangeParser(size, rangeHeader, { combine: true });
       if (ranges === -1) {
-        reply.header('Content-Range', `bytes */${stat.size}`);
-        throw errors.rangeNotSatisfiable(stat.size);
+        reply.header('Content-Range', `bytes */${size}`);
+        throw errors.rangeNotSatisfiable(size);
       }
       if (ranges !== -2 && ranges.length === 1) {
         const { start, end } = ranges[0]!;
         reply.code(206);
-        reply.header('Content-Range', `bytes ${start}-${end}/${stat.size}`);
+        reply.header('Content-Range', `bytes ${start}-${end}/${size}`);
         reply.header('Content-Length', end - start + 1);
         return reply.send(await store.get(key, { start, end }));
       }
     }
-    reply.header('Content-Length', stat.size);
+    reply.header('Content-Length', size);
     return reply.send(await store.get(key));
   });
 }
+
+/**
+ * Sends a playlist. A master fetched with a playback token starts a playback: its renditions go through a
+ * session token that outlives the playback token for as long as the video needs. Every such answer carries
+ * a new session, so no ETag.
+ */
+async function sendPlaylist(
+  reply: FastifyReply,
+  deps: PlaybackDeps,
+  video: VideoRow,
+  startGrant: PlaybackGrant | undefined,
+  text: string,
+): Promise<FastifyReply> {
+  let body = text;
+  if (startGrant) {
+    const now = Math.floor(Date.now() / 1000);
+    const exp = sessionExpiry(now, video.duration_ms, startGrant.exp, deps.config);
+    body = masterForSession(text, await signSessionToken(deps.tokenKeys, video.id, exp));
+  }
+  const bytes = Buffer.from(body);
+  reply.header('Content-Length', bytes.length);
+  return reply.send(bytes);
+}
+
+/**
+ * The playlists of a chunked video, from the database: the master lists every planned rung (bandwidths are
+ * the rungs' ceilings until ready, then measured) and the audio group; a media playlist lists the
+ * rendition's published segments, growing (EVENT) until the video is ready. Any other name is 404.
+ */
+async function renderPlaylist(
+  db: Db,
+  video: VideoRow,
+  file: string,
+): Promise<{ text: string; growing: boolean }> {
+  const complete = video.status === 'ready';
+  if (file === MASTER_PLAYLIST)
+    return { text: renderMasterPlaylist(video.renditions, video.audio), growing: false };
+  const rendition = file.slice(0, file.indexOf('/'));
+  // A ready video's playlists never change: rendered once per process (keyed by when it became ready).
+  const cacheKey = complete ? `${video.id}/${rendition}/${new Date(video.ready_at ?? 0).getTime()}` : '';
+  const cached = complete ? vodPlaylists.get(cacheKey) : undefined;
+  if (cached !== undefined) return { text: cached, growing: false };
+  const known =
+    file === `${rendition}/${MEDIA_PLAYLIST}` &&
+    (video.renditions.some((r) => r.name === rendition) ||
+      (rendition === AUDIO_NAME && video.audio !== null));
+  if (!known) throw errors.objectNotFound(file);
+  const segments = (await listSegments(db, video.id, rendition)).get(rendition) ?? [];
+  const text = renderMediaPlaylist({ segments, targetDuration: SEGMENT_SECONDS, complete });
+  if (complete) {
+    if (vodPlaylists.size >= VOD_PLAYLISTS_KEPT) vodPlaylists.delete(vodPlaylists.keys().next().value!);
+    vodPlaylists.set(cacheKey, text);
+  }
+  return { text, growing: !complete };
+}
+
+/** The VOD media playlists of ready chunked videos, oldest first (a few kB each). */
+const vodPlaylists = new Map<string, string>();
+const VOD_PLAYLISTS_KEPT = 2000;

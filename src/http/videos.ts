@@ -73,6 +73,13 @@ const videoSchema = {
     },
     createdAt: { type: 'string', format: 'date-time' },
     readyAt: nullable('string', { format: 'date-time' }),
+    playable: {
+      type: 'boolean',
+      description:
+        'playback can start: the video is ready, or (while processing) its first seconds of every rendition ' +
+        'are published and more follow as they are encoded',
+    },
+    playableAt: nullable('string', { format: 'date-time', description: 'when it became playable' }),
   },
   required: [
     'id',
@@ -87,6 +94,8 @@ const videoSchema = {
     'renditions',
     'createdAt',
     'readyAt',
+    'playable',
+    'playableAt',
   ],
 } as const;
 
@@ -181,7 +190,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       {
         schema: {
           tags: ['videos'],
-          summary: 'One video: status, progress, error, renditions',
+          summary: 'One video: status, progress, whether it can play, error, renditions',
           ...authenticated,
           params: idParams,
           response: { 200: video, '4xx': errorRef },
@@ -246,6 +255,9 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           tags: ['videos'],
           summary: 'The master playlist URL to play a video',
           description:
+            'The URL plays once the video is `playable` (before then it answers 404 ' +
+            `${errors.videoNotReady.code}), while it is still processing too: its media playlists are then ` +
+            'EVENT playlists that grow as chunks are published and become VOD when it is ready. ' +
             'For a signed video the URL carries a playback token that can start playback until expiresAt ' +
             '(a playback started by then may finish); for a public one it ' +
             'is /play/{id}/public/master.m3u8 and expiresAt is null.',

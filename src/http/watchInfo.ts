@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
-import { getVideo } from '../db/videos.js';
+import { getVideo, isPlayable } from '../db/videos.js';
 import { assertId } from '../storage/keys.js';
 import { authorisePlayback } from './authorisePlayback.js';
 import { errorRef, idString, nullable, type PlaybackParams, videoStatus } from './schemas.js';
@@ -41,6 +41,11 @@ export function registerWatchInfo(app: FastifyInstance, deps: WatchInfoDeps): vo
               id: { type: 'string' },
               title: { type: 'string' },
               status: videoStatus,
+              playable: {
+                type: 'boolean',
+                description:
+                  'playback can start (ready, or its first seconds are published while it processes)',
+              },
               durationMs: nullable('integer'),
               width: nullable('integer'),
               height: nullable('integer'),
@@ -48,7 +53,7 @@ export function registerWatchInfo(app: FastifyInstance, deps: WatchInfoDeps): vo
               posterUrl: nullable('string'),
               expiresAt: nullable('string', { format: 'date-time' }),
             },
-            required: ['id', 'title', 'status', 'masterUrl', 'expiresAt'],
+            required: ['id', 'title', 'status', 'playable', 'masterUrl', 'expiresAt'],
           },
           '4xx': errorRef,
         },
@@ -63,15 +68,17 @@ export function registerWatchInfo(app: FastifyInstance, deps: WatchInfoDeps): vo
       const expiresAt = grant ? new Date(grant.exp * 1000).toISOString() : null;
       reply.header('Cache-Control', 'no-store');
       const base = `/play/${video.id}/${access}`;
+      const playable = isPlayable(video);
       return {
         id: video.id,
         title: video.title,
         status: video.status,
+        playable,
         durationMs: video.duration_ms,
         width: video.width,
         height: video.height,
         masterUrl: `${base}/master.m3u8`,
-        posterUrl: video.status === 'ready' ? `${base}/poster.jpg` : null,
+        posterUrl: playable ? `${base}/poster.jpg` : null,
         expiresAt,
       };
     },

@@ -24,7 +24,7 @@ import {
   recordEvent,
   settlePlannedJob,
 } from '../db/jobs.js';
-import { insertOutputs, type PublishedFile, renditionsStarted, segmentSizes } from '../db/outputs.js';
+import { insertOutputs, listSegments, type PublishedFile, renditionsStarted } from '../db/outputs.js';
 import {
   type ClaimedTask,
   cancelVideoTasks,
@@ -149,7 +149,7 @@ async function measuredRenditions(
   videoId: string,
   planned: { renditions: RenditionInfo[]; audio: { name: string } | null },
 ): Promise<RenditionInfo[]> {
-  const sizes = await segmentSizes(db, videoId);
+  const sizes = await listSegments(db, videoId);
   const audio = planned.audio ? bitrateStats(sizes.get(planned.audio.name) ?? []) : undefined;
   return planned.renditions.map((r) => {
     const video = bitrateStats(sizes.get(r.name) ?? []);

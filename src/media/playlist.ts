@@ -283,6 +283,83 @@ export function buildMasterPlaylist(
   return `${lines.join('\n')}\n`;
 }
 
+/** What a master playlist says of the audio group (null: video-only renditions). */
+export interface MasterAudioInfo {
+  codecs: string;
+  bandwidth: number;
+  channels: number;
+}
+
+/**
+ * Pure: the master playlist of a ladder from its renditions (as stored on the video) and its audio, the
+ * same text for a ladder published in one piece (writeMasterPlaylist) and for one published chunk by
+ * chunk (rendered per request). A rendition whose codecs are not known yet has no CODECS attribute.
+ */
+export function renderMasterPlaylist(
+  renditions: readonly RenditionInfo[],
+  audio: MasterAudioInfo | null,
+): string {
+  const text = buildMasterPlaylist(
+    renditions.map((i) => ({
+      uri: `${i.name}/${MEDIA_PLAYLIST}`,
+      bandwidth: i.bandwidth,
+      averageBandwidth: i.averageBandwidth,
+      codecs: i.codecs,
+      width: i.width,
+      height: i.height,
+      frameRate: i.frameRate,
+      audioGroup: audio ? AUDIO_GROUP : undefined,
+    })),
+    audio
+      ? {
+          groupId: AUDIO_GROUP,
+          name: AUDIO_NAME,
+          uri: `${AUDIO_NAME}/${MEDIA_PLAYLIST}`,
+          channels: audio.channels,
+        }
+      : null,
+  );
+  return text.replace(/,CODECS="",/g, ',');
+}
+
+/** The URI of segment `seq` of a rendition, relative to its media playlist (ffmpeg's SEGMENT_PATTERN). */
+export const segmentUri = (seq: number) => `seg_${String(seq).padStart(5, '0')}.m4s`;
+
+/**
+ * Pure: the media playlist of one rendition from its published segments. Only the run that starts at seq 0
+ * and has no gap is listed, so a reader never sees a hole. In progress (`complete` false) it is an EVENT
+ * playlist that starts players at the beginning (EXT-X-START), not at the live edge; complete, it is VOD
+ * with ENDLIST. TARGETDURATION is the planned segment length unless a segment rounds to more, so it stays
+ * the same from one reload to the next.
+ */
+export function renderMediaPlaylist(opts: {
+  segments: readonly { seq: number; duration: number }[];
+  /** The planned segment length, seconds. */
+  targetDuration: number;
+  complete: boolean;
+}): string {
+  const bySeq = new Map(opts.segments.map((s) => [s.seq, s.duration]));
+  const run: { seq: number; duration: number }[] = [];
+  for (let seq = 0; bySeq.has(seq); seq++) run.push({ seq, duration: bySeq.get(seq)! });
+  // RFC 8216 4.3.3.1: every EXTINF rounded to the nearest integer is at most the target (as ffmpeg writes
+  // it). Not the ceiling: AAC segments run a frame over (4.010667 s), which would make audio's target 5 —
+  // or 4 then 5 as segments are published, where a target must not change between reloads.
+  const longest = Math.round(Math.max(0, ...run.map((s) => s.duration)));
+  const lines = [
+    '#EXTM3U',
+    '#EXT-X-VERSION:7',
+    `#EXT-X-TARGETDURATION:${Math.max(Math.ceil(opts.targetDuration), longest)}`,
+    '#EXT-X-MEDIA-SEQUENCE:0',
+    `#EXT-X-PLAYLIST-TYPE:${opts.complete ? 'VOD' : 'EVENT'}`,
+    '#EXT-X-INDEPENDENT-SEGMENTS',
+  ];
+  if (!opts.complete) lines.push('#EXT-X-START:TIME-OFFSET=0');
+  lines.push(`#EXT-X-MAP:URI="${INIT_SEGMENT}"`);
+  for (const s of run) lines.push(`#EXTINF:${s.duration.toFixed(6)},`, segmentUri(s.seq));
+  if (opts.complete) lines.push('#EXT-X-ENDLIST');
+  return `${lines.join('\n')}\n`;
+}
+
 /**
  * Measures every rendition ffmpeg wrote under outDir, writes outDir/master.m3u8 and returns the
  * renditions, highest first. BANDWIDTH = peak video + peak audio bit rate (RFC 8216 peaks, bitrateStats);
@@ -311,25 +388,9 @@ export async function writeMasterPlaylist(
     });
   }
   infos.sort((a, b) => b.width * b.height - a.width * a.height || b.bandwidth - a.bandwidth);
-  const text = buildMasterPlaylist(
-    infos.map((i) => ({
-      uri: `${i.name}/${MEDIA_PLAYLIST}`,
-      bandwidth: i.bandwidth,
-      averageBandwidth: i.averageBandwidth,
-      codecs: i.codecs,
-      width: i.width,
-      height: i.height,
-      frameRate: i.frameRate,
-      audioGroup: audio ? AUDIO_GROUP : undefined,
-    })),
-    plan.audio
-      ? {
-          groupId: AUDIO_GROUP,
-          name: AUDIO_NAME,
-          uri: `${AUDIO_NAME}/${MEDIA_PLAYLIST}`,
-          channels: plan.audio.channels,
-        }
-      : null,
+  const text = renderMasterPlaylist(
+    infos,
+    plan.audio && audio ? { codecs: AAC_LC, bandwidth: audio.peakBps, channels: plan.audio.channels } : null,
   );
   await writeAtomic(path.join(outDir, MASTER_PLAYLIST), text);
   return infos;

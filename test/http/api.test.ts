@@ -74,6 +74,8 @@ describe('management API and tus uploads (no worker)', () => {
       playbackPolicy: 'public',
       progress: 0,
       error: null,
+      playable: false,
+      playableAt: null,
     });
     expect(Object.keys(video).sort()).toEqual(
       [
@@ -82,6 +84,8 @@ describe('management API and tus uploads (no worker)', () => {
         'error',
         'height',
         'id',
+        'playable',
+        'playableAt',
         'playbackPolicy',
         'progress',
         'readyAt',

@@ -8,13 +8,22 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertUploadingVideo } from '../../src/db/videos.js';
 import { MAX_UNSENT_BYTES } from '../../src/http/events.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 import { tusFetch } from '../helpers/tus.js';
 
 interface Event {
   event: string;
-  data: { id: string; status?: string; title?: string; code?: string; message?: string };
+  data: {
+    id: string;
+    status?: string;
+    title?: string;
+    code?: string;
+    message?: string;
+    playable?: boolean;
+    playableAt?: string | null;
+  };
 }
 
 /** Reads server-sent events from a fetch response, one at a time. */
@@ -241,5 +250,41 @@ describe('GET /v1/events: revoked keys, streams per key, clients that do not rea
     expect(last.data.id).toBe('big_1');
     stalled.destroy();
     await t.reel.db.query('DELETE FROM videos WHERE id = ANY($1::text[])', [ids]);
+  });
+});
+
+describe('GET /v1/events: a video that becomes playable while it processes', () => {
+  let t: TestReel;
+  beforeAll(async () => {
+    t = await startTestReel({ roles: 'upload,play' });
+  });
+  afterAll(() => t.close());
+
+  it('sends the change when the first chunks are published (nothing else changed), and again at ready', async () => {
+    const { db } = t.reel;
+    await insertUploadingVideo(db, {
+      id: 'chunky',
+      title: 'chunky',
+      filename: 'c.mp4',
+      playbackPolicy: 'public',
+    });
+    await db.query(`UPDATE videos SET status = 'processing', progress = 0.25 WHERE id = 'chunky'`);
+    const res = await fetch(`${t.url}/v1/events`, { headers: t.auth });
+    const events = reader(res);
+    expect(await events.next((e) => e.data.id === 'chunky')).toMatchObject({
+      event: 'video',
+      data: { status: 'processing', playable: false, playableAt: null },
+    });
+    // Wait out the first tick, so that the change below is one the poller must notice on its own.
+    await new Promise((r) => setTimeout(r, 1500));
+    await db.query(`UPDATE videos SET playable_at = now() WHERE id = 'chunky'`);
+    const playable = await events.next((e) => e.data.id === 'chunky' && e.data.playable === true);
+    expect(playable.data).toMatchObject({ status: 'processing', playable: true });
+    expect(Math.abs(new Date(playable.data.playableAt!).getTime() - Date.now())).toBeLessThan(10_000);
+    await db.query(`UPDATE videos SET status = 'ready', progress = 1, ready_at = now() WHERE id = 'chunky'`);
+    expect(await events.next((e) => e.data.id === 'chunky' && e.data.status === 'ready')).toMatchObject({
+      data: { playable: true, playableAt: playable.data.playableAt },
+    });
+    await res.body?.cancel().catch(() => undefined);
   });
 });

@@ -6,6 +6,7 @@
  * @typedef {{id: string, title: string, status: 'uploading' | 'queued' | 'processing' | 'ready' | 'failed',
  *   progress: number, error: string | null, durationMs: number | null, width: number | null,
  *   height: number | null, playbackPolicy: 'public' | 'signed', createdAt: string, readyAt: string | null,
+ *   playable: boolean, playableAt: string | null,
  *   renditions: {name: string, width: number, height: number, bandwidth: number}[]}} Video
  */
 

@@ -72,7 +72,8 @@ function render(video) {
     'p',
     { class: 'status' },
     h('span', { class: `badge ${video.status}`, text: STATUS_LABEL[video.status] }),
-    video.status === 'processing' ? ` ${pct}%` : '',
+    // A chunked video plays while the rest is encoded.
+    video.status === 'processing' ? ` ${pct}%${video.playable ? ', can be watched' : ''}` : '',
     video.durationMs
       ? h('span', { class: 'visually-hidden', text: `, ${fmtDuration(video.durationMs / 1000)} long` })
       : '',

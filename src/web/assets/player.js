@@ -101,7 +101,9 @@ export function createPlayer(
   const tryPlay = () => void video.play().catch(() => undefined); // blocked autoplay: the viewer presses play
 
   if (Hls.isSupported()) {
-    const hls = new Hls({ capLevelToPlayerSize: false, startLevel: -1 });
+    // startPosition 0: a video still processing has an EVENT playlist, which hls.js would otherwise join at
+    // its live edge; it plays from the start and on through the switch to VOD when the video is ready.
+    const hls = new Hls({ capLevelToPlayerSize: false, startLevel: -1, startPosition: 0 });
     state.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
       state.levels = data.levels;

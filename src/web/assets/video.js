@@ -1,7 +1,8 @@
 // @ts-check
 // One video, for its owner: the player with quality menu and stats, a share link that plays for anyone
 // (a token link for a signed video, with its expiry), an embed code, retry and delete. While the video is
-// processing its progress moves live, and the player appears when it is ready.
+// processing its progress moves live, and the player appears as soon as it is playable (its first seconds
+// are published): it plays what is there while the rest is encoded.
 
 import {
   $,
@@ -44,6 +45,9 @@ function showFacts(v) {
 function showPending(v) {
   const pending = $('#pending');
   pending.hidden = v.status === 'ready';
+  const wait = v.playable
+    ? 'You can watch it already: the rest plays as it is encoded.'
+    : 'The player appears when the first seconds are ready.';
   $('#retry').hidden = v.status !== 'failed';
   $('#error').textContent = v.status === 'failed' ? (v.error ?? 'Processing failed.') : '';
   const progress = $('#pending-progress');
@@ -52,10 +56,10 @@ function showPending(v) {
   else progress.removeAttribute('value');
   $('#pending-text').textContent =
     v.status === 'processing'
-      ? `Processing: ${Math.round(v.progress * 100)}%. The player appears when the video is ready.`
+      ? `Processing: ${Math.round(v.progress * 100)}%. ${wait}`
       : v.status === 'failed'
         ? 'Processing failed.'
-        : `${STATUS_LABEL[v.status]}. The player appears when the video is ready.`;
+        : `${STATUS_LABEL[v.status]}. ${wait}`;
 }
 
 async function showShare() {
@@ -98,17 +102,20 @@ async function showPlayer() {
 /** @param {Video} v */
 function update(v) {
   const was = video?.status;
+  const wasPlayable = video?.playable;
   video = v;
   document.title = `${v.title || 'Untitled'} · Reel`;
   $('#title').textContent = v.title || 'Untitled';
   showFacts(v);
   showPending(v);
-  if (v.status === 'ready' && !player) {
+  if (v.playable && !player) {
     void showPlayer().catch((err) => {
       $('#error').textContent = /** @type {Error} */ (err).message;
     });
-    if (was && was !== 'ready') announce('The video is ready to play.');
+    if (was && wasPlayable === false && v.status !== 'ready')
+      announce('The video can be watched now; the rest is still being processed.');
   }
+  if (v.status === 'ready' && was && was !== 'ready') announce('The video is ready to play.');
 }
 
 setUpHeader();

@@ -71,7 +71,8 @@ async function main() {
     $('#title').textContent = v.title || 'Untitled';
     document.title = `${v.title || 'Video'} · Reel`;
   }
-  if (v.status !== 'ready') {
+  // A video still processing plays as soon as its first seconds are published (the rest follows).
+  if (!v.playable) {
     problem(
       v.status === 'failed'
         ? 'This video could not be processed, so it cannot be played.'
