@@ -27,31 +27,47 @@ export const FRAGMENTED_MP4 = [
   '0',
 ];
 
+/** x264's presets: sub-pixel refinement and lookahead, to never ask the fast first chunk for more than these. */
+const PRESET_SUBME: Record<string, number> = {
+  ultrafast: 0,
+  superfast: 1,
+  veryfast: 2,
+  faster: 4,
+  fast: 6,
+  medium: 7,
+  slow: 8,
+  slower: 9,
+  veryslow: 10,
+  placebo: 11,
+};
+
 /**
  * x264 settings added for the first chunk, on top of the configured preset, so that the video is playable
- * as soon as possible. They only cut analysis: everything that the SPS/PPS (the avcC of the init segment)
- * carries stays as the preset has it — profile, level, CABAC, B-frames count and pyramid, references,
- * weighted prediction, 8×8 transform — so the first chunk's init is byte-identical to the others'
- * (chunked.test.ts checks it). Turning psy off changes x264's chroma QP offset (psy-rd lowers it by 2 at
- * the default 1.0), which the PPS carries: chroma-qp-offset=-2 puts it back.
+ * as soon as possible. They only cut analysis (motion search `me=dia`, `subme` ≤ 1, no partition search,
+ * B-frame placement without trial encodes `b-adapt=0`, a 2-frame rate-control lookahead); everything the
+ * SPS/PPS (the avcC of the init segment) carries stays as the preset has it — profile, level, CABAC,
+ * B-frames count and pyramid, references, weighted prediction, 8×8 transform, chroma QP offset — so the
+ * first chunk's init is byte-identical to the others' (chunked.test.ts checks it). x264 lowers the PPS
+ * chroma QP offset by 2 when psy-rd is active, which needs subme ≥ 6 (presets fast and slower): there the
+ * fast chunk's subme 1 would leave it at 0, so chroma-qp-offset=-2 puts it back.
  *
- * Measured (2-core machine, 2 s of 1080p30 → 1080p/720p/480p/240p, one ffmpeg from a cold start, veryfast):
- * see FIRST_CHUNK_FIGURES; the fast knobs cost about 0.5–1 dB on that chunk only (SSIM in chunked.test.ts).
+ * Kept on purpose: mbtree and adaptive quantisation, whose absence makes the chunk 1.4–2.5× larger (more
+ * to write, upload and download before the first frame) for no speed gain; deblocking (no gain measured).
+ *
+ * Measured (2 s of 1080p30 testsrc2 → 1080p/720p/480p/240p, one ffmpeg, veryfast, CRF 23, the 2-core
+ * machine shared by other sessions, load 5–11): ffmpeg CPU time 5.8 s → 3.1–3.5 s (−40 %); wall 2.2–2.5 s
+ * against 3.0–3.6 s at best (its median under load 6.2 s → 3.9 s); 1,518 KiB against 1,647 KiB.
+ * Also tried: subme=0, threads=1, no-deblock (no further gain), aq-mode=0 (+43 % bytes), rc-lookahead=0 +
+ * mbtree=0 (+100–150 % bytes).
  */
-export const FAST_X264 = [
-  'me=dia',
-  'subme=1',
-  'trellis=0',
-  'partitions=none',
-  'rc-lookahead=0',
-  'mbtree=0',
-  'aq-mode=0',
-  'psy=0',
-  'chroma-qp-offset=-2',
-  'b-adapt=0',
-  'mixed-refs=0',
-  'sync-lookahead=0',
-].join(':');
+export function fastX264(preset: string): string {
+  const subme = PRESET_SUBME[preset] ?? PRESET_SUBME['medium']!;
+  if (subme === 0) return ''; // ultrafast: nothing left to cut
+  const knobs = ['me=dia', `subme=${Math.min(1, subme)}`, 'partitions=none', 'b-adapt=0', 'sync-lookahead=0'];
+  if (subme >= 2) knobs.push('rc-lookahead=2');
+  if (subme >= 6) knobs.push('chroma-qp-offset=-2');
+  return knobs.join(':');
+}
 
 export function chunkOutputFile(outDir: string, rendition: string): string {
   return path.join(outDir, rendition, 'chunk.mp4');
@@ -97,7 +113,8 @@ export function buildChunkArgs(
     args.push('-noaccurate_seek', '-ss', secondsArg(chunk.startFrame / plan.fps));
   }
   args.push(...sourceInputArgs(source), '-filter_complex', buildChunkFilterGraph(plan, chunk));
-  const x264 = `keyint=${k}:min-keyint=${k}:scenecut=0${chunk.fast ? `:${FAST_X264}` : ''}`;
+  const fast = chunk.fast ? fastX264(plan.preset) : '';
+  const x264 = `keyint=${k}:min-keyint=${k}:scenecut=0${fast ? `:${fast}` : ''}`;
   plan.renditions.forEach((r, i) => {
     args.push('-map', `[v${i}]`, '-map_metadata', '-1', '-map_chapters', '-1');
     args.push('-c:v', 'libx264', '-profile:v', 'high', '-pix_fmt', 'yuv420p');

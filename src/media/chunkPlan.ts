@@ -33,7 +33,7 @@ export interface ChunkSpec {
   frames: number | null;
   /** Media sequence number of its first segment (segment 0 = the first 2 s; then 4 s each). */
   firstSeq: number;
-  /** First chunk: the fast x264 knobs (chunkArgs.ts FAST_X264). */
+  /** First chunk: the fast x264 knobs (chunkArgs.ts fastX264). */
   fast: boolean;
   /** This chunk also writes poster.jpg (plan.poster.atSeconds falls inside it). */
   poster: boolean;
