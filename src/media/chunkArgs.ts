@@ -155,6 +155,10 @@ export function buildAudioArgs(plan: MediaPlan, source: SourceFile): string[] {
     '-1',
     '-map_chapters',
     '-1',
+    // Audio on the file's timeline from 0, as the video chunks are (fps start_time=0): silence in front
+    // of an audio stream that starts late, samples before 0 dropped. Without it a late start is lost.
+    '-af',
+    'aresample=first_pts=0',
     ...audioEncoderArgs(plan.audio),
     '-f',
     'mp4',

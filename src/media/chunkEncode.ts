@@ -51,6 +51,21 @@ export function videoPtsDelayFrames(preset: string): number {
   return preset === 'ultrafast' ? 0 : 2;
 }
 
+/** Samples of encoder delay in front of ffmpeg's AAC output (its initial_padding), at the output rate. */
+export const AAC_PRIMING_SAMPLES = 1024;
+
+/**
+ * Where the audio's first sample goes, in the audio timescale: at the video's presentation delay, less the
+ * AAC encoder's priming samples (which a player decodes and plays, as there is no edit list to hide them),
+ * so that the first sound of the source plays with its first picture. Never below 0 (a preset without
+ * B-frames: the audio then lags by the 21 ms of priming, within a frame).
+ */
+export function audioOffset(plan: Pick<MediaPlan, 'fps' | 'preset' | 'audio'>, timescale: number): number {
+  const delay = (videoPtsDelayFrames(plan.preset) / plan.fps) * timescale;
+  const priming = (AAC_PRIMING_SAMPLES * timescale) / (plan.audio?.sampleRate ?? timescale);
+  return Math.max(0, Math.round(delay - priming));
+}
+
 const MAX_WARNINGS = 5;
 
 export interface EncodeVideoChunkOptions {
@@ -200,8 +215,8 @@ export interface EncodeAudioOptions {
 /**
  * The whole file's audio, one ffmpeg, segments handed over as ffmpeg finishes them (each is held until the
  * next one begins, so that a sliver at the very end can join the last segment). Decode times are shifted
- * by the video's presentation delay (videoPtsDelayFrames), rounded to the audio timescale, so that audio
- * and video start at the same presentation time. A retry re-encodes from the start and cuts the same
+ * by audioOffset (the video's presentation delay less the AAC priming), rounded to the audio timescale, so
+ * that the source's first sound plays with its first picture. A retry re-encodes from the start and cuts the same
  * segments (the AAC frame grid and the fragment duration are all that decide them).
  */
 export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments: number; codecs: string }> {
@@ -229,7 +244,7 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
       init = got.init;
       timescale = trackTimescale(init);
       codecs = codecsString(init);
-      offset = Math.round((videoPtsDelayFrames(plan.preset) / plan.fps) * timescale);
+      offset = audioOffset(plan, timescale);
       const file = path.join(dir, INIT_SEGMENT);
       await writeFile(file, init);
       await opts.onOutput(

@@ -16,11 +16,14 @@ import type { PosterPlan } from './ladder.js';
 export const FIRST_CHUNK_SECONDS = 2;
 
 /**
- * Later chunks: 16 s (four segments). Measured on the 2-core machine (640×360 30 fps, 3 rungs, veryfast,
- * see test/media/chunked.test.ts): a chunk's fixed cost (process start, open, seek to the keyframe before
- * the edge, encoder start-up and the lookahead that refills at every chunk) is about 0.2–0.35 s, which
- * is ~2% of a 16 s chunk's encode but ~8% of a 4 s one's; longer chunks would lose parallelism on short
- * videos (a 60 s video is 1 + 4 tasks, enough for 4–5 workers) and lose more work per lost worker.
+ * Later chunks: 16 s (four segments). Measured on the 2-core machine (1080p30 source with 8 s GOPs →
+ * 1080p/720p/480p/240p, veryfast, ffmpeg CPU time of a 4 s and a 12 s chunk at 10 s): about 1.45 s of CPU
+ * per second of video plus a fixed ~1.1 s per chunk (process start, open, decoding from the keyframe before
+ * the edge, four encoder start-ups and lookahead refills; one of the two runs said 2.6 s, the machine was
+ * shared). Fixed cost share: 4 s chunks ~16 %, 8 s ~9 %, 16 s ~4.5 %, so 16 s is the shortest length that
+ * keeps one worker's total within the 1.05× of the single process the issue asks; longer chunks would
+ * lose parallelism on short videos (a 60 s video is 1 + 4 tasks, enough for 4–5 workers) and lose more
+ * work when a worker dies.
  */
 export const CHUNK_SECONDS = 16;
 
