@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChunkOutput, encodeAudio, encodeVideoChunk } from '../../src/media/chunkEncode.js';
 import { type ChunkSpec, planChunks } from '../../src/media/chunkPlan.js';
+import { fpsArg } from '../../src/media/ffmpegArgs.js';
 import { type MediaPlan, planTranscode } from '../../src/media/ladder.js';
 import { transcodeToHls } from '../../src/media/pipeline.js';
 import { probe } from '../../src/media/probe.js';
@@ -94,17 +95,22 @@ async function concat(dest: string, files: string[]): Promise<string> {
 }
 
 /** Per-frame SSIM (All) of `file` against the source at this size, frames paired by index. */
-async function ssimFrames(file: string, width: number, height: number): Promise<number[]> {
-  const stats = path.join(work, `ssim-${path.basename(file)}-${width}.txt`);
+async function ssimFrames(
+  file: string,
+  width: number,
+  height: number,
+  ref = { file: source, fps: String(FPS), dir: work },
+): Promise<number[]> {
+  const stats = path.join(ref.dir, `ssim-${path.basename(file)}-${width}.txt`);
   await run(FFMPEG, [
     '-v',
     'error',
     '-i',
     file,
     '-i',
-    source,
+    ref.file,
     '-lavfi',
-    `[0:v]setpts=N/(${FPS}*TB)[d];[1:v]fps=${FPS},format=yuv420p,scale=w=${width}:h=${height}:flags=bicubic,setpts=N/(${FPS}*TB)[r];[d][r]ssim=stats_file=${stats}`,
+    `[0:v]setpts=N/(${ref.fps}*TB)[d];[1:v]fps=${ref.fps},format=yuv420p,scale=w=${width}:h=${height}:flags=bicubic,setpts=N/(${ref.fps}*TB)[r];[d][r]ssim=stats_file=${stats}`,
     '-f',
     'null',
     '-',
@@ -114,8 +120,9 @@ async function ssimFrames(file: string, width: number, height: number): Promise<
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-/** Segment n's frames: [0, 60) for n = 0, then 120 each (4 s at 30 fps), independent of src/media. */
-const segFrames = (n: number): [number, number] => (n === 0 ? [0, 60] : [60 + 120 * (n - 1), 60 + 120 * n]);
+/** Segment n's frames: [0, k) for n = 0, then 2k each (4 s), independent of src/media. */
+const segFrames = (n: number, k = 60): [number, number] =>
+  n === 0 ? [0, k] : [k + 2 * k * (n - 1), k + 2 * k * n];
 
 describe('chunked encode of a 70 s clip', () => {
   beforeAll(async () => {
@@ -456,4 +463,74 @@ describe('chunk failures', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect((await childProcesses()).filter((p) => /ffmpeg|setpriv/.test(p))).toEqual([]);
   });
+});
+
+describe('chunk edges on awkward frame rates', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'reel-chunkfps-'));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  // A variable-rate phone-style clip (frames dropped irregularly, ~23.4 fps on average: encoded at 23.976) and
+  // 29.97 fps written as 2997/100 (encoded at 30000/1001): the fps filter duplicates or drops frames, and a
+  // chunk edge must do exactly what the single process does there.
+  it.each([
+    ['vfr', { width: 320, height: 180, seconds: 20, vfr: true }, '24000/1001'],
+    ['ntsc', { width: 320, height: 180, seconds: 20, fps: 29.97 }, '30000/1001'],
+  ] as const)(
+    '%s: same frames as the single process, 4 s chunks, no segment worse',
+    async (name, opts, fps) => {
+      const clip = await makeClip(`chunked-${name}`, opts);
+      const info = await probe(clip, { ffprobePath: FFPROBE });
+      const p = planTranscode(info, { rungs: [180], preset: PRESET, crf: 23 });
+      expect(fpsArg(p.fps)).toBe(fps);
+      const ref = path.join(dir, `${name}-single`);
+      await transcodeToHls({ input: clip, outDir: ref, settings: settings([180], PRESET) });
+      const media = parseMediaPlaylist(await readFile(path.join(ref, '180p', 'index.m3u8'), 'utf8'));
+      const singleFile = await concat(path.join(dir, `${name}-single.mp4`), [
+        path.join(ref, '180p', media.map!),
+        ...media.segments.map((s) => path.join(ref, '180p', s.uri)),
+      ]);
+      const specs = planChunks(p, info.durationMs, { chunkSeconds: 4 });
+      expect(specs.length).toBeGreaterThanOrEqual(5);
+      const segs: ChunkOutput[] = [];
+      for (const chunk of specs) {
+        const r = await encodeVideoChunk({
+          source: { path: clip, demuxer: info.demuxer },
+          plan: p,
+          chunk,
+          outDir: path.join(dir, `${name}-c${chunk.index}`),
+          ffmpegPath: FFMPEG,
+        });
+        segs.push(...r.outputs.filter((o) => o.seq !== null));
+      }
+      segs.sort((a, b) => a.seq! - b.seq!);
+      const chunkedFile = await concat(path.join(dir, `${name}-chunked.mp4`), [
+        path.join(dir, `${name}-c0`, '180p', 'init.mp4'),
+        ...segs.map((s) => s.file),
+      ]);
+      const c = await videoPackets(chunkedFile);
+      const s = await videoPackets(singleFile);
+      expect(c.packets.length).toBe(s.packets.length);
+      const at = { file: clip, fps, dir };
+      const cs = await ssimFrames(chunkedFile, 320, 180, at);
+      const ss = await ssimFrames(singleFile, 320, 180, at);
+      const k = Math.round(p.fps * 2);
+      let worst = 1;
+      for (let n = 0; ; n++) {
+        const [a, b] = segFrames(n, k);
+        if (a >= cs.length) break;
+        const d = mean(cs.slice(a, b)) - mean(ss.slice(a, b));
+        worst = Math.min(worst, d);
+        expect(d, `${name} segment ${n}`).toBeGreaterThanOrEqual(-0.02);
+      }
+      console.log(
+        `  ${name}: ${c.packets.length} frames; SSIM chunked ${mean(cs).toFixed(4)}, single ${mean(ss).toFixed(4)}, worst segment ${worst.toFixed(4)}`,
+      );
+      expect(mean(cs)).toBeGreaterThanOrEqual(mean(ss) - 0.005);
+    },
+  );
 });
