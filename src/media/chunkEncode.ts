@@ -206,15 +206,20 @@ export interface EncodeAudioOptions {
   ffmpegPath: string;
   signal?: AbortSignal;
   timeLimitMs?: number;
-  /** The source's duration, for the time-budget message. */
+  /**
+   * The source's duration: segments are then handed over as soon as they are complete except near the end
+   * (without it, each waits for the next to begin: about one segment's encode later). Also for the
+   * time-budget message.
+   */
   sourceDurationMs?: number;
   /** init first, then each segment as soon as it is complete, in order; awaited. */
   onOutput: (out: ChunkOutput) => Promise<void>;
 }
 
 /**
- * The whole file's audio, one ffmpeg, segments handed over as ffmpeg finishes them (each is held until the
- * next one begins, so that a sliver at the very end can join the last segment). Decode times are shifted
+ * The whole file's audio, one ffmpeg, segments handed over as ffmpeg finishes them; near the end (or
+ * everywhere when sourceDurationMs is not given) each is held until the next one begins, so that a sliver
+ * at the very end can join the last segment. Decode times are shifted
  * by audioOffset (the video's presentation delay less the AAC priming), rounded to the audio timescale, so
  * that the source's first sound plays with its first picture. A retry re-encodes from the start and cuts the same
  * segments (the AAC frame grid and the fragment duration are all that decide them).
@@ -231,6 +236,10 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
   let offset = 0;
   let seq = 0;
   let held: { data: Buffer; duration: number } | undefined;
+  let encodedTicks = 0;
+  const endSec = opts.sourceDurationMs !== undefined ? opts.sourceDurationMs / 1000 : undefined;
+  const mayBeFollowedByTail = (atSec: number) =>
+    endSec === undefined || atSec >= endSec - plan.segmentSeconds - 2 * SHORT_AUDIO_TAIL_SECONDS;
 
   const emit = async (data: Buffer, duration: number) => {
     const rel = segmentPath(AUDIO_NAME, seq);
@@ -257,7 +266,12 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
       if (info.sampleCount === 0) continue;
       const next = { data: shiftTfdt(frag, offset), duration: info.duration };
       if (held) await emit(held.data, held.duration);
-      held = next;
+      held = undefined;
+      encodedTicks += info.duration;
+      // Held back only where the next fragment may be the last and a sliver (see SHORT_AUDIO_TAIL_SECONDS):
+      // elsewhere handed over at once, which is what the first audio segment's latency needs.
+      if (mayBeFollowedByTail(encodedTicks / timescale)) held = next;
+      else await emit(next.data, next.duration);
     }
   };
 

@@ -38,6 +38,11 @@ const chunkWallMs: number[] = [];
 let firstPlainMs = 0;
 let singleMs = 0;
 let audioMs = 0;
+let audioFirstSegmentMs = 0;
+let singleCpu = 0;
+let firstPlainCpu = 0;
+const chunkCpu: number[] = [];
+let audioCpu = 0;
 const audioRuns: ChunkOutput[][] = [];
 /** rung name → file (init + every segment) for the chunked and the single-process encodes. */
 const chunked: Record<string, string> = {};
@@ -45,6 +50,14 @@ const single: Record<string, string> = {};
 let chunkedAudio: string;
 
 const ms = (t0: number) => Math.round(performance.now() - t0);
+
+/** CPU time (user + system) of this process's finished children, ms: ffmpeg's work, whatever the load. */
+async function childCpuMs(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): cutime and cstime are fields 16 and 17, in clock ticks (100 per second).
+  return (Number(fields[13]) + Number(fields[14])) * 10;
+}
 
 async function ffprobeJson(args: string[]): Promise<Record<string, unknown>> {
   const { stdout } = await run(FFPROBE, ['-v', 'error', '-of', 'json', ...args], { maxBuffer: 256 << 20 });
@@ -135,12 +148,15 @@ describe('chunked encode of a 70 s clip', () => {
 
     // The reference: today's single process.
     let t0 = performance.now();
+    let c0 = await childCpuMs();
     const ref = path.join(work, 'single');
     await transcodeToHls({ input: source, outDir: ref, settings: settings(RUNGS, PRESET) });
     singleMs = ms(t0);
+    singleCpu = (await childCpuMs()) - c0;
 
     // Chunk 0 without the fast knobs, for the figures and the init identity.
     t0 = performance.now();
+    c0 = await childCpuMs();
     await encodeVideoChunk({
       source: src,
       plan,
@@ -149,8 +165,10 @@ describe('chunked encode of a 70 s clip', () => {
       ffmpegPath: FFMPEG,
     });
     firstPlainMs = ms(t0);
+    firstPlainCpu = (await childCpuMs()) - c0;
     for (const chunk of chunks) {
       t0 = performance.now();
+      c0 = await childCpuMs();
       const r = await encodeVideoChunk({
         source: src,
         plan,
@@ -160,21 +178,28 @@ describe('chunked encode of a 70 s clip', () => {
         sourceDurationMs: info.durationMs,
       });
       chunkWallMs.push(ms(t0));
+      chunkCpu.push((await childCpuMs()) - c0);
       chunkOutputs.push(r.outputs);
     }
     for (let i = 0; i < 2; i++) {
       const got: ChunkOutput[] = [];
       t0 = performance.now();
+      c0 = await childCpuMs();
       await encodeAudio({
         source: src,
         plan,
         outDir: path.join(work, `audio${i}`),
         ffmpegPath: FFMPEG,
+        sourceDurationMs: info.durationMs,
         onOutput: async (o) => {
+          if (o.seq === 0 && i === 0) audioFirstSegmentMs = ms(t0);
           got.push(o);
         },
       });
-      if (i === 0) audioMs = ms(t0);
+      if (i === 0) {
+        audioMs = ms(t0);
+        audioCpu = (await childCpuMs()) - c0;
+      }
       audioRuns.push(got);
     }
 
@@ -199,14 +224,16 @@ describe('chunked encode of a 70 s clip', () => {
       audioRuns[0]!.map((o) => o.file),
     );
 
-    const encodeSum = chunkWallMs.reduce((a, b) => a + b, 0);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const cpuSum = sum(chunkCpu) + audioCpu;
     console.log(
       [
         `chunked ${SECONDS} s 640x360 30 fps, ${RUNGS.map((r) => `${r}p`).join('+')}, ${PRESET}: ${chunks.length} chunks`,
-        `  first chunk (2 s) wall: ${chunkWallMs[0]} ms with the fast knobs, ${firstPlainMs} ms without`,
-        `  chunk walls (ms): ${chunkWallMs.join(', ')}; video total ${encodeSum} ms; audio task ${audioMs} ms`,
-        `  single process (video + audio + playlists) ${singleMs} ms; chunked video + audio ${encodeSum + audioMs} ms`,
-        `  overhead per chunk ≈ ${Math.round((encodeSum + audioMs - singleMs) / chunks.length)} ms (wall, machine shared)`,
+        `  first chunk (2 s) wall ${chunkWallMs[0]} ms / CPU ${chunkCpu[0]} ms with the fast knobs; ${firstPlainMs} ms / ${firstPlainCpu} ms without`,
+        `  chunk wall (ms): ${chunkWallMs.join(', ')}; CPU (ms): ${chunkCpu.join(', ')}`,
+        `  audio task: first segment handed over after ${audioFirstSegmentMs} ms, done in ${audioMs} ms (CPU ${audioCpu} ms)`,
+        `  single process: wall ${singleMs} ms, CPU ${singleCpu} ms; chunked (video + audio): wall ${sum(chunkWallMs) + audioMs} ms, CPU ${cpuSum} ms`,
+        `  CPU overhead of chunking: ${(cpuSum / singleCpu).toFixed(3)}x, ${Math.round((cpuSum - singleCpu) / (chunks.length - 1))} ms per extra chunk`,
       ].join('\n'),
     );
   }, 900_000);
@@ -533,4 +560,35 @@ describe('chunk edges on awkward frame rates', () => {
       expect(mean(cs)).toBeGreaterThanOrEqual(mean(ss) - 0.005);
     },
   );
+});
+
+describe('audio task', () => {
+  it('a sliver of audio at the very end joins the last segment, with or without the duration', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'reel-chunkaudio-'));
+    try {
+      // 8.1 s: 381 AAC frames with the priming one, 188 per fragment: 188 + 188 + 5 (0.1 s).
+      const clip = await makeClip('chunked-audio-tail', { width: 160, height: 90, seconds: 8.1 });
+      const info = await probe(clip, { ffprobePath: FFPROBE });
+      const p = planTranscode(info, { rungs: [90], preset: PRESET, crf: 23 });
+      for (const known of [true, false]) {
+        const got: ChunkOutput[] = [];
+        const r = await encodeAudio({
+          source: { path: clip, demuxer: info.demuxer },
+          plan: p,
+          outDir: path.join(dir, String(known)),
+          ffmpegPath: FFMPEG,
+          sourceDurationMs: known ? info.durationMs : undefined,
+          onOutput: async (o) => {
+            got.push(o);
+          },
+        });
+        expect(r.segments).toBe(2);
+        expect(r.codecs).toBe('mp4a.40.2');
+        const durations = got.filter((o) => o.seq !== null).map((o) => Math.round(o.duration! * 1000));
+        expect(durations).toEqual([4011, 4117]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
