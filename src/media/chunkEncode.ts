@@ -356,6 +356,7 @@ function streamFfmpeg(opts: StreamOptions): Promise<void> {
     });
     child.on('close', (code, sig) => resolve({ code, sig }));
   });
+  exited.catch(() => undefined); // awaited below; this only keeps an early spawn error from counting as unhandled
   const consume = (async () => {
     for await (const chunk of child.stdout) await opts.onData(chunk as Buffer);
   })();
