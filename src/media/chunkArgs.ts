@@ -58,7 +58,9 @@ const PRESET_SUBME: Record<string, number> = {
  * machine shared by other sessions, load 5–11): ffmpeg CPU time 5.8 s → 3.1–3.5 s (−40 %); wall 2.2–2.5 s
  * against 3.0–3.6 s at best (its median under load 6.2 s → 3.9 s); 1,518 KiB against 1,647 KiB.
  * Also tried: subme=0, threads=1, no-deblock (no further gain), aq-mode=0 (+43 % bytes), rc-lookahead=0 +
- * mbtree=0 (+100–150 % bytes).
+ * mbtree=0 (+100–150 % bytes). Of the 3.1 s CPU left, ~0.9 s is decoding and scaling (0.5 s decoding alone):
+ * x264 on the 1080p rung is most of the rest. At 640×360 (2 rungs) the knobs save little (first chunk
+ * 0.6–1.0 s wall either way, chunked.test.ts prints it): there start-up dominates.
  */
 export function fastX264(preset: string): string {
   const subme = PRESET_SUBME[preset] ?? PRESET_SUBME['medium']!;
