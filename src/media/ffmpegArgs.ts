@@ -27,26 +27,49 @@ export function keyint(plan: Pick<TranscodePlan, 'fps' | 'keyframeSeconds'>): nu
   return Math.max(1, Math.round(plan.fps * plan.keyframeSeconds));
 }
 
+/** One rung's branch of the filter graph, after the split. */
+export function scaleChain(r: { width: number; height: number }): string {
+  return `scale=w=${r.width}:h=${r.height}:flags=bicubic,setsar=1`;
+}
+
+/** The poster's branch: passes the frames from `fromSeconds` on (the poster output keeps the first). */
+export function posterChain(p: PosterPlan, fromSeconds: number): string {
+  return `trim=start=${round3(fromSeconds)},scale=w=${p.width}:h=${p.height}:flags=lanczos,setsar=1,format=yuvj420p`;
+}
+
+/** Constant frame rate (variable-rate phone clips) and 8-bit 4:2:0 (10-bit sources), once, before the split. */
+export function frameRateChain(plan: Pick<TranscodePlan, 'fps'>): string {
+  return `fps=${fpsArg(plan.fps)},format=yuv420p`;
+}
+
 export function buildFilterGraph(plan: TranscodePlan & { poster?: PosterPlan | null }): string {
-  const branches = plan.renditions.map((r, i) => ({
-    from: `s${i}`,
-    chain: `scale=w=${r.width}:h=${r.height}:flags=bicubic,setsar=1`,
-    to: `v${i}`,
-  }));
-  if (plan.poster) {
-    const p = plan.poster;
-    branches.push({
-      from: 'sp',
-      // trim passes the frames from atSeconds on; the poster output stops after the first of them.
-      chain: `trim=start=${round3(p.atSeconds)},scale=w=${p.width}:h=${p.height}:flags=lanczos,setsar=1,format=yuvj420p`,
-      to: 'poster',
-    });
-  }
-  // Constant frame rate (variable-rate phone clips) and 8-bit 4:2:0 (10-bit sources) once, before the split.
-  const head = `[0:v:0]fps=${fpsArg(plan.fps)},format=yuv420p`;
+  const branches = plan.renditions.map((r, i) => ({ from: `s${i}`, chain: scaleChain(r), to: `v${i}` }));
+  if (plan.poster)
+    branches.push({ from: 'sp', chain: posterChain(plan.poster, plan.poster.atSeconds), to: 'poster' });
+  return joinGraph(`[0:v:0]${frameRateChain(plan)}`, branches);
+}
+
+/** `head` then a split into the branches (no split for one). */
+export function joinGraph(head: string, branches: { from: string; chain: string; to: string }[]): string {
   if (branches.length === 1) return `${head},${branches[0]!.chain}[${branches[0]!.to}]`;
   const split = `${head},split=${branches.length}${branches.map((b) => `[${b.from}]`).join('')}`;
   return [split, ...branches.map((b) => `[${b.from}]${b.chain}[${b.to}]`)].join(';');
+}
+
+/** AAC-LC as every rendition set carries it. */
+export function audioEncoderArgs(audio: NonNullable<TranscodePlan['audio']>): string[] {
+  return [
+    '-c:a',
+    'aac',
+    '-profile:a',
+    'aac_low',
+    '-b:a',
+    `${audio.bitrateKbps}k`,
+    '-ac',
+    String(audio.channels),
+    '-ar',
+    String(audio.sampleRate),
+  ];
 }
 
 export function varStreamMap(plan: Pick<TranscodePlan, 'renditions' | 'audio'>): string {
@@ -121,20 +144,7 @@ export function buildTranscodeArgs(
     '-x264-params',
     `keyint=${k}:min-keyint=${k}:scenecut=0`,
   );
-  if (plan.audio) {
-    args.push(
-      '-c:a',
-      'aac',
-      '-profile:a',
-      'aac_low',
-      '-b:a',
-      `${plan.audio.bitrateKbps}k`,
-      '-ac',
-      String(plan.audio.channels),
-      '-ar',
-      String(plan.audio.sampleRate),
-    );
-  }
+  if (plan.audio) args.push(...audioEncoderArgs(plan.audio));
   args.push(
     '-f',
     'hls',
