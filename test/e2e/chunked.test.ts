@@ -44,9 +44,10 @@ describe('chunked transcoding, end to end', () => {
     const uploadedAt = Date.now();
     const view = async () => (await (await t.api(`/v1/videos/${id}`)).json()) as View;
 
-    // Before it can play: no playback URL.
+    // Before it can play, its playback URL answers 404 (not ready).
     const early = await view();
-    if (!early.playable) expect((await t.api(`/v1/videos/${id}/playback`)).status).toBe(404);
+    const { url: earlyUrl } = (await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string };
+    if (!early.playable) expect((await fetch(earlyUrl)).status).toBe(404);
 
     const playable = await waitFor(
       'playable',
