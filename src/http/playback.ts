@@ -258,7 +258,10 @@ async function renderPlaylist(
       (rendition === AUDIO_NAME && video.audio !== null));
   if (!known) throw errors.objectNotFound(file);
   const segments = (await listSegments(db, video.id, rendition)).get(rendition) ?? [];
-  const text = renderMediaPlaylist({ segments, targetDuration: SEGMENT_SECONDS, complete });
+  // Audio segments are whole AAC frames (4.011 s) and the last one takes in a short tail (up to 5 s): its
+  // target is 5 from the first reload on, since a target must not change while a playlist grows.
+  const target = rendition === AUDIO_NAME ? SEGMENT_SECONDS + 1 : SEGMENT_SECONDS;
+  const text = renderMediaPlaylist({ segments, targetDuration: target, complete });
   if (complete) {
     if (vodPlaylists.size >= VOD_PLAYLISTS_KEPT) vodPlaylists.delete(vodPlaylists.keys().next().value!);
     vodPlaylists.set(cacheKey, text);

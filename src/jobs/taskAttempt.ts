@@ -85,6 +85,7 @@ export async function runTaskAttempt(
         chunk,
         outDir: workDir,
         ffmpegPath: config.ffmpegPath,
+        sourceDurationMs: task.spec.durationMs,
         signal,
         timeLimitMs: transcodeBudgetSeconds(spanMs, budget) * 1000,
       });
@@ -112,6 +113,7 @@ export async function runTaskAttempt(
         plan,
         outDir: workDir,
         ffmpegPath: config.ffmpegPath,
+        sourceDurationMs: task.spec.durationMs,
         signal,
         timeLimitMs: transcodeBudgetSeconds(task.spec.durationMs, budget) * 1000,
         onOutput: async (out) => {
