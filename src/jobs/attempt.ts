@@ -57,11 +57,24 @@ export async function settleFailure(
       : errors.transcodeFailed(err instanceof Error ? err.message : String(err));
   // A full disk is the machine's trouble, not the video's: retry later without spending an attempt.
   const settle = noSpace ? lease.requeue(e, opts.noSpaceRetrySeconds) : lease.fail(e, opts.retryBaseSeconds);
+  let recorded = true;
   const res = await settle.catch((dbErr) => {
     log.error({ err: dbErr }, 'recording the failure failed; the lease will expire and the work be retried');
+    recorded = false;
     const stale: FailureOutcome = { outcome: 'stale' };
     return stale;
   });
+  if (res.outcome === 'stale' && recorded) {
+    // The lease was gone by the time the failure was recorded (the video was deleted, or the work taken
+    // over): the failure is a consequence, not the video's; nothing more is published.
+    log.warn(
+      { wastedSeconds: (Date.now() - opts.startedAt) / 1000, cause: e.message },
+      'attempt abandoned: lease lost, nothing more published',
+    );
+    await lease.recordStale('lease lost').catch(() => undefined);
+    await opts.cleanUp().catch(() => undefined);
+    return;
+  }
   log[res.outcome === 'retry' ? 'warn' : 'error'](
     { code: e.code, outcome: res.outcome, retryInSeconds: res.retryInSeconds },
     `attempt failed: ${e.message}`,

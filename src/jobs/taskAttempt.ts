@@ -90,6 +90,8 @@ export async function runTaskAttempt(
         timeLimitMs: transcodeBudgetSeconds(spanMs, budget) * 1000,
       });
       signal.throwIfAborted();
+      if (chunk.frames === null)
+        checkComplete(chunk.startFrame + result.frames, plan.fps, task.spec.durationMs, result.warnings);
       if (result.warnings.length > 0)
         log.warn({ ffmpeg: result.warnings }, 'the source has damaged data; decoded past it');
       // One init segment per rung, valid for every chunk: the first chunk's is the one published.
@@ -141,7 +143,7 @@ export async function runTaskAttempt(
     if (outcome === 'stale') throw errors.leaseLost();
     const seconds = (Date.now() - startedAt) / 1000;
     deps.metrics?.observeTranscode(deps.workerId, seconds);
-    log.info({ seconds, kind: task.kind, chunk: task.chunk, outcome }, `${task.kind} task published`);
+    log.info({ seconds, outcome }, `${task.kind} task published`);
     return outcome;
   } catch (raw) {
     await settleFailure(lease, log, raw, {
@@ -160,5 +162,24 @@ export async function runTaskAttempt(
     lease.stopHeartbeat();
     release();
     await fsp.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** An output shorter than this share of what the source declares means the source ended early. */
+const MIN_DURATION_SHARE = 0.9;
+
+/**
+ * The last chunk runs to the end of the source: throws truncatedSource when the video stops well before
+ * the duration the source declares (a cut-off upload whose index promises more). Damaged data that ffmpeg
+ * decoded past does not fail the video; it is logged.
+ */
+export function checkComplete(endFrame: number, fps: number, durationMs: number, damage: string[]): void {
+  const outSec = endFrame / fps;
+  const srcSec = durationMs / 1000;
+  if (srcSec > 0 && outSec < srcSec * MIN_DURATION_SHARE) {
+    const why = damage[0] ? `; ffmpeg: ${damage[0]}` : '';
+    throw errors.truncatedSource(
+      `the media stops at ${outSec.toFixed(1)} s of the ${srcSec.toFixed(1)} s it declares${why}`,
+    );
   }
 }

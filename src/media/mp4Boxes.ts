@@ -342,7 +342,8 @@ export function fragmentInfo(fragment: Buffer, init: Buffer): FragmentInfo {
   return info;
 }
 
-const hex2 = (n: number) => n.toString(16).padStart(2, '0');
+// Upper case, as the single-process ladder writes it (playlist.ts avcCodecString).
+const hex2 = (n: number) => n.toString(16).toUpperCase().padStart(2, '0');
 
 /**
  * RFC 6381 codecs string of the first sample entry of the init's first track: `avc1.PPCCLL` from the

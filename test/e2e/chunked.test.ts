@@ -63,7 +63,7 @@ describe('chunked transcoding, end to end', () => {
     expect(playable.status, 'playable well before ready').toBe('processing');
     expect(playable.playableAt).not.toBeNull();
     expect(playable.renditions.map((r) => r.height)).toEqual(LADDER);
-    for (const r of playable.renditions) expect(r.codecs).toMatch(/^avc1\.64[0-9a-f]{4},mp4a\.40\.2$/);
+    for (const r of playable.renditions) expect(r.codecs).toMatch(/^avc1\.64[0-9A-F]{4},mp4a\.40\.2$/);
 
     const { url } = (await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string };
     const master = parseMasterPlaylist(await (await fetch(url)).text());

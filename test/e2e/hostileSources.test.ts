@@ -38,20 +38,21 @@ describe('hostile sources through the worker', () => {
     const victimClip = await makeClip('e2e-victim', { width: 320, height: 180, seconds: 2 });
     const victim = await tusUpload(t, fs.readFileSync(victimClip), { title: 'private' });
     expect((await settle(victim)).status).toBe('ready');
-    // What the victim published: objects/videos/{victim}/a1/{rendition}/index.m3u8, init.mp4, seg_*.m4s.
-    const [row] = await t.reel.db.query<{ output_prefix: string }>(
-      'SELECT output_prefix FROM videos WHERE id = $1',
-      [victim],
+    // What the victim published: objects/videos/{victim}/t{task}-a1/{rendition}/init.mp4, seg_*.m4s.
+    const name = (await getVideo(victim)).renditions[0]!.name;
+    const [row] = await t.reel.db.query<{ key: string }>(
+      'SELECT key FROM outputs WHERE video_id = $1 AND path = $2',
+      [victim, `${name}/seg_00000.m4s`],
     );
-    const rendition = `${row!.output_prefix}${(await getVideo(victim)).renditions[0]!.name}`;
+    const rendition = path.posix.dirname(row!.key);
     const published = path.join(t.dataDir, 'objects', rendition);
-    expect(fs.existsSync(path.join(published, 'index.m3u8'))).toBe(true);
+    expect(fs.existsSync(path.join(published, 'seg_00000.m4s'))).toBe(true);
 
     // The attacker's source is stored at objects/sources/{its id}/original: "../../" is objects/.
     const master = (uri: string) => `#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\n${uri}\n`;
     const hostile: [string, string, RegExp][] = [
-      ['hls file://', master(`file://${published}/index.m3u8`), /HLS playlist/],
-      ['hls ../', master(`../../${rendition}/index.m3u8`), /HLS playlist/],
+      ['hls file://', master(`file://${published}/seg_00000.m4s`), /HLS playlist/],
+      ['hls ../', master(`../../${rendition}/seg_00000.m4s`), /HLS playlist/],
       [
         'dash file://',
         '<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" ' +

@@ -163,16 +163,21 @@ describe('upload → HLS ladder → playback', () => {
     expect(ok.renditions.map((r) => r.height)).toEqual([360, 240]); // the source's own size on top, then the rungs below it
   });
 
-  it('deleting a video while it is processing stops its job and publishes nothing', async () => {
+  it('deleting a video while it is processing stops its tasks and publishes nothing more', async () => {
     const clip = await makeClip('e2e-long', { width: 1280, height: 720, seconds: 40, audio: false });
     const id = await tusUpload(t, fs.readFileSync(clip));
     await waitFor(
-      'processing to start',
+      'a later chunk to be under way',
       async () => {
         const v = await getVideo(id);
-        return v.status === 'processing' && v.progress > 0;
+        const running = await t.reel.db.query(
+          `SELECT 1 FROM tasks WHERE video_id = $1 AND chunk > 0 AND state = 'running'`,
+          [id],
+        );
+        return v.status === 'processing' && v.progress > 0 && running.length > 0;
       },
       120_000,
+      50,
     );
     expect((await t.api(`/v1/videos/${id}`, { method: 'DELETE' })).status).toBe(204);
     await waitFor(

@@ -4,9 +4,9 @@
  * restarted without touching the machine's shared one), sharing one data directory for the filesystem
  * object store. Each test gets its own database and data directory.
  *
- * Covered: a Postgres restart during a run; SIGTERM hand-back; SIGKILL takeover after the lease; retry
- * with backoff, give-up and POST /retry; a permanent error; a stolen lease killing ffmpeg within a
- * heartbeat; migrations applied once by processes starting together.
+ * Covered: a Postgres restart during a run; SIGTERM hand-back of running tasks; SIGKILL takeover after
+ * the lease; retry with backoff, give-up and POST /retry re-running only what failed; a permanent error; a
+ * stolen lease killing ffmpeg within a heartbeat; migrations applied once by processes starting together.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -28,6 +28,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface JobEventRow {
   event: string;
+  /** The task the event is about (a chunk, the audio); null for the job's planning step. */
+  task_id: string | null;
   attempt: number;
   worker_id: string | null;
   detail: string | null;
@@ -239,10 +241,41 @@ describe('scaled out over a private Postgres', () => {
 
   const eventsOf = (c: Cluster, id: string) =>
     c.db.query<JobEventRow>(
-      'SELECT event, attempt, worker_id, detail, at FROM job_events WHERE video_id = $1 ORDER BY id',
+      'SELECT event, task_id::text, attempt, worker_id, detail, at FROM job_events WHERE video_id = $1 ORDER BY id',
       [id],
     );
   const brief = (events: JobEventRow[]) => events.map((e) => `${e.event}@${e.attempt}`);
+  /** The events of one task (or of the planning step: null). */
+  const ofTask = (events: JobEventRow[], taskId: string | null) => events.filter((e) => e.task_id === taskId);
+  /** Every task of the video published exactly once, and the video made ready once. */
+  async function publishedOnce(c: Cluster, id: string): Promise<void> {
+    const events = await eventsOf(c, id);
+    const tasks = await c.db.query<{ id: string; state: string; attempt: number }>(
+      'SELECT id::text, state, attempt FROM tasks WHERE video_id = $1',
+      [id],
+    );
+    expect(tasks.length).toBeGreaterThan(1);
+    for (const t of tasks) {
+      expect(t.state).toBe('done');
+      const pubs = ofTask(events, t.id).filter((e) => e.event === 'published');
+      expect(
+        pubs.map((e) => e.attempt),
+        brief(ofTask(events, t.id)).join(' '),
+      ).toEqual([t.attempt]);
+    }
+    expect(events.filter((e) => e.event === 'ready')).toHaveLength(1);
+  }
+  /** The store holds only what published tasks wrote under the video. */
+  async function onlyPublishedPrefixes(c: Cluster, id: string): Promise<void> {
+    const tasks = await c.db.query<{ id: string; attempt: number }>(
+      `SELECT id::text, attempt FROM tasks WHERE video_id = $1`,
+      [id],
+    );
+    const kept = new Set(tasks.map((t) => `t${t.id}-a${t.attempt}`));
+    const dir = path.join(c.dataDir, 'objects', 'videos', id);
+    const found = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    expect(found.filter((d) => !kept.has(d))).toEqual([]);
+  }
 
   async function videoSettles(c: Cluster, id: string, timeoutMs = 90_000) {
     return waitFor(
@@ -328,11 +361,7 @@ describe('scaled out over a private Postgres', () => {
     );
     expect(v1.status, v1.error).toBe('ready');
     expect(v1.renditions.map((r: { height: number }) => r.height)).toEqual([360, 240]);
-    const ev1 = await eventsOf(c, id1);
-    expect(
-      ev1.filter((e) => e.event === 'published'),
-      brief(ev1).join(' '),
-    ).toHaveLength(1);
+    await publishedOnce(c, id1);
 
     // A second upload after the restart: the idle worker is woken by NOTIFY, not the 20 s poll.
     const id2 = await tusUpload(up, fs.readFileSync(clips.small), { filename: 'small.mp4' });
@@ -349,7 +378,7 @@ describe('scaled out over a private Postgres', () => {
     expect((await fetch(playUrl)).status).toBe(200);
   });
 
-  it('SIGTERM with no grace hands the job back: ffmpeg gone, the next worker starts it at once', async () => {
+  it('SIGTERM with no grace hands the running tasks back: ffmpeg gone, the next worker starts them at once', async () => {
     const c = await cluster({ env: { REEL_LEASE_SECONDS: '60', REEL_SHUTDOWN_GRACE_SECONDS: '0' } });
     const w1 = await startWorker(c);
     const id = await queueClip(c, clips.long);
@@ -363,34 +392,40 @@ describe('scaled out over a private Postgres', () => {
     expect(exitMs).toBeLessThan(5000);
     for (const pid of ffmpegPids)
       expect(isAlive(pid, 'ffmpeg'), `ffmpeg ${pid} outlived its worker`).toBe(false);
-    expect(w1.proc.output()).toMatch(/job handed back on shutdown/);
+    expect(w1.proc.output()).toMatch(/work handed back on shutdown/);
 
-    const [job] = await c.db.query<{ state: string; attempt: number; lease_expires_at: Date | null }>(
-      'SELECT state, attempt, lease_expires_at FROM jobs WHERE video_id = $1',
+    // Every task it held is queued again at once, its lease cleared; none is still running.
+    const tasks = await c.db.query<{ id: string; state: string; lease_expires_at: Date | null }>(
+      `SELECT id::text, state, lease_expires_at FROM tasks WHERE video_id = $1 AND state <> 'done'`,
       [id],
     );
-    expect(job).toEqual({ state: 'queued', attempt: 1, lease_expires_at: null });
-    expect((await getVideo(c.db, id))?.status).toBe('queued');
-    expect(brief(await eventsOf(c, id))).toEqual(['claimed@1', 'released@1']);
+    expect(tasks.length).toBeGreaterThan(0);
+    for (const t of tasks) expect(t).toMatchObject({ state: 'queued', lease_expires_at: null });
+    const released = (await eventsOf(c, id)).filter((e) => e.event === 'released');
+    expect(released.length).toBeGreaterThan(0);
+    expect(released.every((e) => e.worker_id === w1.workerId)).toBe(true);
 
     // The lease was 60 s: a second worker that waited for it would be obvious.
     const w2 = await startWorker(c);
     const startedAt = Date.now();
+    const handedBack = released[0]!.task_id;
     const claimed = await waitFor(
-      'the second worker to claim the handed-back job',
-      async () => (await eventsOf(c, id)).find((e) => e.attempt === 2),
+      'the second worker to claim a handed-back task',
+      async () =>
+        (await eventsOf(c, id)).find(
+          (e) => e.task_id === handedBack && e.event === 'claimed' && e.worker_id === w2.workerId,
+        ),
       15_000,
       100,
     );
     expect(Date.now() - startedAt).toBeLessThan(10_000);
-    expect(claimed).toMatchObject({ event: 'claimed', worker_id: w2.workerId });
+    expect(claimed.attempt).toBe(released[0]!.attempt + 1);
     const v = await videoSettles(c, id);
     expect(v.status, v.error ?? '').toBe('ready');
-    expect(v.output_prefix).toBe(`videos/${id}/a2/`);
-    expect(brief(await eventsOf(c, id))).toEqual(['claimed@1', 'released@1', 'claimed@2', 'published@2']);
+    await publishedOnce(c, id);
   });
 
-  it('SIGKILL mid-transcode: another worker takes the job over once the lease expires', async () => {
+  it('SIGKILL mid-transcode: another worker takes the tasks over once their leases expire', async () => {
     const c = await cluster({ env: { REEL_LEASE_SECONDS: '2' } });
     const w1 = await startWorker(c);
     const id = await queueClip(c, clips.long);
@@ -398,30 +433,36 @@ describe('scaled out over a private Postgres', () => {
     w1.proc.child.kill('SIGKILL');
     await w1.proc.exited;
     const killedAt = Date.now();
-    // The killed worker's ffmpeg is orphaned and runs on to the end of its transcode (nothing tells it
-    // its parent died); it only writes to the dead attempt's scratch directory, never to the store. It
-    // is stopped here so that it does not slow the takeover down.
+    // The killed worker's ffmpeg is orphaned and runs on to the end of its chunk (nothing tells it its
+    // parent died); it only writes to the dead attempt's scratch directory, never to the store. It is
+    // stopped here so that it does not slow the takeover down.
     for (const pid of orphanPids) if (isAlive(pid, 'ffmpeg')) process.kill(pid, 'SIGKILL');
 
     const w2 = await startWorker(c);
     const reclaimed = await waitFor(
-      'the job to be reclaimed',
+      'a task to be reclaimed',
       async () => (await eventsOf(c, id)).find((e) => e.event === 'reclaimed'),
       30_000,
       100,
     );
-    expect(reclaimed).toMatchObject({ attempt: 2, worker_id: w2.workerId });
+    expect(reclaimed.worker_id).toBe(w2.workerId);
+    expect(reclaimed.task_id).not.toBeNull();
     const v = await videoSettles(c, id);
     expect(v.status, v.error ?? '').toBe('ready');
-    expect(v.output_prefix).toBe(`videos/${id}/a2/`);
+    await publishedOnce(c, id);
     const events = await eventsOf(c, id);
-    expect(brief(events)).toEqual(['claimed@1', 'reclaimed@2', 'published@2']);
-    expect(events[0]!.worker_id).toBe(w1.workerId);
+    // What the killed worker had finished stays published; only what it held was done again.
+    expect(ofTask(events, null)[0]!.worker_id).toBe(w1.workerId);
     expect(Date.now() - killedAt).toBeLessThan(60_000);
-    expect(fs.readdirSync(path.join(c.dataDir, 'objects', 'videos', id))).toEqual(['a2']);
+    await waitFor(
+      'the orphan collector',
+      async () => (await c.db.query('SELECT prefix FROM orphan_prefixes')).length === 0,
+      30_000,
+    );
+    await onlyPublishedPrefixes(c, id);
   });
 
-  it('transient failures retry with backoff, then fail with the reason; POST /retry then succeeds', async () => {
+  it('transient failures retry with backoff, then fail with the reason; POST /retry re-runs only what failed', async () => {
     const c = await cluster({ env: { REEL_MAX_ATTEMPTS: '2', REEL_RETRY_BASE_SECONDS: '0.5' } });
     const broken = path.join(c.dataDir, 'broken-ffmpeg.sh');
     fs.writeFileSync(broken, '#!/bin/sh\necho "simulated failure: scratch disk unavailable" >&2\nexit 1\n', {
@@ -435,21 +476,27 @@ describe('scaled out over a private Postgres', () => {
     expect(failed.status).toBe('failed');
     expect(failed.error).toMatch(/simulated failure: scratch disk unavailable/);
     const view = await (await api.api(`/v1/videos/${id}`)).json();
-    expect(view).toMatchObject({ status: 'failed', error: failed.error });
+    expect(view).toMatchObject({ status: 'failed', error: failed.error, playable: false });
     const events = await eventsOf(c, id);
-    expect(brief(events)).toEqual(['claimed@1', 'retry@1', 'claimed@2', 'failed@2']);
-    expect(events.every((e) => e.worker_id === w1.workerId)).toBe(true);
+    // The planning step worked (ffprobe is fine); the task that gave up first tried twice, with backoff.
+    expect(brief(ofTask(events, null))).toEqual(['claimed@1', 'planned@1']);
+    const gaveUp = events.find((e) => e.event === 'failed')!;
+    const mine = ofTask(events, gaveUp.task_id);
+    expect(brief(mine)).toEqual(['claimed@1', 'retry@1', 'claimed@2', 'failed@2']);
+    expect(events.every((e) => e.worker_id === w1.workerId || e.worker_id === null)).toBe(true);
     // Backoff: the second attempt waited for the first retry delay (0.5 s), by the database clock.
-    expect(events[2]!.at.getTime() - events[1]!.at.getTime()).toBeGreaterThanOrEqual(450);
+    expect(mine[2]!.at.getTime() - mine[1]!.at.getTime()).toBeGreaterThanOrEqual(450);
+    const states = await c.db.query<{ state: string }>('SELECT state FROM tasks WHERE video_id = $1', [id]);
+    expect(states.every((t) => ['failed', 'cancelled', 'done'].includes(t.state))).toBe(true);
 
-    // A permanent error (the upload is not a video) fails at once: one attempt, no retry.
+    // A permanent error (the upload is not a video) fails at once: one attempt, no retry, no tasks.
     const textId = await tusUpload(up, fs.readFileSync(await makeTextFile()), { filename: 'notes.mp4' });
     const text = await videoSettles(c, textId, 30_000);
     expect(text.status).toBe('failed');
     expect(text.error).toMatch(/not a video/);
     expect(brief(await eventsOf(c, textId))).toEqual(['claimed@1', 'failed@1']);
 
-    // Fix ffmpeg (restart the worker with the real one), then retry.
+    // Fix ffmpeg (restart the worker with the real one), then retry: the planning is not done again.
     w1.proc.child.kill('SIGTERM');
     expect(await exitedWithin(w1, 10_000)).toEqual({ code: 0 });
     await startWorker(c);
@@ -459,7 +506,8 @@ describe('scaled out over a private Postgres', () => {
     const ready = await videoSettles(c, id, 60_000);
     expect(ready.status, ready.error ?? '').toBe('ready');
     expect(ready.error).toBeNull();
-    expect(brief(await eventsOf(c, id)).slice(4)).toEqual(['claimed@3', 'published@3']);
+    await publishedOnce(c, id);
+    expect(brief(ofTask(await eventsOf(c, id), null))).toEqual(['claimed@1', 'planned@1']);
     expect((await api.api(`/v1/videos/${id}/retry`, { method: 'POST' })).status).toBe(409);
   });
 
@@ -470,8 +518,13 @@ describe('scaled out over a private Postgres', () => {
     const id = await queueClip(c, clips.long);
     const pids = await transcoding(c, w, id);
 
-    // What a takeover does to the row: a new claim bumps the fencing token.
-    await c.db.query('UPDATE jobs SET attempt = attempt + 1 WHERE video_id = $1', [id]);
+    // What a takeover does to the rows: a new claim bumps the fencing token of every running chunk.
+    const stolen = await c.db.query<{ id: string; attempt: number }>(
+      `UPDATE tasks SET attempt = attempt + 1
+        WHERE video_id = $1 AND state = 'running' AND kind = 'video' RETURNING id::text, attempt`,
+      [id],
+    );
+    expect(stolen.length).toBeGreaterThan(0);
     const stolenAt = Date.now();
     await waitFor(
       'ffmpeg to be killed',
@@ -483,24 +536,34 @@ describe('scaled out over a private Postgres', () => {
     expect(killMs, 'ffmpeg outlived the lost lease by more than a heartbeat').toBeLessThan(2500);
     expect(ffmpegChildren(w.pid).filter((p) => pids.includes(p))).toEqual([]);
     await w.proc.waitForOutput(/lease lost/, 5000);
-    await w.proc.waitForOutput(/attempt abandoned: lease lost, nothing published/, 5000);
+    await w.proc.waitForOutput(/attempt abandoned: lease lost, nothing more published/, 5000);
     expect(w.alive()).toBe(true);
 
-    const v = await getVideo(c.db, id);
-    expect(v?.output_prefix).toBeNull();
-    expect(v?.status).not.toBe('ready');
     const events = await eventsOf(c, id);
-    expect(events.filter((e) => e.event === 'published')).toEqual([]);
-    expect(brief(events)).toContain('stale@1');
-    expect(fs.existsSync(path.join(c.dataDir, 'objects', 'videos', id, 'a1'))).toBe(false);
+    for (const t of stolen) {
+      const mine = ofTask(events, t.id);
+      expect(mine.filter((e) => e.event === 'published')).toEqual([]);
+      expect(brief(mine)).toContain(`stale@${t.attempt - 1}`);
+      // Nothing of the stolen attempt is published or left in the store.
+      const keys = await c.db.query<{ key: string }>('SELECT key FROM outputs WHERE task_id = $1', [t.id]);
+      expect(keys).toEqual([]);
+      expect(fs.existsSync(path.join(c.dataDir, 'objects', 'videos', id, `t${t.id}-a${t.attempt - 1}`))).toBe(
+        false,
+      );
+    }
 
-    // Nobody holds attempt 2: when its lease runs out the job is taken over again, and finishes.
+    // Nobody holds the bumped attempts: when their leases run out the tasks are taken over again, and finish.
     const done = await videoSettles(c, id);
     expect(done.status, done.error ?? '').toBe('ready');
-    expect(done.output_prefix).toBe(`videos/${id}/a3/`);
+    await publishedOnce(c, id);
     const after = await eventsOf(c, id);
-    expect(after.filter((e) => e.event === 'published').map((e) => e.attempt)).toEqual([3]);
-    expect(brief(after)).toContain('reclaimed@3');
+    for (const t of stolen) {
+      expect(
+        ofTask(after, t.id)
+          .filter((e) => e.event === 'published')
+          .map((e) => e.attempt),
+      ).toEqual([t.attempt + 1]);
+    }
   });
 
   it('migrations are applied exactly once when four workers start at the same moment', async () => {

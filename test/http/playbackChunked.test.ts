@@ -201,7 +201,8 @@ describe('playback of a chunked video while it processes', () => {
       expect(pl.endList, name).toBe(true);
       // The same segments and durations as the single-process ladder's own playlist.
       const own = parseMediaPlaylist(await readFile(path.join(work, name, 'index.m3u8'), 'utf8'));
-      expect(pl.targetDuration, name).toBe(own.targetDuration);
+      // Audio's target is 5 s from the start (its last segment may take in a tail of up to 1 s).
+      expect(pl.targetDuration, name).toBe(name === 'audio' ? 5 : own.targetDuration);
       expect(pl.segments, name).toEqual(
         own.segments.map((s) => ({ uri: s.uri, duration: expect.closeTo(s.duration, 5) })),
       );

@@ -215,7 +215,7 @@ describe('mp4Boxes', () => {
   });
 
   it('writes RFC 6381 codecs strings from avcC and esds', () => {
-    expect(codecsString(avcInit({ timescale: 30 }))).toBe('avc1.64001f');
+    expect(codecsString(avcInit({ timescale: 30 }))).toBe('avc1.64001F');
     expect(codecsString(aacInit(2))).toBe('mp4a.40.2');
     expect(codecsString(aacInit(5))).toBe('mp4a.40.5');
   });
