@@ -82,11 +82,30 @@ describe('restart safety', () => {
     expect(video.status).toBe('ready');
     const jobs = await (await api(url, `/v1/videos/${id}`)).json();
     expect(jobs.renditions.map((r: { height: number }) => r.height)).toEqual([720, 480, 240]);
-    // Only the published attempt's outputs remain.
+    // Outputs are only under task attempts' prefixes; the chunk the kill interrupted was done again.
     const attempts = fs.readdirSync(path.join(dataDir, 'objects', 'videos', id));
-    expect(attempts).toEqual(['a2']);
+    for (const a of attempts) expect(a).toMatch(/^t\d+-a\d+$/);
+    expect(
+      attempts.some((a) => a.endsWith('-a2')),
+      attempts.join(' '),
+    ).toBe(true);
+    // Every segment of every playlist is there: the video plays to its end.
     const { url: playUrl } = await (await api(url, `/v1/videos/${id}/playback`)).json();
-    expect((await fetch(playUrl)).status).toBe(200);
+    const master = await fetch(playUrl);
+    expect(master.status).toBe(200);
+    const text = await master.text();
+    const playlists = [
+      ...text.split('\n').filter((l) => l && !l.startsWith('#')),
+      ...[...text.matchAll(/URI="([^"]+)"/g)].map((m) => m[1]!),
+    ];
+    expect(playlists.length).toBe(4);
+    for (const p of playlists) {
+      const media = new URL(p, playUrl);
+      const lines = (await (await fetch(media)).text()).split('\n');
+      expect(lines).toContain('#EXT-X-ENDLIST');
+      for (const seg of ['init.mp4', ...lines.filter((l) => l && !l.startsWith('#'))])
+        expect((await fetch(new URL(seg, media), { method: 'HEAD' })).status, `${p} ${seg}`).toBe(200);
+    }
   });
 
   it('a half-finished tus upload resumes after a restart, from its offset', async () => {
