@@ -380,7 +380,7 @@ export const SETTINGS = [
     flag: 'lease-seconds',
     env: 'REEL_LEASE_SECONDS',
     default: '30',
-    description: 'job lease length; a worker silent this long loses its job',
+    description: 'lease length of a job or task; a worker silent this long loses it',
     parse: num(0.3),
   }),
   setting({
@@ -398,7 +398,7 @@ export const SETTINGS = [
     flag: 'max-attempts',
     env: 'REEL_MAX_ATTEMPTS',
     default: '3',
-    description: 'attempts before a job fails',
+    description: 'attempts per job (planning) and per task before the video fails',
     parse: int(1, 100),
   }),
   setting({
@@ -416,7 +416,7 @@ export const SETTINGS = [
     flag: 'concurrency',
     env: 'REEL_CONCURRENCY',
     default: '1',
-    description: 'jobs one worker runs at once',
+    description: 'tasks (video chunks) one worker runs at once; the audio a planner leases runs beside them',
     parse: int(1, 64),
   }),
   setting({
