@@ -6,6 +6,7 @@
  * all encoded; a retry re-encodes from the start and skips what an earlier attempt published.
  */
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { errors } from '../core/errors.js';
@@ -33,6 +34,9 @@ export interface TaskDeps {
   workerId: string;
   metrics?: Metrics | undefined;
 }
+
+/** After its first segment, the audio task commits what it has at most this often. */
+const AUDIO_COMMIT_MS = 2000;
 
 /** A task attempt's work directory: {dataDir}/work/{video}-t{task}-a{attempt}-{pid} (see sweepDeadWorkDirs). */
 export function taskWorkDir(dataDir: string, videoId: string, taskId: number, attempt: number): string {
@@ -86,6 +90,8 @@ export async function runTaskAttempt(
         outDir: workDir,
         ffmpegPath: config.ffmpegPath,
         sourceDurationMs: task.spec.durationMs,
+        // The short first chunk is latency-bound: one x264 thread per core for each rung.
+        threads: chunk.fast ? os.availableParallelism() : undefined,
         signal,
         timeLimitMs: transcodeBudgetSeconds(spanMs, budget) * 1000,
       });
@@ -108,8 +114,21 @@ export async function runTaskAttempt(
       });
     } else {
       const already = await publishedPaths(db, task.videoId, AUDIO_NAME);
-      let init: (PublishedFile & { file: string }) | undefined;
-      let last: PublishOutcome = 'published';
+      // Published as they come, in commits at most AUDIO_COMMIT_MS apart after the first one (which makes
+      // the video playable): a segment every few hundred ms each in its own transaction would take CPU
+      // from the first chunk beside it. The init goes out with the first segment.
+      let pending: (PublishedFile & { file: string })[] = [];
+      let lastCommit = 0;
+      const flush = async (complete: boolean): Promise<PublishOutcome> => {
+        const files = pending;
+        pending = [];
+        await uploadFiles(store, files, signal);
+        const r = await commit({ files, complete, prefix });
+        if (r === 'stale') throw errors.leaseLost();
+        if (files.length > 0) publishedAny = true;
+        lastCommit = Date.now();
+        return r;
+      };
       await encodeAudio({
         source,
         plan,
@@ -119,26 +138,17 @@ export async function runTaskAttempt(
         signal,
         timeLimitMs: transcodeBudgetSeconds(task.spec.durationMs, budget) * 1000,
         onOutput: async (out) => {
-          const file = toPublished(out);
           if (already.has(out.path)) {
             await fsp.rm(out.file, { force: true });
             return;
           }
-          // The init goes out with the first segment: a rendition is playable with both.
-          if (out.seq === null) {
-            init = file;
-            return;
-          }
-          const files = init ? [init, file] : [file];
-          init = undefined;
-          await uploadFiles(store, files, signal);
-          last = await commit({ files, complete: false, prefix });
-          if (last === 'stale') throw errors.leaseLost();
-          publishedAny = true;
+          pending.push(toPublished(out));
+          if (out.seq === null) return;
+          if (out.seq === 0 || Date.now() - lastCommit >= AUDIO_COMMIT_MS) await flush(false);
         },
       });
       signal.throwIfAborted();
-      outcome = await commit({ files: init ? [init] : [], complete: true, prefix });
+      outcome = await flush(true);
     }
     if (outcome === 'stale') throw errors.leaseLost();
     const seconds = (Date.now() - startedAt) / 1000;

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { errors } from '../core/errors.js';
 import { buildAudioArgs, buildChunkArgs, chunkOutputFile } from './chunkArgs.js';
@@ -79,6 +80,8 @@ export interface EncodeVideoChunkOptions {
   onProgress?: (fraction: number) => void;
   /** The source's duration, for the last chunk's progress (its frame count is unknown). */
   sourceDurationMs?: number;
+  /** x264 threads per rung (buildChunkArgs); x264's default when absent. */
+  threads?: number;
 }
 
 export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
@@ -98,7 +101,7 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
   const warnings: string[] = [];
   await runTranscode({
     ffmpegPath: opts.ffmpegPath,
-    args: buildChunkArgs(plan, source, chunk, outDir),
+    args: buildChunkArgs(plan, source, chunk, outDir, { threads: opts.threads }),
     durationMs: spanMs,
     signal: opts.signal,
     timeLimitMs: opts.timeLimitMs,
@@ -199,6 +202,9 @@ function fileOutput(
 /** A last audio segment shorter than this is merged into the one before (the encoder's final AAC frame). */
 const SHORT_AUDIO_TAIL_SECONDS = 1;
 
+/** The audio's nice value (see EncodeAudioOptions.nice). */
+const AUDIO_NICE = 5;
+
 export interface EncodeAudioOptions {
   source: SourceFile;
   plan: MediaPlan;
@@ -214,6 +220,12 @@ export interface EncodeAudioOptions {
   sourceDurationMs?: number;
   /** init first, then each segment as soon as it is complete, in order; awaited. */
   onOutput: (out: ChunkOutput) => Promise<void>;
+  /**
+   * ffmpeg's nice value (default 5): the video chunks beside it, the first one above all, get the cores
+   * first. Its first segment needs a fraction of a second of CPU and is out long before the first chunk;
+   * after that the audio only has to be done by the last chunk.
+   */
+  nice?: number;
 }
 
 /**
@@ -283,6 +295,13 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
     durationMs: opts.sourceDurationMs ?? 0,
     redact: { [`file:${opts.source.path}`]: 'source', [opts.source.path]: 'source' },
     onData: (chunk) => take(reader.push(chunk)),
+    onSpawn: (pid) => {
+      try {
+        os.setPriority(pid, opts.nice ?? AUDIO_NICE);
+      } catch {
+        // gone already, or not allowed: it then runs at the same priority as the chunks
+      }
+    },
   });
   const rest = reader.end();
   if (rest.init) await take({ init: rest.init, fragments: [] });
@@ -312,6 +331,8 @@ interface StreamOptions {
   redact?: Record<string, string>;
   /** Each piece of stdout, in order; awaited before the next is read (back-pressure on ffmpeg). */
   onData: (chunk: Buffer) => Promise<void>;
+  /** The process id of ffmpeg, once started. */
+  onSpawn?: (pid: number) => void;
 }
 
 const STDERR_TAIL = 20;
@@ -322,6 +343,7 @@ function streamFfmpeg(opts: StreamOptions): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   const [bin, argv] = tiedToParent(opts.ffmpegPath, opts.args);
   const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   const tail: string[] = [];
   let overrun = false;
   const kill = () => child.kill('SIGKILL');
