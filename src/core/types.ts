@@ -10,6 +10,8 @@ export type PlaybackPolicy = (typeof PLAYBACK_POLICIES)[number];
 /** What ffprobe tells about a source, already turned into display terms. */
 export interface SourceInfo {
   durationMs: number;
+  /** The video stream's own duration, when the container states it (its audio may run longer). */
+  videoDurationMs?: number | undefined;
   /** Coded frame size, as stored. */
   width: number;
   height: number;

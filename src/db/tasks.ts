@@ -19,6 +19,8 @@ export interface TaskSpec {
   /** The source's container, as the probe found it. */
   demuxer: string;
   durationMs: number;
+  /** The video stream's own duration, when known: the last chunk must reach most of it. */
+  videoDurationMs?: number | undefined;
 }
 
 export type TaskKind = 'video' | 'audio';

@@ -40,8 +40,12 @@ export function announcedBandwidth(
 }
 
 /** The tasks of a planned video: every chunk (the first leased at once) and the audio (leased at once). */
-export function tasksOf(plan: MediaPlan, durationMs: number, demuxer: string): NewTask[] {
-  const base: Omit<TaskSpec, 'chunk'> = { plan, demuxer, durationMs };
+export function tasksOf(
+  plan: MediaPlan,
+  source: { durationMs: number; videoDurationMs?: number | undefined; demuxer: string },
+): NewTask[] {
+  const { durationMs, videoDurationMs, demuxer } = source;
+  const base: Omit<TaskSpec, 'chunk'> = { plan, demuxer, durationMs, videoDurationMs };
   const chunks = planChunks(plan, durationMs);
   const tasks: NewTask[] = chunks.map((chunk) => ({
     kind: 'video',
@@ -103,7 +107,7 @@ export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logge
                   channels: plan.audio.channels,
                 }
               : null,
-            tasks: tasksOf(plan, source.durationMs, source.demuxer),
+            tasks: tasksOf(plan, source),
           },
           config.leaseSeconds,
         ),

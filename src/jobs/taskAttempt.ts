@@ -97,7 +97,12 @@ export async function runTaskAttempt(
       });
       signal.throwIfAborted();
       if (chunk.frames === null)
-        checkComplete(chunk.startFrame + result.frames, plan.fps, task.spec.durationMs, result.warnings);
+        checkComplete(
+          chunk.startFrame + result.frames,
+          plan.fps,
+          task.spec.videoDurationMs ?? task.spec.durationMs,
+          result.warnings,
+        );
       if (result.warnings.length > 0)
         log.warn({ ffmpeg: result.warnings }, 'the source has damaged data; decoded past it');
       // One init segment per rung, valid for every chunk: the first chunk's is the one published.
@@ -180,7 +185,8 @@ const MIN_DURATION_SHARE = 0.9;
 
 /**
  * The last chunk runs to the end of the source: throws truncatedSource when the video stops well before
- * the duration the source declares (a cut-off upload whose index promises more). Damaged data that ffmpeg
+ * the duration the source declares for it (a cut-off upload whose index promises more; the video stream's
+ * own duration when known, since a source's audio may run on after its picture). Damaged data that ffmpeg
  * decoded past does not fail the video; it is logged.
  */
 export function checkComplete(endFrame: number, fps: number, durationMs: number, damage: string[]): void {

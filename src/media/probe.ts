@@ -155,8 +155,10 @@ export function describeSource(p: FfProbeOutput): SourceInfo {
     Math.max(0, ...streams.map((s) => positive(Number(s.duration)) ?? 0));
   const fps = positive(parseRatio(v.avg_frame_rate)) ?? positive(parseRatio(v.r_frame_rate)) ?? 0;
 
+  const videoSec = positive(Number(v.duration));
   return {
     durationMs: Math.round(durationSec * 1000),
+    videoDurationMs: videoSec === undefined ? undefined : Math.round(videoSec * 1000),
     width,
     height,
     rotation,
