@@ -212,7 +212,7 @@ export async function completeTask(db: Queryable, t: TaskToken): Promise<boolean
   return rows.length > 0;
 }
 
-/** Done share of a video's tasks, weighted by the seconds of video each covers (for `progress`). */
+/** Share of a video's tasks that are done (for `progress`). */
 export async function taskProgress(db: Queryable, videoId: string): Promise<number> {
   const rows = await db.query<{ done: number; total: number }>(
     `SELECT count(*) FILTER (WHERE state = 'done')::int AS done, count(*)::int AS total

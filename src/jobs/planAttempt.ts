@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { errors } from '../core/errors.js';
+import type { Db } from '../core/ports.js';
 import type { RenditionInfo } from '../core/types.js';
 import type { ClaimedTask, NewTask, TaskSpec } from '../db/tasks.js';
 import { planChunks } from '../media/chunkPlan.js';
@@ -19,7 +20,7 @@ import type { SourceCache } from './sourceCache.js';
 import type { WorkerConfig } from './worker.js';
 
 export interface PlanDeps {
-  db: import('../core/ports.js').Db;
+  db: Db;
   config: WorkerConfig;
   sources: SourceCache;
 }

@@ -132,7 +132,12 @@ export class Worker {
         // The first chunk and the audio were leased in the planning commit. The audio (one light
         // thread for the whole file, publishing as it goes) runs beside this slot; the slot goes on with
         // the first chunk and then claims again.
-        for (const t of tasks) if (t.kind === 'audio') this.beside.add(this.runTask(t));
+        for (const t of tasks) {
+          if (t.kind !== 'audio') continue;
+          const audio = this.runTask(t);
+          this.beside.add(audio);
+          void audio.finally(() => this.beside.delete(audio));
+        }
         await Promise.all(tasks.filter((t) => t.kind !== 'audio').map((t) => this.runTask(t)));
         if (tasks.length === 0) await this.sources.drop(claimed.job.videoId);
       } else if (claimed.task) {
@@ -152,13 +157,7 @@ export class Worker {
     };
   }
 
-  private runTask(task: ClaimedTask): Promise<void> {
-    const p = this.runTaskOnce(task);
-    void p.finally(() => this.beside.delete(p));
-    return p;
-  }
-
-  private async runTaskOnce(task: ClaimedTask): Promise<void> {
+  private async runTask(task: ClaimedTask): Promise<void> {
     const lease = new TaskLease(
       this.deps.db,
       task,

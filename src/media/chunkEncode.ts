@@ -3,14 +3,12 @@
  * segment grid with their decode times shifted to the chunk's place) and for the audio task (streamed:
  * each segment is handed over as soon as ffmpeg has finished it).
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { errors } from '../core/errors.js';
 import { buildAudioArgs, buildChunkArgs, chunkOutputFile } from './chunkArgs.js';
 import { type ChunkSpec, frameOfSeq, segmentGrid, seqOfFrame } from './chunkPlan.js';
-import { abortReason, cleanToolMessage } from './exec.js';
 import { AUDIO_NAME, INIT_SEGMENT, POSTER_FILE, type SourceFile } from './ffmpegArgs.js';
 import type { MediaPlan } from './ladder.js';
 import {
@@ -22,7 +20,6 @@ import {
   trackTimescale,
 } from './mp4Boxes.js';
 import { isDamageLine } from './pipeline.js';
-import { tiedToParent } from './tied.js';
 import { runTranscode } from './transcode.js';
 
 export interface ChunkOutput {
@@ -287,14 +284,14 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
     }
   };
 
-  await streamFfmpeg({
+  await runTranscode({
     ffmpegPath: opts.ffmpegPath,
     args: buildAudioArgs(plan, opts.source),
     signal: opts.signal,
     timeLimitMs: opts.timeLimitMs,
     durationMs: opts.sourceDurationMs ?? 0,
     redact: { [`file:${opts.source.path}`]: 'source', [opts.source.path]: 'source' },
-    onData: (chunk) => take(reader.push(chunk)),
+    onStdout: (chunk) => take(reader.push(chunk)),
     onSpawn: (pid) => {
       try {
         os.setPriority(pid, opts.nice ?? AUDIO_NICE);
@@ -320,94 +317,4 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
   if (held) await emit(held.data, held.duration);
   if (!init || seq === 0) throw errors.truncatedSource('the audio stream yields no sound');
   return { segments: seq, codecs };
-}
-
-interface StreamOptions {
-  ffmpegPath: string;
-  args: string[];
-  signal?: AbortSignal;
-  timeLimitMs?: number;
-  durationMs: number;
-  redact?: Record<string, string>;
-  /** Each piece of stdout, in order; awaited before the next is read (back-pressure on ffmpeg). */
-  onData: (chunk: Buffer) => Promise<void>;
-  /** The process id of ffmpeg, once started. */
-  onSpawn?: (pid: number) => void;
-}
-
-const STDERR_TAIL = 20;
-
-/** runTranscode's sibling for a process whose stdout is the media: same kill, time limit and errors. */
-function streamFfmpeg(opts: StreamOptions): Promise<void> {
-  const { signal } = opts;
-  if (signal?.aborted) return Promise.reject(abortReason(signal));
-  const [bin, argv] = tiedToParent(opts.ffmpegPath, opts.args);
-  const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-  const tail: string[] = [];
-  let overrun = false;
-  const kill = () => child.kill('SIGKILL');
-  signal?.addEventListener('abort', kill, { once: true });
-  const limit = opts.timeLimitMs;
-  const budget =
-    limit !== undefined && Number.isFinite(limit)
-      ? setTimeout(
-          () => {
-            overrun = true;
-            kill();
-          },
-          Math.max(0, limit),
-        )
-      : undefined;
-  let buffered = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s: string) => {
-    buffered += s;
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const raw of lines) {
-      const line = cleanToolMessage(raw, opts.redact);
-      if (!line) continue;
-      tail.push(line);
-      if (tail.length > STDERR_TAIL) tail.shift();
-    }
-  });
-  const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(e.code === 'ENOENT' ? errors.ffmpegMissing(opts.ffmpegPath) : e);
-    });
-    child.on('close', (code, sig) => resolve({ code, sig }));
-  });
-  exited.catch(() => undefined); // awaited below; this only keeps an early spawn error from counting as unhandled
-  const consume = (async () => {
-    for await (const chunk of child.stdout) await opts.onData(chunk as Buffer);
-  })();
-  const finish = async () => {
-    try {
-      // A failing consumer kills ffmpeg; its exit is awaited either way so that nothing is left running.
-      await consume.catch((e: unknown) => {
-        kill();
-        throw e;
-      });
-      const { code, sig } = await exited;
-      if (signal?.aborted) throw abortReason(signal);
-      if (overrun) throw errors.timeBudgetExceeded((limit ?? 0) / 1000, opts.durationMs / 1000);
-      if (code !== 0) {
-        const why =
-          tail.at(-1) ?? (sig ? `ffmpeg was killed by ${sig}` : `ffmpeg exited with status ${code}`);
-        const err = errors.transcodeFailed(why);
-        err.cause = { exitCode: code, signal: sig, stderr: [...tail] };
-        throw err;
-      }
-    } catch (e) {
-      if (signal?.aborted) throw abortReason(signal);
-      if (overrun) throw errors.timeBudgetExceeded((limit ?? 0) / 1000, opts.durationMs / 1000);
-      throw e;
-    } finally {
-      clearTimeout(budget);
-      signal?.removeEventListener('abort', kill);
-      await exited.catch(() => undefined);
-    }
-  };
-  return finish();
 }
