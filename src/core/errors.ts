@@ -189,6 +189,13 @@ export const errors = {
     'No route answers this method and path.',
     (method: string, url: string) => `No route ${method} ${url}.`,
   ),
+  scopeDenied: define(
+    'REEL_SCOPE_DENIED',
+    403,
+    'The API key is valid but its scopes do not allow this request (read < write < admin).',
+    (needed: string) =>
+      `This API key may not do this: it needs the "${needed}" scope. Use a key with that scope, or ask an admin to create one.`,
+  ),
   keyNotFound: define(
     'REEL_KEY_NOT_FOUND',
     404,

@@ -2,9 +2,26 @@
 import crypto from 'node:crypto';
 import type { Queryable } from '../core/ports.js';
 
+/** What a key may do. admin ⊇ write ⊇ read: a key holding a wider scope holds the narrower ones. */
+export const SCOPES = ['admin', 'write', 'read'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };
+
+/** Whether keys with `held` scopes may do what needs `needed`. */
+export function grants(held: readonly Scope[], needed: Scope): boolean {
+  return held.some((s) => RANK[s] >= RANK[needed]);
+}
+
+/** The widest of these scopes (what a key with them can do), or undefined for none. */
+export function widest(held: readonly Scope[]): Scope | undefined {
+  return [...held].sort((a, b) => RANK[b] - RANK[a])[0];
+}
+
 export interface ApiKeyRow {
   id: string;
   name: string;
+  scopes: Scope[];
   created_at: Date | string;
   last_used_at: Date | string | null;
   revoked_at: Date | string | null;
@@ -12,16 +29,26 @@ export interface ApiKeyRow {
 
 export const hashKey = (secret: string) => crypto.createHash('sha256').update(secret).digest('hex');
 
-export async function createApiKey(db: Queryable, name: string): Promise<{ id: string; secret: string }> {
+export async function createApiKey(
+  db: Queryable,
+  name: string,
+  scopes: readonly Scope[] = ['admin'],
+): Promise<{ id: string; secret: string; scopes: Scope[] }> {
   const id = `key_${crypto.randomBytes(6).toString('hex')}`;
   const secret = `reel_${crypto.randomBytes(24).toString('base64url')}`;
-  await db.query('INSERT INTO api_keys (id, name, hash) VALUES ($1, $2, $3)', [id, name, hashKey(secret)]);
-  return { id, secret };
+  const unique = [...new Set(scopes)];
+  await db.query('INSERT INTO api_keys (id, name, hash, scopes) VALUES ($1, $2, $3, $4::text[])', [
+    id,
+    name,
+    hashKey(secret),
+    unique,
+  ]);
+  return { id, secret, scopes: unique };
 }
 
 export async function listApiKeys(db: Queryable): Promise<ApiKeyRow[]> {
   return db.query<ApiKeyRow>(
-    'SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id',
+    'SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id',
   );
 }
 
@@ -40,13 +67,16 @@ export async function countActiveApiKeys(db: Queryable): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-/** The id of the active key with this secret, or null. */
-export async function findApiKey(db: Queryable, secret: string): Promise<string | null> {
-  const rows = await db.query<{ id: string }>(
-    'UPDATE api_keys SET last_used_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING id',
+/** The active key with this secret (its id and scopes), or null. */
+export async function findApiKey(
+  db: Queryable,
+  secret: string,
+): Promise<{ id: string; scopes: Scope[] } | null> {
+  const rows = await db.query<{ id: string; scopes: Scope[] }>(
+    'UPDATE api_keys SET last_used_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING id, scopes',
     [hashKey(secret)],
   );
-  return rows[0]?.id ?? null;
+  return rows[0] ?? null;
 }
 
 /** Which of these key ids are still active (neither revoked nor removed). */
