@@ -21,6 +21,7 @@ export const SECTIONS = {
   uploads: 'uploads: tus and direct uploads',
   queue: 'queue: jobs, leases and retries',
   transcode: 'transcode: the ladder, ffmpeg, and the limits on what is accepted',
+  integration: 'integration: webhooks, upload links, imports from a URL',
   cli: 'cli: the reel upload client (not read by reel serve)',
 } as const;
 export type Section = keyof typeof SECTIONS;
@@ -563,6 +564,16 @@ export const SETTINGS = [
     parse: optional,
   }),
   setting({
+    section: 'integration',
+    key: 'allowPrivateNetworks',
+    flag: 'allow-private-networks',
+    env: 'REEL_ALLOW_PRIVATE_NETWORKS',
+    default: 'false',
+    description:
+      'let webhooks and imports reach loopback, private, link-local (cloud metadata), multicast and unspecified addresses (for a private deployment or tests only)',
+    parse: bool,
+  }),
+  setting({
     section: 'cli',
     key: 'stateFile',
     env: 'REEL_UPLOAD_STATE',
@@ -587,6 +598,7 @@ export type AccessConfig = ConfigSection<'access'>;
 export type UploadsConfig = ConfigSection<'uploads'>;
 export type QueueConfig = ConfigSection<'queue'>;
 export type TranscodeConfig = ConfigSection<'transcode'>;
+export type IntegrationConfig = ConfigSection<'integration'>;
 /** What `reel upload` reads. */
 export type CliConfig = ConfigSection<'cli'>;
 /** What `reel serve` reads: every server section, in one flat object (`config.leaseSeconds`). */
