@@ -19,12 +19,14 @@ import { openTokenKeys } from './http/tokenKeyRing.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
 import { registerWeb } from './http/web.js';
+import { registerWebhooks } from './http/webhooks.js';
 import { listenForJobs } from './jobs/listen.js';
 import { Worker } from './jobs/worker.js';
 import { lockDataDir } from './lock.js';
 import { Metrics } from './metrics.js';
 import { createFsStore } from './storage/fs.js';
 import { createS3Store } from './storage/s3.js';
+import { WebhookDeliverer } from './webhooks/deliverer.js';
 
 export interface Reel {
   config: Config;
@@ -134,6 +136,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         discardUpload: uploads.discard,
         onQueued,
       });
+      registerWebhooks(app, { db, config, log, requireApiKey });
     }
     if (roles.has('play'))
       registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });
@@ -164,6 +167,12 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     timers.push(setInterval(housekeeping, 10 * 60_000));
   }
   worker?.start();
+  // Webhook deliveries go out from every process that can change a video (upload and worker roles).
+  const deliverer =
+    roles.has('upload') || roles.has('worker')
+      ? new WebhookDeliverer({ db, config, log: log.child({ role: 'webhooks' }) })
+      : undefined;
+  await deliverer?.start();
   for (const t of timers) t.unref();
 
   let closed = false;
@@ -186,6 +195,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       await metricsApp?.close();
       await listener?.close();
       await worker?.stop(graceMs);
+      await deliverer?.stop();
       await db.close();
       unlock();
     },

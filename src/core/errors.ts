@@ -228,6 +228,19 @@ export const errors = {
     'Only a failed video can be retried.',
     (id: string, status: string) => `Video "${id}" is ${status}; only failed videos can be retried.`,
   ),
+  webhookNotFound: define(
+    'REEL_WEBHOOK_NOT_FOUND',
+    404,
+    'No active webhook has this id (never created, or deleted).',
+    (id: string) => `No webhook with id "${id}". GET /v1/webhooks lists them.`,
+  ),
+  tooManyWebhooks: define(
+    'REEL_TOO_MANY_WEBHOOKS',
+    409,
+    'The deployment already has as many webhooks as it may.',
+    (max: number) =>
+      `This deployment already has ${max} webhooks, the most it may have: delete one first (one webhook can receive every event).`,
+  ),
 
   // input
   invalidId: define(

@@ -11,6 +11,12 @@ export interface Db extends Queryable {
   readonly kind: 'pglite' | 'postgres';
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * Embedded databases only (PGlite): calls onNotify with the payload of each pg_notify on `channel`,
+   * committed by anyone in this process; resolves to the way to stop. Postgres is listened to over a
+   * connection of its own instead (db/listen.ts).
+   */
+  listen?(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
 }
 
 export interface ByteRange {

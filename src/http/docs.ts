@@ -70,6 +70,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         { name: 'playback', description: 'HLS playlists, segments and poster; no API key' },
         { name: 'keys', description: 'API keys' },
         { name: 'events', description: 'Live changes for dashboards' },
+        { name: 'webhooks', description: 'Signed event deliveries to your servers (Standard Webhooks)' },
       ],
       components: {
         securitySchemes: {
