@@ -579,7 +579,7 @@ export const SETTINGS = [
     env: 'REEL_WEBHOOK_TIMEOUT_SECONDS',
     default: '10',
     description:
-      'a receiver that has not answered a delivery by then has failed that attempt (a delivery is leased for this + 10 s)',
+      'a receiver that has not answered a delivery by then has failed that attempt (a delivery is leased for twice this + 1 s)',
     parse: num(0.1),
   }),
   setting({

@@ -2,7 +2,7 @@
  * Sends webhook deliveries: claim (a lease, like a job's) → POST the signed event → record the attempt.
  * Runs in every process with the upload or worker role; with several processes each attempt is made by
  * one of them (FOR UPDATE SKIP LOCKED), and the deliveries of a process that dies are taken over when
- * their leases run out (the timeout + 10 s, by the database clock).
+ * their leases run out (twice the timeout + 1 s, by the database clock).
  *
  * Woken by pg_notify on `reel_webhooks` (sent by the outbox trigger in the very transaction that changed
  * the video: over a listening connection on Postgres, in process on PGlite), by a timer set to the next
@@ -35,8 +35,8 @@ const FALLBACK_POLL_MS = 5_000;
 const PRUNE_EVERY_MS = 60 * 60_000;
 /** At most this much of a receiver's answer is read (and then dropped). */
 const MAX_RESPONSE_BYTES = 4096;
-/** A lease outlasts the request's timeout by this much. */
-const LEASE_MARGIN_SECONDS = 10;
+/** A lease lasts this many times the request's timeout, plus a second: ample for one attempt. */
+const LEASE_FACTOR = 2;
 
 export interface DelivererDeps {
   db: Db;
@@ -62,7 +62,7 @@ export class WebhookDeliverer {
   constructor(deps: DelivererDeps) {
     this.deps = deps;
     this.id = deps.workerId ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
-    this.leaseSeconds = deps.config.webhookTimeoutSeconds + LEASE_MARGIN_SECONDS;
+    this.leaseSeconds = deps.config.webhookTimeoutSeconds * LEASE_FACTOR + 1;
   }
 
   async start(): Promise<void> {
