@@ -248,25 +248,25 @@ export interface AttemptOutcome {
  * after the back-off, or failed. False: the lease was lost (expired and taken, or the webhook deleted);
  * the attempt is recorded all the same, since the receiver may have seen it.
  */
-export async function recordAttempt(db: Db, d: ClaimedDelivery, o: AttemptOutcome): Promise<boolean> {
+export async function recordAttempt(db: Queryable, d: ClaimedDelivery, o: AttemptOutcome): Promise<boolean> {
   const state: DeliveryState = o.delivered ? 'delivered' : o.retryInSeconds === null ? 'failed' : 'pending';
-  return db.transaction(async (tx) => {
-    const held = await tx.query(
-      `UPDATE webhook_deliveries
+  // One statement (one round trip): both changes commit together.
+  const [row] = await db.query<{ held: number | string }>(
+    `WITH held AS (
+       UPDATE webhook_deliveries
           SET state = $3, last_status = $4, last_error = $5, lease_expires_at = NULL, worker_id = NULL,
               run_after = CASE WHEN $3 = 'pending' THEN now() + make_interval(secs => $6) ELSE run_after END,
               finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END, updated_at = now()
         WHERE id = $1 AND attempt = $2 AND state = 'running'
-       RETURNING id`,
-      [d.id, d.attempt, state, o.statusCode, o.error, o.retryInSeconds ?? 0],
-    );
-    await tx.query(
-      `INSERT INTO webhook_attempts (delivery_id, attempt, status_code, duration_ms, error)
-       SELECT id, $2, $3, $4, $5 FROM webhook_deliveries WHERE id = $1`,
-      [d.id, d.attempt, o.statusCode, Math.round(o.durationMs), o.error],
-    );
-    return held.length > 0;
-  });
+       RETURNING id
+     ), attempt AS (
+       INSERT INTO webhook_attempts (delivery_id, attempt, status_code, duration_ms, error)
+       SELECT id, $2, $4, $7, $5 FROM webhook_deliveries WHERE id = $1
+     )
+     SELECT count(*) AS held FROM held`,
+    [d.id, d.attempt, state, o.statusCode, o.error, o.retryInSeconds ?? 0, Math.round(o.durationMs)],
+  );
+  return Number(row?.held ?? 0) > 0;
 }
 
 /** Milliseconds until the next delivery is due or a lease runs out (0: now); null when none waits. */

@@ -86,7 +86,12 @@ export class WebhookDeliverer {
       void pruneWebhookHistory(db, config.webhookRetentionDays)
         .then((n) => n > 0 && log.info({ events: n }, 'old webhook events pruned'))
         .catch((err) => log.warn({ err }, 'pruning webhook history failed'));
-    this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+    // Once soon after start (processes that restart often prune too), then every hour.
+    this.pruneTimer = setTimeout(() => {
+      prune();
+      this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+      this.pruneTimer.unref();
+    }, 60_000);
     this.pruneTimer.unref();
     this.notify();
   }
@@ -114,7 +119,8 @@ export class WebhookDeliverer {
           if (batch.length < room) break;
         }
       } while (this.again && !this.stopped);
-      if (!this.stopped && this.inFlight.size < this.deps.config.webhookConcurrency) {
+      // With attempts in flight, their ends pump again; idle, wake for the next retry or expiring lease.
+      if (!this.stopped && this.inFlight.size === 0) {
         const due = await msUntilNextDelivery(this.deps.db);
         if (due !== null) nextMs = Math.min(nextMs, Math.max(10, Math.ceil(due) + 5));
       }
@@ -210,6 +216,7 @@ export class WebhookDeliverer {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.pruneTimer);
     clearInterval(this.pruneTimer);
     this.abort.abort();
     await Promise.allSettled([...this.inFlight]);

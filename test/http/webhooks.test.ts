@@ -13,6 +13,7 @@ import {
   markVideoFailed,
   markVideoProgress,
 } from '../../src/db/videos.js';
+import { pruneWebhookHistory } from '../../src/db/webhooks.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 import { type Receiver, startReceiver, verifyDelivery } from '../helpers/webhookReceiver.js';
 
@@ -369,5 +370,31 @@ describe('webhooks', () => {
     expect(other.received[0]!.json.data.id).toBe(id);
     await verifyDelivery(wo.secret, other.received[0]!);
     expect(r.received).toHaveLength(seen);
+  });
+
+  it('forgets finished deliveries and deleted webhooks after the retention time, never unfinished ones', async () => {
+    const r = await receiver(() => 500);
+    t.reel.config.webhookRetryScale = 100; // the first retry waits 500 s: the delivery stays pending
+    const w = await create(r.url, ['video.created']);
+    const gone = await create(r.url, ['video.created']);
+    await newVideo();
+    await r.waitFor('both first attempts', (rs) => rs.length >= 2);
+    await waitFor('recorded', async () => (await deliveries(gone.id))[0]?.attempts.length, 5_000, 50);
+    await t.api(`/v1/webhooks/${gone.id}`, { method: 'DELETE' }); // cancels its delivery: finished
+    const db = t.reel.db;
+    await db.query(`UPDATE webhook_events SET created_at = now() - interval '31 days'`);
+    await db.query(
+      `UPDATE webhooks SET deleted_at = now() - interval '31 days' WHERE deleted_at IS NOT NULL`,
+    );
+    await pruneWebhookHistory(db, 30);
+    // The pending delivery (and its event) stays; the deleted webhook and its history are gone.
+    const [d] = await deliveries(w.id);
+    expect(d).toMatchObject({ state: 'pending', event: 'video.created' });
+    const left = await db.query<{ id: string }>('SELECT id FROM webhooks WHERE id = $1', [gone.id]);
+    expect(left).toEqual([]);
+    const ids = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM webhook_deliveries WHERE state IN ('delivered', 'failed', 'cancelled')`,
+    );
+    expect(ids[0]!.n).toBe(0);
   });
 });
