@@ -16,6 +16,8 @@ export interface CustomerKeys {
   find(kid: string): Promise<KeyObject | undefined>;
   /** Asks the database: is this key live now? */
   isLive(kid: string): Promise<boolean>;
+  /** Adds a key to this process's cache at once (it was created here). */
+  remember(kid: string, publicKeyPem: string): void;
   /** Drops a key from this process's cache at once (it was deleted here). */
   forget(kid: string): void;
 }
@@ -81,6 +83,9 @@ export async function openCustomerKeys(
       return keys.get(kid);
     },
     isLive: (kid) => isCustomerSigningKeyLive(db, kid),
+    remember(kid, publicKeyPem) {
+      keys.set(kid, crypto.createPublicKey(publicKeyPem));
+    },
     forget(kid) {
       keys.delete(kid);
     },

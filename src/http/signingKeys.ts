@@ -24,7 +24,7 @@ export interface SigningKeysDeps {
   db: Db;
   log: Logger;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
-  /** This process's cache of the keys, told at once of a deletion here. */
+  /** This process's cache of the keys, told at once of a creation or a deletion here. */
   customerKeys?: CustomerKeys;
 }
 
@@ -86,6 +86,7 @@ export function registerSigningKeys(app: FastifyInstance, deps: SigningKeysDeps)
       async (req, reply) => {
         const key = await createCustomerSigningKey(db, req.apiKeyId);
         if (!key) throw errors.tooManyCustomerSigningKeys(MAX_CUSTOMER_SIGNING_KEYS);
+        deps.customerKeys?.remember(key.id, key.publicKey);
         log.info({ signingKeyId: key.id, apiKeyId: req.apiKeyId }, 'customer signing key created');
         return reply
           .code(201)
