@@ -15,6 +15,7 @@ import { createHttpApp } from './http/app.js';
 import { apiKeyAuth } from './http/auth.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
+import { registerSigningKeys } from './http/signingKeys.js';
 import { openTokenKeys } from './http/tokenKeyRing.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
@@ -136,6 +137,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         discardUpload: uploads.discard,
         onQueued,
       });
+      registerSigningKeys(app, { db, log, requireApiKey, customerKeys: tokenKeys.customer });
       registerWebhooks(app, { db, config, log, requireApiKey });
     }
     if (roles.has('play'))

@@ -16,7 +16,7 @@ import {
   queueTestEvent,
   type WebhookRow,
 } from '../db/webhooks.js';
-import { assertPublicDestination, checkOutboundUrl } from '../webhooks/outboundShim.js';
+import { assertPublicDestination, checkOutboundUrl } from '../net/outbound.js';
 import { TEST_EVENT, WEBHOOK_EVENTS } from '../webhooks/payload.js';
 import { newWebhookSecret } from '../webhooks/signature.js';
 import { needScope } from './auth.js';

@@ -24,7 +24,7 @@ import {
   recordAttempt,
   WEBHOOKS_CHANNEL,
 } from '../db/webhooks.js';
-import { outboundRequest } from './outboundShim.js';
+import { outboundRequest } from '../net/outbound.js';
 import { renderEventBody } from './payload.js';
 import { retryDelaySeconds } from './schedule.js';
 import { webhookHeaders } from './signature.js';
