@@ -120,6 +120,15 @@ describe('webhooks', () => {
     expect((await t.api(`/v1/webhooks/${w.id}`, { method: 'DELETE' })).status).toBe(404);
     const after = (await (await t.api('/v1/webhooks')).json()) as { data: { id: string }[] };
     expect(after.data.map((x) => x.id)).toEqual([only.id]);
+
+    // The API reference documents them.
+    const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as { paths: Record<string, object> };
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/v1/webhooks'))).toEqual([
+      '/v1/webhooks',
+      '/v1/webhooks/{id}',
+      '/v1/webhooks/{id}/deliveries',
+      '/v1/webhooks/{id}/test',
+    ]);
   });
 
   it('refuses bad URLs, unknown events, other ids and keys without the admin scope', async () => {
@@ -181,6 +190,7 @@ describe('webhooks', () => {
     const res = await t.api('/v1/webhooks', json({ url: 'http://127.0.0.1:9/hook' }));
     expect(res.status).toBe(409);
     expect(((await res.json()) as { code: string }).code).toBe(errors.tooManyWebhooks.code);
+    await t.reel.db.query(`DELETE FROM webhooks WHERE id LIKE 'wh_fill%'`);
   });
 
   it('refuses a private receiver unless REEL_ALLOW_PRIVATE_NETWORKS is set, when created and when sent', async () => {
