@@ -112,6 +112,12 @@ async function main() {
     await waitAll(burst);
     const burstSeconds = (performance.now() - t0) / 1000;
     const perSecond = EVENTS / burstSeconds;
+    const [attempts] = await db.query<{ avg: number; p99: number }>(
+      `SELECT avg(a.duration_ms)::float AS avg,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY a.duration_ms)::float AS p99
+         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+         JOIN webhook_events e ON e.id = d.event_id WHERE e.video_id LIKE 'burst%'`,
+    );
 
     // Reference: plain POSTs of a body of the same size, from here to the same receiver.
     const body = JSON.stringify({
@@ -159,6 +165,9 @@ async function main() {
     );
     console.log(
       `  burst of ${EVENTS} in one transaction: ${perSecond.toFixed(0)} deliveries/s (${burstSeconds.toFixed(2)} s)`,
+    );
+    console.log(
+      `  (in the burst, one POST as the deliverer timed it: mean ${ms(attempts!.avg)}, p99 ${ms(attempts!.p99)})`,
     );
     console.log(
       `  reference, 16 POSTs at a time: ${refPerSecond.toFixed(0)} requests/s; ratio ×${(perSecond / refPerSecond).toFixed(2)}`,

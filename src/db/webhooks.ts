@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import type { Db, Queryable } from '../core/ports.js';
 
-/** pg_notify channel: a payload (an event id) means deliveries may be due. */
+/** pg_notify channel (empty payload): deliveries may be due. */
 export const WEBHOOKS_CHANNEL = 'reel_webhooks';
 
 const CREATE_LOCK_ID = 7_460_012; // arbitrary, constant: "reel webhook creation"
@@ -87,7 +87,7 @@ export async function queueTestEvent(db: Db, webhookId: string, type: string): P
       'INSERT INTO webhook_deliveries (webhook_id, event_id) VALUES ($1, $2) RETURNING id',
       [webhookId, eventId],
     );
-    await tx.query('SELECT pg_notify($1, $2)', [WEBHOOKS_CHANNEL, eventId]);
+    await tx.query(`SELECT pg_notify($1, '')`, [WEBHOOKS_CHANNEL]);
     return Number(row!.id);
   });
 }

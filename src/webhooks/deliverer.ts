@@ -56,6 +56,8 @@ export class WebhookDeliverer {
   private listener: ChannelListener | undefined;
   private unlisten: (() => Promise<void>) | undefined;
   private pumping = false;
+  /** The pump under way (or the last one): stop() waits for it, so that nothing is claimed after. */
+  private pumped: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
 
@@ -98,16 +100,17 @@ export class WebhookDeliverer {
 
   /** Something may be due: claim what there is room for. */
   notify(): void {
-    void this.pump();
-  }
-
-  private async pump(): Promise<void> {
     if (this.stopped) return;
     if (this.pumping) {
       this.again = true;
       return;
     }
     this.pumping = true;
+    this.pumped = this.pump();
+  }
+
+  /** Claims while there is room and something is due; then sets the timer for the next look. */
+  private async pump(): Promise<void> {
     let nextMs = FALLBACK_POLL_MS;
     try {
       do {
@@ -130,6 +133,11 @@ export class WebhookDeliverer {
       this.pumping = false;
     }
     if (this.stopped) return;
+    if (this.again) {
+      // Told of something while it looked at the next due time: look again now.
+      this.notify();
+      return;
+    }
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.notify(), nextMs);
     this.timer.unref();
@@ -218,6 +226,7 @@ export class WebhookDeliverer {
     clearTimeout(this.timer);
     clearTimeout(this.pruneTimer);
     clearInterval(this.pruneTimer);
+    while (this.pumping) await this.pumped;
     this.abort.abort();
     await Promise.allSettled([...this.inFlight]);
     await this.listener?.close();

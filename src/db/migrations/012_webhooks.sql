@@ -75,7 +75,8 @@ BEGIN
   INSERT INTO webhook_events (id, type, video_id, data) VALUES (eid, kind, vid, snapshot);
   INSERT INTO webhook_deliveries (webhook_id, event_id)
     SELECT id, eid FROM webhooks WHERE deleted_at IS NULL AND kind = ANY (events) ORDER BY id;
-  PERFORM pg_notify('reel_webhooks', eid);
+  -- One payload for all: Postgres sends a transaction's identical notifications once.
+  PERFORM pg_notify('reel_webhooks', '');
 END
 $$ LANGUAGE plpgsql;
 
