@@ -89,8 +89,9 @@ export async function verifyDelivery(secret: string, r: Received): Promise<void>
     'webhook-signature': r.signature,
   };
   const lib = await import('standardwebhooks' as string).catch(() => undefined);
-  if (lib?.Webhook) {
-    new lib.Webhook(secret).verify(r.body, headers);
+  const Webhook = lib?.Webhook ?? lib?.default?.Webhook;
+  if (Webhook) {
+    new Webhook(secret).verify(r.body, headers);
     return;
   }
   const ts = Number(r.timestamp);
