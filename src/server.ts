@@ -13,6 +13,7 @@ import { expireLeasesOfDeadProcess } from './db/jobs.js';
 import { openDb } from './db/open.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth } from './http/auth.js';
+import { registerImports } from './http/imports.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
 import { openTokenKeys } from './http/tokenKeyRing.js';
@@ -134,6 +135,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         discardUpload: uploads.discard,
         onQueued,
       });
+      registerImports(app, { db, config, log, requireApiKey, onQueued });
     }
     if (roles.has('play'))
       registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });

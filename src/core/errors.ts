@@ -407,6 +407,53 @@ export const errors = {
     true,
   ),
 
+  // imports from a URL (POST /v1/videos {url}): what the worker met fetching the source
+  importStatus: define(
+    'REEL_IMPORT_STATUS',
+    422,
+    "An import's URL answered an HTTP error that retrying cannot fix (4xx: not found, forbidden, gone…); the video failed.",
+    (status: number, statusText: string) =>
+      `The URL answered ${status} ${statusText}, so Reel could not fetch the video. Check that the URL is right and opens without signing in (a link that expired must be made again), then import it again.`,
+    true,
+  ),
+  importServerError: define(
+    'REEL_IMPORT_STATUS',
+    502,
+    "An import's URL answered a server error (5xx); the fetch is tried again with backoff until REEL_MAX_ATTEMPTS.",
+    (status: number, statusText: string) =>
+      `The URL answered ${status} ${statusText}: the server that holds the video failed to send it. Reel tries again a few times; if it keeps failing, import the video again later.`,
+  ),
+  importFetchFailed: define(
+    'REEL_IMPORT_FAILED',
+    502,
+    "An import's source could not be fetched (DNS, connection refused or reset, TLS, no answer); the fetch is tried again with backoff until REEL_MAX_ATTEMPTS.",
+    (detail: string) =>
+      `Fetching the URL failed (${detail}). Reel tries again a few times; check that the URL opens from the server's network, then import it again if it keeps failing.`,
+  ),
+  importTimeout: define(
+    'REEL_IMPORT_TIMEOUT',
+    504,
+    "Fetching an import's source took longer than REEL_IMPORT_TIMEOUT_SECONDS; the fetch is tried again with backoff until REEL_MAX_ATTEMPTS.",
+    (seconds: number, bytes: number) =>
+      `Fetching the URL took longer than ${spell(seconds)} (REEL_IMPORT_TIMEOUT_SECONDS) and was stopped after ${bytes} bytes. Reel tries again a few times; a server that sends this slowly is better uploaded from (reel upload), or ask the operator to raise the limit.`,
+  ),
+  importTooLarge: define(
+    'REEL_IMPORT_TOO_LARGE',
+    413,
+    "The file at an import's URL is larger than this server accepts (REEL_MAX_UPLOAD_BYTES); the video failed and nothing of it is kept.",
+    (max: number, declared?: number) =>
+      `The file at the URL is too large: ${declared === undefined ? 'it sent more than' : `it is ${declared} bytes, and`} this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES). Import a smaller file (a shorter or more compressed export).`,
+    true,
+  ),
+  importRefused: define(
+    'REEL_URL_REFUSED',
+    422,
+    "The worker refused to fetch an import's URL or one of its redirects (a private, loopback or link-local address, a scheme other than http and https, too many redirects); the video failed.",
+    (reason: string) =>
+      `Reel refused to fetch the URL: ${reason}. Reel fetches only public http and https URLs; import from a URL that is reachable on the internet.`,
+    true,
+  ),
+
   // processing: transient unless stated
   tooManyAttempts: define(
     'REEL_TOO_MANY_ATTEMPTS',
