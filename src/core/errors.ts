@@ -498,6 +498,13 @@ export const errors = {
   ),
 
   // the server itself
+  urlRefused: define(
+    'REEL_URL_REFUSED',
+    400,
+    'Reel will not open this URL (a webhook receiver, an import): not http(s), credentials in it, or a host on a private network (REEL_ALLOW_PRIVATE_NETWORKS).',
+    (reason: string) => `Reel will not open this URL: ${reason}`,
+    true,
+  ),
   internal: define(
     'REEL_INTERNAL',
     500,
