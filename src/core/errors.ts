@@ -445,14 +445,6 @@ export const errors = {
       `The file at the URL is too large: ${declared === undefined ? 'it sent more than' : `it is ${declared} bytes, and`} this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES). Import a smaller file (a shorter or more compressed export).`,
     true,
   ),
-  importRefused: define(
-    'REEL_URL_REFUSED',
-    422,
-    "The worker refused to fetch an import's URL or one of its redirects (a private, loopback or link-local address, a scheme other than http and https, too many redirects); the video failed.",
-    (reason: string) =>
-      `Reel refused to fetch the URL: ${reason}. Reel fetches only public http and https URLs; import from a URL that is reachable on the internet.`,
-    true,
-  ),
 
   // processing: transient unless stated
   tooManyAttempts: define(

@@ -15,7 +15,7 @@ import type { PlaybackPolicy } from '../core/types.js';
 import { insertImportedVideo } from '../db/imports.js';
 import { insertJob, notifyJobQueued } from '../db/jobs.js';
 import { toView } from '../db/videos.js';
-import { assertPublicDestination, checkOutboundUrl } from '../net/outboundShim.js';
+import { assertPublicDestination, checkOutboundUrl } from '../net/outbound.js';
 import { newVideoId } from '../storage/keys.js';
 import { needScope } from './auth.js';
 import { authenticated, errorRef, playbackPolicy } from './schemas.js';
@@ -70,7 +70,7 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
             'Creates a video whose source a worker fetches from `url` (http or https), then processes like an ' +
             'upload: it answers at once with the video, `queued`. The host must resolve to public addresses ' +
             '(not loopback, private, link-local, multicast or unspecified; every redirect, at most 5, is checked ' +
-            `again) unless the server sets REEL_ALLOW_PRIVATE_NETWORKS: otherwise 400 ${errors.importRefused.code}. ` +
+            `again) unless the server sets REEL_ALLOW_PRIVATE_NETWORKS: otherwise 400 ${errors.urlRefused.code}. ` +
             'A fetch that fails ends the video `failed` with the reason in `error`: the status the URL answered, ' +
             'a file larger than REEL_MAX_UPLOAD_BYTES, a fetch longer than REEL_IMPORT_TIMEOUT_SECONDS, not a video. ' +
             'Server errors and broken connections are tried again with backoff first. Needs the write scope.',
@@ -106,10 +106,8 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
           await assertPublicDestination(url, { allowPrivateNetworks: config.allowPrivateNetworks });
         } catch (err) {
           if (isReelError(err)) throw err;
-          // The host does not resolve (or the resolver failed): say so, as a refusal with the reason.
-          throw errors.invalidRequest(
-            `The URL's host ${url.hostname} could not be resolved (${(err as Error).message}).`,
-          );
+          // The host does not resolve (or the resolver failed): a refusal, with the reason.
+          throw errors.urlRefused(`${(err as Error).message}.`);
         }
         const filename = filenameOf(url);
         const title = req.body.title?.trim() || filename.replace(/\.[^.]*$/, '') || filename;

@@ -18,7 +18,7 @@ import type { IntegrationConfig, UploadsConfig } from '../config.js';
 import { errors, isReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { importUrlOf, recordImportedSource } from '../db/imports.js';
-import { outboundRequest } from '../net/outboundShim.js';
+import { outboundRequest } from '../net/outbound.js';
 import { keys } from '../storage/keys.js';
 import { isNoSpaceError } from './attempt.js';
 import type { JobLease } from './lease.js';
@@ -56,11 +56,9 @@ export async function importSourceIfAny(deps: ImportDeps, lease: JobLease, log: 
   const explain = (err: unknown): unknown => {
     if (lease.signal.aborted) return lease.signal.reason;
     if (timeout.aborted) return errors.importTimeout(config.importTimeoutSeconds, bytes);
-    if (isReelError(err)) {
-      // The address checks of outbound.ts: refused for good (also when met on a redirect).
-      if (err.code === errors.invalidRequest.code) return errors.importRefused(lowerFirst(err.message));
-      return err;
-    }
+    // Ours (too large…) and outbound.ts's refusals (a private address, also on a redirect; too many
+    // redirects), which are permanent.
+    if (isReelError(err)) return err;
     if (isNoSpaceError(err)) return err; // the worker's disk: settled without spending an attempt
     return errors.importFetchFailed(describe(err));
   };
@@ -124,8 +122,6 @@ export async function importSourceIfAny(deps: ImportDeps, lease: JobLease, log: 
     if (!body.destroyed) body.destroy();
   }
 }
-
-const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1).replace(/\.$/, '');
 
 /** A connection error in words (its code when the message has nothing more). */
 function describe(err: unknown): string {
