@@ -39,19 +39,21 @@ export async function importUrlOf(db: Queryable, videoId: string): Promise<strin
 
 /**
  * Records the source a planning attempt fetched (fenced: only while that attempt holds the video's job).
- * False: the attempt no longer held it, and nothing was recorded.
+ * The key of the source it replaces (an earlier attempt's, now unused), or null when there was none;
+ * false when the attempt no longer held the job, and nothing was recorded.
  */
 export async function recordImportedSource(
   db: Queryable,
   job: JobToken & { videoId: string },
   source: { key: string; size: number },
-): Promise<boolean> {
-  const rows = await db.query(
-    `UPDATE videos v SET source_key = $4, source_size = $5
-       FROM jobs j
+): Promise<{ previous: string | null } | false> {
+  const rows = await db.query<{ previous: string | null }>(
+    `WITH old AS (SELECT source_key FROM videos WHERE id = $3)
+     UPDATE videos v SET source_key = $4, source_size = $5
+       FROM jobs j, old
       WHERE v.id = $3 AND j.video_id = v.id AND j.id = $1 AND j.attempt = $2 AND j.state = 'running'
-     RETURNING v.id`,
+     RETURNING old.source_key AS previous`,
     [job.jobId, job.attempt, job.videoId, source.key, source.size],
   );
-  return rows.length > 0;
+  return rows[0] ?? false;
 }

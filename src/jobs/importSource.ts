@@ -1,7 +1,8 @@
 /**
  * The first step of an imported video's planning attempt: fetch the URL it was created with (POST
- * /v1/videos {url}) and stream the answer into the store at the video's source key, then record the
- * source with a write fenced by the attempt. Everything runs under the job's lease: its heartbeats keep
+ * /v1/videos {url}) and stream the answer into the store under a key of this attempt's own
+ * (sources/{video}/import-a{attempt}: a stale attempt never overwrites the source another one recorded),
+ * then record the source with a write fenced by the attempt, and drop the one it replaces. Everything runs under the job's lease: its heartbeats keep
  * it while the bytes come, its signal stops the fetch when the lease is lost or the worker stops, and a
  * SIGKILLed worker's import is fetched again by whoever takes the job over. Every attempt fetches anew (a
  * retry, automatic or POST /v1/videos/{id}/retry, sees what the URL serves now).
@@ -97,21 +98,30 @@ export async function importSourceIfAny(deps: ImportDeps, lease: JobLease, log: 
         yield chunk;
       }
     }
-    const key = keys.source(job.videoId);
+    const key = keys.importedSource(job.videoId, job.attempt);
     try {
       await store.put(key, Readable.from(counted(), { objectMode: false }));
     } catch (err) {
       throw explain(err);
     }
-    // A body cut short by the server (fewer bytes than it announced) is a failed fetch, not a source.
-    if (Number.isFinite(declared) && bytes !== declared)
-      throw errors.importFetchFailed(`the server announced ${declared} bytes and sent ${bytes}`);
-    const recorded = await lease.fenced(
-      () => recordImportedSource(db, job, { key, size: bytes }),
-      false,
-      (ok) => !ok,
-    );
-    if (!recorded) throw errors.leaseLost();
+    let recorded: Awaited<ReturnType<typeof recordImportedSource>> = false;
+    try {
+      // A body cut short by the server (fewer bytes than it announced) is a failed fetch, not a source.
+      if (Number.isFinite(declared) && bytes !== declared)
+        throw errors.importFetchFailed(`the server announced ${declared} bytes and sent ${bytes}`);
+      recorded = await lease.fenced(
+        () => recordImportedSource(db, job, { key, size: bytes }),
+        false,
+        (r) => r === false,
+      );
+      if (!recorded) throw errors.leaseLost();
+    } finally {
+      // This attempt's own key: nobody else reads it unless it was recorded.
+      if (!recorded) await store.delete(key).catch(() => undefined);
+    }
+    // The source an earlier attempt fetched is read by nobody now.
+    if (recorded.previous && recorded.previous !== key)
+      await store.delete(recorded.previous).catch(() => undefined);
     job.sourceKey = key;
     log.info(
       { bytes, seconds: (Date.now() - startedAt) / 1000, redirected: res.url.href !== url },

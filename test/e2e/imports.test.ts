@@ -148,7 +148,12 @@ describe('import from a URL, private networks allowed (a private deployment)', (
     expect(v.width).toBe(320);
     // The stored source is the file the URL served, byte for byte.
     const stored: Buffer[] = [];
-    for await (const c of await t.reel.store.get(keys.source(v.id))) stored.push(c as Buffer);
+    const [row] = await t.reel.db.query<{ source_key: string; source_size: number }>(
+      'SELECT source_key, source_size FROM videos WHERE id = $1',
+      [v.id],
+    );
+    expect(Number(row!.source_size)).toBe(clip.length);
+    for await (const c of await t.reel.store.get(row!.source_key)) stored.push(c as Buffer);
     const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
     expect(sha(Buffer.concat(stored))).toBe(sha(clip));
     const { url } = (await (await t.api(`/v1/videos/${v.id}/playback`)).json()) as { url: string };
@@ -157,12 +162,18 @@ describe('import from a URL, private networks allowed (a private deployment)', (
     expect(await master.text()).toContain('#EXT-X-STREAM-INF');
   });
 
-  it('a URL that answers 404 fails at once with the status in the error', async () => {
+  it('a URL that answers 404 fails at once with the status in the error; a retry fetches again', async () => {
     const { id } = (await (await post(t, { url: `${origin}/files/gone.mp4` })).json()) as VideoView;
     const v = await settle(t, id);
     expect(v.status).toBe('failed');
     expect(v.error).toMatch(/answered 404 Not Found/);
     expect(await attempts(t, id)).toBe(1);
+    // A retry fetches the URL again (it may serve the file by now; here it still does not).
+    const asked = () => requested.filter((p) => p === '/files/gone.mp4').length;
+    expect(asked()).toBe(1);
+    expect((await t.api(`/v1/videos/${id}/retry`, { method: 'POST' })).status).toBe(202);
+    await waitFor('the retry to fetch again', async () => asked() === 2, 10_000, 50);
+    expect((await settle(t, id)).error).toMatch(/answered 404 Not Found/);
   });
 
   it('a server error is tried again, then fails with the status', async () => {
@@ -183,15 +194,22 @@ describe('import from a URL, private networks allowed (a private deployment)', (
       expect(v.error, name).toMatch(/too large/);
       expect(v.error, name).toContain(`at most ${MAX_BYTES} bytes`);
       expect(await attempts(t, id), name).toBe(1);
-      expect(await t.reel.store.stat(keys.source(id)), name).toBeNull();
+      expect(await t.reel.store.list(keys.sourcePrefix(id)), name).toEqual([]);
     }
   });
 
-  it('a file that is not a video fails with the reason', async () => {
+  it('a file that is not a video fails with the reason; a retry replaces the stored source', async () => {
     const { id } = (await (await post(t, { url: `${origin}/files/notes.txt` })).json()) as VideoView;
     const v = await settle(t, id);
     expect(v.status).toBe('failed');
     expect(v.error).toMatch(/not a video/);
+    // A retry fetches again; the new source replaces the first, which is not kept.
+    const sources = () => t.reel.store.list(keys.sourcePrefix(id));
+    expect(await sources()).toEqual([keys.importedSource(id, 1)]);
+    expect((await t.api(`/v1/videos/${id}/retry`, { method: 'POST' })).status).toBe(202);
+    await waitFor('the retry to settle', async () => (await attempts(t, id)) === 2, 10_000, 50);
+    expect((await settle(t, id)).error).toMatch(/not a video/);
+    expect(await sources()).toEqual([keys.importedSource(id, 2)]);
   });
 
   it('more than 5 redirects fail', async () => {
