@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors } from '../../src/core/errors.js';
 import { createApiKey } from '../../src/db/apiKeys.js';
-import { insertImportedVideo } from '../../src/db/imports.js';
-import { insertJob, notifyJobQueued } from '../../src/db/jobs.js';
+import { insertImportedVideo, recordImportedSource } from '../../src/db/imports.js';
+import { claimJob, insertJob, notifyJobQueued } from '../../src/db/jobs.js';
 import type { VideoView } from '../../src/db/videos.js';
 import { keys } from '../../src/storage/keys.js';
 import { makeClip } from '../fixtures/generate.js';
@@ -42,6 +42,7 @@ function startOrigin(): Promise<http.Server> {
     }
     switch (url.pathname) {
       case '/files/holiday.mp4':
+      case '/files/takeover.mp4':
       case '/files/clip.mp4':
         res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length }).end(clip);
         return;
@@ -218,6 +219,38 @@ describe('import from a URL, private networks allowed (a private deployment)', (
     expect(v.status).toBe('failed');
     expect(v.error).toMatch(/redirected more than 5 times/);
     expect(await attempts(t, id)).toBe(1);
+  });
+
+  it('an import whose worker died is fetched again by the next when the lease expires; the dead one can record nothing', async () => {
+    // A worker that claims the import and dies at once: it never heartbeats, its lease runs out in 1 s.
+    const id = 'taken-over-import';
+    const dead = await t.reel.db.transaction(async (tx) => {
+      await insertImportedVideo(tx, {
+        id,
+        title: 'takeover',
+        filename: 'takeover.mp4',
+        playbackPolicy: 'public',
+        sourceUrl: `${origin}/files/takeover.mp4`,
+      });
+      await insertJob(tx, { videoId: id, maxAttempts: 2 });
+      return (await claimJob(tx, 'dead-worker', 1))!;
+    });
+    expect(dead.videoId).toBe(id);
+    const v = await settle(t, id);
+    expect(v.status).toBe('ready');
+    expect(await attempts(t, id)).toBe(2);
+    const events = await t.reel.db.query<{ event: string; worker_id: string }>(
+      'SELECT event, worker_id FROM job_events WHERE video_id = $1 AND task_id IS NULL ORDER BY id',
+      [id],
+    );
+    expect(events.slice(0, 2).map((e) => e.event)).toEqual(['claimed', 'reclaimed']);
+    expect(events[1]!.worker_id).toBe(t.reel.worker!.id);
+    expect(requested.filter((p) => p === '/files/takeover.mp4')).toHaveLength(1);
+    // Had the dead worker fetched after all, its record is fenced off and its bytes are not the source.
+    expect(await recordImportedSource(t.reel.db, dead, { key: keys.importedSource(id, 1), size: 1 })).toBe(
+      false,
+    );
+    expect(await t.reel.store.list(keys.sourcePrefix(id))).toEqual([keys.importedSource(id, 2)]);
   });
 
   it('a fetch slower than REEL_IMPORT_TIMEOUT_SECONDS is stopped, tried again, then fails', async () => {
