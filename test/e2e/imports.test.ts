@@ -336,6 +336,16 @@ describe('import from a URL, private networks refused (the default)', () => {
     expect(await videoCount()).toBe(0);
   });
 
+  it('is in the API reference, with the scope it needs', async () => {
+    const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { description?: string; responses: Record<string, unknown> }>>;
+    };
+    const route = doc.paths['/v1/videos']!.post!;
+    expect(route.responses['201']).toBeDefined();
+    expect(route.description).toContain('write scope');
+    expect(doc.paths['/v1/videos']!.get).toBeDefined();
+  });
+
   it('the worker checks the address again: a host that turned private since the POST is never fetched', async () => {
     // What DNS rebinding would leave: an accepted import whose host now resolves to a private address.
     const id = 'rebound-import-1';
