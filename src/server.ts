@@ -16,6 +16,7 @@ import { apiKeyAuth } from './http/auth.js';
 import { registerImports } from './http/imports.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
+import { registerSigningKeys } from './http/signingKeys.js';
 import { openTokenKeys } from './http/tokenKeyRing.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
@@ -136,6 +137,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         onQueued,
       });
       registerImports(app, { db, config, log, requireApiKey, onQueued });
+      registerSigningKeys(app, { db, log, requireApiKey, customerKeys: tokenKeys.customer });
     }
     if (roles.has('play'))
       registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });

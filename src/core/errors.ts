@@ -152,6 +152,13 @@ export const errors = {
     () =>
       'This token belongs to a playback already under way: it plays that playback to its end but cannot start a new one. Ask GET /v1/videos/{id}/playback for a playback URL.',
   ),
+  tokenClaimMissing: define(
+    'REEL_TOKEN_CLAIM_MISSING',
+    401,
+    'The playback token lacks a claim every playback token must carry (sub, the video id, or exp).',
+    (claim: string) =>
+      `The playback token has no "${claim}" claim: a playback token needs "sub" (the video id) and "exp" (its expiry, Unix seconds).`,
+  ),
 
   tooManyStreams: define(
     'REEL_TOO_MANY_STREAMS',
@@ -221,6 +228,19 @@ export const errors = {
     'The signing key to retire still verifies tokens that may be valid; --force retires it anyway.',
     (kid: string, until: string) =>
       `Tokens signed with key "${kid}" may still be valid until ${until}; the key is retired by itself then. To cut them off now (a leaked secret), add --force: playbacks they started stop.`,
+  ),
+  customerSigningKeyNotFound: define(
+    'REEL_CUSTOMER_SIGNING_KEY_NOT_FOUND',
+    404,
+    'No live signing key made with POST /v1/signing-keys has this id (never made, or deleted).',
+    (id: string) => `No signing key "${id}": GET /v1/signing-keys lists the live ones.`,
+  ),
+  tooManyCustomerSigningKeys: define(
+    'REEL_TOO_MANY_SIGNING_KEYS',
+    409,
+    'As many signing keys (POST /v1/signing-keys) are live as Reel allows; delete one to make another.',
+    (max: number) =>
+      `${max} signing keys are live, the most Reel keeps: delete one you no longer use (DELETE /v1/signing-keys/{id}), then create a new one.`,
   ),
   notRetryable: define(
     'REEL_NOT_RETRYABLE',

@@ -226,7 +226,11 @@ async function sendPlaylist(
   let body = text;
   if (startGrant) {
     const now = Math.floor(Date.now() / 1000);
-    const exp = sessionExpiry(now, video.duration_ms, startGrant.exp, deps.config);
+    // A customer-signed token may be valid for years: its session is widened no further than Reel's own.
+    const startExp = startGrant.customerKeyId
+      ? Math.min(startGrant.exp, now + deps.config.tokenTtlSeconds)
+      : startGrant.exp;
+    const exp = sessionExpiry(now, video.duration_ms, startExp, deps.config);
     body = masterForSession(text, await signSessionToken(deps.tokenKeys, video.id, exp));
   }
   const bytes = Buffer.from(body);

@@ -13,6 +13,7 @@ import {
   retireSupersededSigningKeys,
   type SigningKey,
 } from '../db/signingKeys.js';
+import { openCustomerKeys } from './customerKeyRing.js';
 import { signingKeyRetireAfterSeconds } from './playbackSession.js';
 import type { TokenKeys } from './tokens.js';
 
@@ -51,5 +52,14 @@ export async function openTokenKeys(
       });
   }, settings.signingKeyRefreshSeconds * 1000);
   timer.unref();
-  return { current: () => keys, refresh, stop: () => clearInterval(timer) };
+  const customer = await openCustomerKeys(db, settings, log);
+  return {
+    current: () => keys,
+    refresh,
+    customer,
+    stop: () => {
+      clearInterval(timer);
+      customer.stop();
+    },
+  };
 }
