@@ -110,7 +110,10 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
           throw errors.urlRefused(`${(err as Error).message}.`);
         }
         const filename = filenameOf(url);
-        const title = req.body.title?.trim() || filename.replace(/\.[^.]*$/, '') || filename;
+        const title = (req.body.title?.trim() || filename.replace(/\.[^.]*$/, '') || filename).slice(
+          0,
+          MAX_TITLE,
+        );
         const id = newVideoId();
         const row = await db.transaction(async (tx) => {
           const video = await insertImportedVideo(tx, {

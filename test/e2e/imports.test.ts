@@ -15,6 +15,7 @@ import { createApiKey } from '../../src/db/apiKeys.js';
 import { insertImportedVideo, recordImportedSource } from '../../src/db/imports.js';
 import { claimJob, insertJob, notifyJobQueued } from '../../src/db/jobs.js';
 import type { VideoView } from '../../src/db/videos.js';
+import { filenameOf } from '../../src/http/imports.js';
 import { keys } from '../../src/storage/keys.js';
 import { makeClip } from '../fixtures/generate.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
@@ -260,6 +261,16 @@ describe('import from a URL, private networks allowed (a private deployment)', (
     expect(v.error).toMatch(/longer than 2 s \(REEL_IMPORT_TIMEOUT_SECONDS\)/);
     expect(await attempts(t, id)).toBe(2);
   });
+});
+
+it("names the video after the URL's last path segment", () => {
+  const name = (u: string) => filenameOf(new URL(u));
+  expect(name('https://example.com/media/Holiday%202026.mp4?sig=abc')).toBe('Holiday 2026.mp4');
+  expect(name('https://example.com/')).toBe('video');
+  expect(name('https://example.com/a/..%2F..%2Fetc%2Fpasswd')).toBe('passwd');
+  expect(name('https://example.com/%E0%A4%A')).toBe('%E0%A4%A');
+  expect(name('https://example.com/x%00y%0A.mp4')).toBe('xy.mp4');
+  expect(name(`https://example.com/${'a'.repeat(300)}.mp4`)).toHaveLength(255);
 });
 
 describe('import from a URL, private networks refused (the default)', () => {
