@@ -242,6 +242,21 @@ describe('upload links', () => {
     expect((await preflight(ORIGIN, plain.url)).headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('is in the API reference: the link routes need no API key, making a link does', async () => {
+    const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { security?: unknown[] }>>;
+    };
+    expect(doc.paths['/v1/uploads/links']!.post!.security).toEqual([{ apiKey: [] }]);
+    expect(Object.keys(doc.paths['/v1/upload-links/{secret}']!).sort()).toEqual(['options', 'post']);
+    expect(Object.keys(doc.paths['/v1/upload-links/{secret}/{id}']!).sort()).toEqual([
+      'delete',
+      'head',
+      'options',
+      'patch',
+    ]);
+    expect(doc.paths['/v1/upload-links/{secret}']!.post!.security).toEqual([]);
+  });
+
   it('grants nothing else: other uploads, other videos, the API, smuggled ids, guessed secrets, read keys', async () => {
     const l = await link();
     const mine = await tusFetch.create(l.url, { length: clip.length });
