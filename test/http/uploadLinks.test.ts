@@ -4,6 +4,7 @@
  * origin, and nothing else granted by its secret.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors } from '../../src/core/errors.js';
@@ -102,6 +103,31 @@ describe('upload links', () => {
   it('an interrupted upload resumes from another client at its URL, byte-exact; the title falls back to the file’s name', async () => {
     const l = await link();
     const half = Math.floor(clip.length / 2);
+    // A creation whose connection dies mid-body gave nobody the upload's URL: the link stays usable.
+    await new Promise<void>((resolve) => {
+      const { pathname } = new URL(l.url);
+      const req = http.request(`${t.url}${pathname}`, {
+        method: 'POST',
+        headers: {
+          ...tusHeaders.patch(0),
+          'Upload-Length': String(clip.length),
+          'Content-Length': String(clip.length),
+        },
+      });
+      req.on('error', () => resolve());
+      req.write(clip.subarray(0, 1000), () => setTimeout(() => req.destroy(), 200));
+    });
+    await waitFor(
+      'the link given back',
+      async () => {
+        const [row] = await t.reel.db.query<{ free: boolean }>(
+          'SELECT upload_created_at IS NULL AS free FROM upload_links WHERE video_id = $1',
+          [l.videoId],
+        );
+        return row?.free;
+      },
+      5000,
+    );
     const created = await tusFetch.create(l.url, {
       length: clip.length,
       metadata: { filename: 'beach day.mp4' },
