@@ -341,6 +341,35 @@ export const errors = {
     "The tus server failed to store the request's bytes: the status and the message are tus's own.",
     (tusMessage: string) => tusMessage,
   ),
+  // upload links (issue 12): a URL that uploads one file with no API key
+  uploadLinkNotFound: define(
+    'REEL_UPLOAD_LINK_NOT_FOUND',
+    404,
+    'No upload link has this URL (never made, or its video was deleted), or the upload named is not its own.',
+    () =>
+      'This upload link does not exist (or its video was deleted). Ask whoever gave it to you for a new one.',
+  ),
+  uploadLinkExpired: define(
+    'REEL_UPLOAD_LINK_EXPIRED',
+    410,
+    'The upload link expired before an upload was begun with it.',
+    (expiredAt: string) =>
+      `This upload link expired at ${expiredAt} and no upload was begun with it. Ask whoever gave it to you for a new one.`,
+  ),
+  uploadLinkUsed: define(
+    'REEL_UPLOAD_LINK_USED',
+    410,
+    'An upload was already begun with this upload link: a link takes one upload (resume it at its own URL).',
+    () =>
+      'An upload was already begun with this link, and a link takes one file. To continue that upload, resume it at the URL its creation answered (tus-js-client does so by itself in the same browser); for another file, ask for a new link.',
+  ),
+  uploadLinkTooLarge: define(
+    'REEL_UPLOAD_LINK_TOO_LARGE',
+    413,
+    "The file is larger than the upload link's maxBytes.",
+    (size: number, max: number) =>
+      `The file is ${size} bytes; this upload link takes at most ${max} bytes. Ask whoever gave it to you for a link that takes a larger file.`,
+  ),
   rangeNotSatisfiable: define(
     'REEL_RANGE_NOT_SATISFIABLE',
     416,
