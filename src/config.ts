@@ -612,6 +612,16 @@ export const SETTINGS = [
     parse: bool,
   }),
   setting({
+    section: 'integration',
+    key: 'importTimeoutSeconds',
+    flag: 'import-timeout-seconds',
+    env: 'REEL_IMPORT_TIMEOUT_SECONDS',
+    default: '3600',
+    description:
+      'longest a worker may take to fetch the source of an import from a URL (POST /v1/videos {url}); a slower fetch is stopped and retried',
+    parse: int(1, 7 * 86400),
+  }),
+  setting({
     section: 'cli',
     key: 'stateFile',
     env: 'REEL_UPLOAD_STATE',

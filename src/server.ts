@@ -13,6 +13,7 @@ import { expireLeasesOfDeadProcess } from './db/jobs.js';
 import { openDb } from './db/open.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth } from './http/auth.js';
+import { registerImports } from './http/imports.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
 import { registerSigningKeys } from './http/signingKeys.js';
@@ -137,6 +138,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         discardUpload: uploads.discard,
         onQueued,
       });
+      registerImports(app, { db, config, log, requireApiKey, onQueued });
       registerSigningKeys(app, { db, log, requireApiKey, customerKeys: tokenKeys.customer });
       registerWebhooks(app, { db, config, log, requireApiKey });
     }

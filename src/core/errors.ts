@@ -354,6 +354,35 @@ export const errors = {
     "The tus server failed to store the request's bytes: the status and the message are tus's own.",
     (tusMessage: string) => tusMessage,
   ),
+  // upload links (issue 12): a URL that uploads one file with no API key
+  uploadLinkNotFound: define(
+    'REEL_UPLOAD_LINK_NOT_FOUND',
+    404,
+    'No upload link has this URL (never made, or its video was deleted), or the upload named is not its own.',
+    () =>
+      'This upload link does not exist (or its video was deleted). Ask whoever gave it to you for a new one.',
+  ),
+  uploadLinkExpired: define(
+    'REEL_UPLOAD_LINK_EXPIRED',
+    410,
+    'The upload link expired before an upload was begun with it.',
+    (expiredAt: string) =>
+      `This upload link expired at ${expiredAt} and no upload was begun with it. Ask whoever gave it to you for a new one.`,
+  ),
+  uploadLinkUsed: define(
+    'REEL_UPLOAD_LINK_USED',
+    410,
+    'An upload was already begun with this upload link: a link takes one upload (resume it at its own URL).',
+    () =>
+      'An upload was already begun with this link, and a link takes one file. To continue that upload, resume it at the URL its creation answered (tus-js-client does so by itself in the same browser); for another file, ask for a new link.',
+  ),
+  uploadLinkTooLarge: define(
+    'REEL_UPLOAD_LINK_TOO_LARGE',
+    413,
+    "The file is larger than the upload link's maxBytes.",
+    (size: number, max: number) =>
+      `The file is ${size} bytes; this upload link takes at most ${max} bytes. Ask whoever gave it to you for a link that takes a larger file.`,
+  ),
   rangeNotSatisfiable: define(
     'REEL_RANGE_NOT_SATISFIABLE',
     416,
@@ -437,6 +466,45 @@ export const errors = {
     'Object storage could not join the uploaded parts into one file.',
     (reason: string) =>
       `Storage could not join the uploaded parts into one file (${reason}). Upload the video again.`,
+    true,
+  ),
+
+  // imports from a URL (POST /v1/videos {url}): what the worker met fetching the source
+  importStatus: define(
+    'REEL_IMPORT_STATUS',
+    422,
+    "An import's URL answered an HTTP error that retrying cannot fix (4xx: not found, forbidden, gone…); the video failed.",
+    (status: number, statusText: string) =>
+      `The URL answered ${status} ${statusText}, so Reel could not fetch the video. Check that the URL is right and opens without signing in (a link that expired must be made again), then import it again.`,
+    true,
+  ),
+  importServerError: define(
+    'REEL_IMPORT_STATUS',
+    502,
+    "An import's URL answered a server error (5xx); the fetch is tried again with backoff until REEL_MAX_ATTEMPTS.",
+    (status: number, statusText: string) =>
+      `The URL answered ${status} ${statusText}: the server that holds the video failed to send it. Reel tries again a few times; if it keeps failing, import the video again later.`,
+  ),
+  importFetchFailed: define(
+    'REEL_IMPORT_FAILED',
+    502,
+    "An import's source could not be fetched (DNS, connection refused or reset, TLS, no answer); the fetch is tried again with backoff until REEL_MAX_ATTEMPTS.",
+    (detail: string) =>
+      `Fetching the URL failed (${detail}). Reel tries again a few times; check that the URL opens from the server's network, then import it again if it keeps failing.`,
+  ),
+  importTimeout: define(
+    'REEL_IMPORT_TIMEOUT',
+    504,
+    "Fetching an import's source took longer than REEL_IMPORT_TIMEOUT_SECONDS; the fetch is tried again with backoff until REEL_MAX_ATTEMPTS.",
+    (seconds: number, bytes: number) =>
+      `Fetching the URL took longer than ${spell(seconds)} (REEL_IMPORT_TIMEOUT_SECONDS) and was stopped after ${bytes} bytes. Reel tries again a few times; a server that sends this slowly is better uploaded from (reel upload), or ask the operator to raise the limit.`,
+  ),
+  importTooLarge: define(
+    'REEL_IMPORT_TOO_LARGE',
+    413,
+    "The file at an import's URL is larger than this server accepts (REEL_MAX_UPLOAD_BYTES); the video failed and nothing of it is kept.",
+    (max: number, declared?: number) =>
+      `The file at the URL is too large: ${declared === undefined ? 'it sent more than' : `it is ${declared} bytes, and`} this server accepts at most ${max} bytes (REEL_MAX_UPLOAD_BYTES). Import a smaller file (a shorter or more compressed export).`,
     true,
   ),
 

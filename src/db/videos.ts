@@ -215,10 +215,17 @@ export async function deleteVideoRow(db: Queryable, id: string): Promise<boolean
   return rows.length > 0;
 }
 
-/** Uploads begun before the cutoff and never finished. */
+/**
+ * Uploads begun before the cutoff and never finished. An upload link's video counts from its upload's
+ * creation, and goes when the link expires unused.
+ */
 export async function staleUploadingVideos(db: Queryable, olderThanSeconds: number): Promise<string[]> {
   const rows = await db.query<{ id: string }>(
-    `SELECT id FROM videos WHERE status = 'uploading' AND created_at < now() - make_interval(secs => $1)`,
+    `SELECT v.id FROM videos v LEFT JOIN upload_links l ON l.video_id = v.id
+      WHERE v.status = 'uploading' AND CASE
+        WHEN l.video_id IS NULL THEN v.created_at < now() - make_interval(secs => $1)
+        WHEN l.upload_created_at IS NULL THEN l.expires_at < now()
+        ELSE l.upload_created_at < now() - make_interval(secs => $1) END`,
     [olderThanSeconds],
   );
   return rows.map((r) => r.id);

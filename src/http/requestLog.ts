@@ -6,14 +6,15 @@
 import type { FastifyInstance } from 'fastify';
 
 const PLAY = /^(\/play\/[^/?]+\/)([^/?]+)/;
+/** An upload link's secret (/v1/upload-links/{secret}/…) is a credential too. */
+const UPLOAD_LINK = /^(\/v1\/upload-links\/)([^/?]+)/;
 
 /** The URL as it may be logged: no query string, and a playback token replaced by "…". */
 export function loggableUrl(url: string): string {
   const path = url.split('?')[0] ?? '';
-  return path.replace(
-    PLAY,
-    (_m, head: string, access: string) => head + (access === 'public' ? access : '…'),
-  );
+  return path
+    .replace(PLAY, (_m, head: string, access: string) => head + (access === 'public' ? access : '…'))
+    .replace(UPLOAD_LINK, '$1…');
 }
 
 export function logRequests(app: FastifyInstance): void {

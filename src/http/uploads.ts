@@ -11,6 +11,7 @@ import { assertId } from '../storage/keys.js';
 import { type TusUploadsDeps, tusUploads, type Uploads } from '../uploads/tus.js';
 import { publicBase } from './publicUrl.js';
 import { TUS_OPERATIONS } from './tusDocs.js';
+import { registerUploadLinks } from './uploadLinks.js';
 
 export type { Uploads } from '../uploads/tus.js';
 
@@ -62,6 +63,9 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       config: { openapiOperations: TUS_OPERATIONS[url] },
     });
   }
+
+  // Upload links: URLs that upload one file into a given video with no API key, through the same engine.
+  registerUploadLinks(app, { db, config, log: deps.log, tus, requireApiKey: deps.requireApiKey });
 
   return { recover: tus.recover, cleanUpExpired: tus.cleanUpExpired, discard: tus.discard };
 }

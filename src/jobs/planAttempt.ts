@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { errors } from '../core/errors.js';
-import type { Db } from '../core/ports.js';
+import type { Db, ObjectStore } from '../core/ports.js';
 import type { RenditionInfo } from '../core/types.js';
 import type { ClaimedTask, NewTask, TaskSpec } from '../db/tasks.js';
 import { planChunks } from '../media/chunkPlan.js';
@@ -15,12 +15,14 @@ import { type MediaPlan, planTranscode } from '../media/ladder.js';
 import { AAC_LC } from '../media/playlist.js';
 import { probe } from '../media/probe.js';
 import { settleFailure, withRetries } from './attempt.js';
+import { importSourceIfAny } from './importSource.js';
 import type { JobLease } from './lease.js';
 import type { SourceCache } from './sourceCache.js';
 import type { WorkerConfig } from './worker.js';
 
 export interface PlanDeps {
   db: Db;
+  store: ObjectStore;
   config: WorkerConfig;
   sources: SourceCache;
 }
@@ -68,6 +70,8 @@ export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logge
   let release: () => void = () => {};
   try {
     if (job.attempt > job.maxAttempts) throw errors.tooManyAttempts(job.maxAttempts);
+    // An import from a URL: its source is fetched first, by this attempt (jobs/importSource.ts).
+    await importSourceIfAny(deps, lease, log);
     const [input, done] = await deps.sources.acquire(job.videoId, job.sourceKey);
     release = done;
     const source = await probe(input, {

@@ -10,7 +10,13 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { QueueConfig, StorageConfig, TranscodeConfig } from '../config.js';
+import type {
+  IntegrationConfig,
+  QueueConfig,
+  StorageConfig,
+  TranscodeConfig,
+  UploadsConfig,
+} from '../config.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { claimJob } from '../db/jobs.js';
 import { type ClaimedTask, claimTask } from '../db/tasks.js';
@@ -22,7 +28,11 @@ import { SourceCache } from './sourceCache.js';
 import { runTaskAttempt } from './taskAttempt.js';
 import { Wakeup } from './wakeup.js';
 
-export type WorkerConfig = StorageConfig & QueueConfig & TranscodeConfig;
+export type WorkerConfig = StorageConfig &
+  QueueConfig &
+  TranscodeConfig &
+  IntegrationConfig &
+  Pick<UploadsConfig, 'maxUploadBytes'>;
 
 export interface WorkerDeps {
   db: Db;

@@ -26,6 +26,8 @@ export function newVideoId(): string {
 export const keys = {
   source: (videoId: string) => `sources/${assertId(videoId)}/original`,
   sourcePrefix: (videoId: string) => `sources/${assertId(videoId)}/`,
+  /** The source an attempt fetched for an import from a URL (its own key: a stale attempt never overwrites it). */
+  importedSource: (videoId: string, attempt: number) => `sources/${assertId(videoId)}/import-a${attempt}`,
   videoPrefix: (videoId: string) => `videos/${assertId(videoId)}/`,
   attemptPrefix: (videoId: string, attempt: number) => `videos/${assertId(videoId)}/a${attempt}/`,
   /** What one attempt at one task of a chunked video writes; published files keep these keys for good. */

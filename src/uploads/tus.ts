@@ -55,6 +55,30 @@ export interface RequestGrant {
    * upload the guard never looked at).
    */
   id?: string | undefined;
+  /** The path a new upload's Location is under (default /v1/uploads): an upload link's own. */
+  uploadPath?: string | undefined;
+  /** The id a new upload takes (default a new one): an upload link's video, created with the link. */
+  newId?: string | undefined;
+  /**
+   * Called for a new upload instead of inserting its video row (an upload link's video exists already);
+   * throws a ReelError to refuse the upload.
+   */
+  create?: ((upload: NewUpload) => Promise<void>) | undefined;
+  /** The largest upload this request may create or append to (default REEL_MAX_UPLOAD_BYTES). */
+  maxSize?: number | undefined;
+  /**
+   * The one browser origin this request is answered to (Access-Control-Allow-Origin), null for none;
+   * undefined: any origin (the API-key routes, whose requests carry no ambient credentials).
+   */
+  corsOrigin?: string | null | undefined;
+}
+
+/** A new upload as RequestGrant.create sees it: its metadata checked, the title it would take. */
+export interface NewUpload {
+  id: string;
+  size: number | undefined;
+  filename: string;
+  title: string;
 }
 
 export interface Uploads {
@@ -143,6 +167,8 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
   const expirationMs = config.uploadExpiryHours * 3600_000;
   // The Content-Length of the request being handled, for the S3 store to stream parts of known length.
   const requestLength = new AsyncLocalStorage<number | undefined>();
+  // The origin the request being handled may be answered to (RequestGrant.corsOrigin).
+  const requestCors = new AsyncLocalStorage<string | null | undefined>();
   // On S3 the bytes stream into a multipart upload as they arrive; otherwise they are staged on disk.
   const { multipart } = store;
   const datastore = multipart
@@ -218,20 +244,25 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
     path: '/v1/uploads',
     datastore,
     ...(locker && { locker }),
-    maxSize: config.maxUploadBytes,
+    maxSize: (req) => grantOf(req)?.maxSize ?? config.maxUploadBytes,
+    allowedOrigins: (origin) => {
+      const allowed = requestCors.getStore();
+      return allowed === undefined || allowed === origin;
+    },
+    exposedHeaders: ['Upload-Expires'],
     // The Location is built like every public URL (REEL_PUBLIC_URL, or the request as Fastify reads it
     // under REEL_TRUST_PROXY); tus's own reading of Forwarded/X-Forwarded-* headers would trust anyone.
     respectForwardedHeaders: false,
     generateUrl: (req, { path: tusPath, id }) => {
       const base = grantOf(req)?.base;
       if (!base) throw errors.invalidRequest('The upload URL could not be built for this request.');
-      return `${base}${tusPath}/${id}`;
+      return `${base}${grantOf(req)?.uploadPath ?? tusPath}/${id}`;
     },
     // A finished upload is a queued video (on S3 its parts are the source until the worker joins them):
     // DELETE /v1/videos/{id} removes it, not a tus termination.
     disableTerminationForFinishedUploads: true,
     // base64url may start with '-', which object keys refuse as a first character (1 upload in 64 failed).
-    namingFunction: newVideoId,
+    namingFunction: (req) => grantOf(req)?.newId ?? newVideoId(),
     getFileIdFromRequest: (req) => grantOf(req)?.id,
     async onUploadCreate(req, upload: Upload) {
       try {
@@ -243,6 +274,11 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
           throw errors.invalidMetadata(`filename is longer than ${MAX_FILENAME} characters.`);
         if (title.length > MAX_TITLE)
           throw errors.invalidMetadata(`title is longer than ${MAX_TITLE} characters.`);
+        const create = grantOf(req)?.create;
+        if (create) {
+          await create({ id: upload.id, size: upload.size, filename: path.basename(filename), title });
+          return {};
+        }
         const playbackPolicy = parsePolicy(md.playback_policy);
         const apiKeyId = grantOf(req)?.apiKeyId;
         await insertUploadingVideo(db, {
@@ -293,7 +329,11 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
     },
     checkFreeSpace,
     async handle(req, res, contentLength) {
-      await requestLength.run(contentLength, () => tus.handle(req, res));
+      // Access-Control-Allow-Origin names the request's origin (see allowedOrigins).
+      res.setHeader('Vary', 'Origin');
+      await requestCors.run(grants.get(req)?.corsOrigin, () =>
+        requestLength.run(contentLength, () => tus.handle(req, res)),
+      );
     },
     async close() {
       await locker?.close();

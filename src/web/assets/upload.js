@@ -15,6 +15,7 @@ import {
   requireKey,
   setUpHeader,
 } from './common.js';
+import { setUpUploadLinks } from './uploadLinks.js';
 
 const ENDPOINT = new URL('/v1/uploads', location.href).href;
 // Chunks bound each PATCH request (proxies often limit body sizes); a setting for tests and odd proxies.
@@ -428,6 +429,7 @@ function setUpDropping() {
 
 setUpHeader();
 setUpDropping();
+setUpUploadLinks();
 $('#start-all').addEventListener('click', () => {
   for (const item of items) if (item.state === 'ready') item.start();
 });
