@@ -10,7 +10,7 @@
  * the link expired, though an upload begun before then may finish until the usual upload expiry
  * (REEL_UPLOAD_EXPIRY_HOURS). Browsers on the link's corsOrigin, and only there, may read the answers.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { HttpConfig, UploadsConfig } from '../config.js';
@@ -293,13 +293,24 @@ export function registerUploadLinks(app: FastifyInstance, deps: UploadLinksDeps)
     });
   };
 
+  /** Whether the answer was handed over in full (false: the connection closed first). */
+  const delivered = (res: ServerResponse): Promise<boolean> => {
+    if (res.writableFinished || res.destroyed || res.closed) return Promise.resolve(res.writableFinished);
+    return new Promise((resolve) => {
+      res.once('finish', () => resolve(true));
+      res.once('close', () => resolve(res.writableFinished));
+    });
+  };
+
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     const length = Number(req.headers['content-length'] ?? Number.NaN);
     await tus.handle(req.raw, reply.raw, Number.isSafeInteger(length) && length >= 0 ? length : undefined);
     const claimed = claimedBy.get(req.raw);
-    if (claimed && reply.raw.statusCode >= 400) {
-      // Nobody was given the upload's URL: the link may begin an upload again.
+    // A refusal, or an answer that never reached the client (its connection died mid-body; tus still
+    // answers 201 into the dead socket): nobody was given the upload's URL, so the link may begin an
+    // upload again.
+    if (claimed && (reply.raw.statusCode >= 400 || !(await delivered(reply.raw)))) {
       await releaseUploadLink(db, claimed).catch((err) =>
         req.log.warn({ err }, 'giving an upload link back after a failed creation failed'),
       );
