@@ -33,11 +33,13 @@ export async function keysCommand(
 ): Promise<string> {
   const [sub, id] = args;
   const { name } = options;
+  // Checked before the database is opened.
+  const scopes = sub === 'create' ? parseScopes(options.scopes) : undefined;
   const { db, unlock } = await openStorage(config);
   try {
     switch (sub) {
       case 'create': {
-        const key = await createApiKey(db, name ?? '', parseScopes(options.scopes));
+        const key = await createApiKey(db, name ?? '', scopes);
         return `${key.secret}\n(id ${key.id}, scopes ${key.scopes.join(',')}; this key is shown once: store it now)`;
       }
       case 'list': {
