@@ -24,7 +24,7 @@ import { directUploads } from '../uploads/direct.js';
 import { MAX_PARTS } from '../uploads/partPlan.js';
 import { tagRoutes } from './docs.js';
 import { scopeRoutes } from './routeScopes.js';
-import { externalIdSchema, type IdParams, idParams, idString, playbackPolicy } from './schemas.js';
+import { externalIdSchema, type IdParams, idParams, idString, plainText, playbackPolicy } from './schemas.js';
 
 const MAX_BATCH = 100;
 
@@ -86,8 +86,8 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
             additionalProperties: false,
             properties: {
               size: { type: 'integer', minimum: 1 },
-              filename: { type: 'string', maxLength: 255 },
-              title: { type: 'string', maxLength: 200 },
+              filename: plainText(255),
+              title: plainText(200),
               playbackPolicy,
               externalId: externalIdSchema,
             },

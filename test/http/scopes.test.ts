@@ -362,7 +362,7 @@ describe('scopes on the direct-upload routes (S3 multipart; storage faked)', () 
       expect((await call(scope, method, url, payload)).statusCode, scope).toBe(okStatus);
   });
 
-  it('starting a direct upload takes externalId: stored on the video; too long or with a control character, 400', async () => {
+  it('starting a direct upload takes externalId: stored on the video; too long or with a control character (in any text field), 400', async () => {
     const res = await call('write', 'POST', '/v1/uploads/multipart', { size: 10, externalId: 'row-7' });
     expect(res.statusCode).toBe(201);
     const video = await getVideo(db.db, res.json().videoId);
@@ -371,6 +371,11 @@ describe('scopes on the direct-upload routes (S3 multipart; storage faked)', () 
       const bad = await call('write', 'POST', '/v1/uploads/multipart', { size: 10, externalId });
       expect(bad.statusCode, JSON.stringify(externalId)).toBe(400);
       expect(bad.json().code).toBe(errors.invalidRequest.code);
+    }
+    // The title and file name too, as in tus metadata (Postgres text cannot hold a NUL).
+    for (const body of [{ title: 'a\u0000b' }, { filename: 'a\u0007.mp4' }]) {
+      const bad = await call('write', 'POST', '/v1/uploads/multipart', { size: 10, ...body });
+      expect(bad.statusCode, JSON.stringify(body)).toBe(400);
     }
     // 255 characters (emoji count as one each) is the longest.
     const longest = { size: 10, externalId: '🎬'.repeat(255) };
