@@ -20,9 +20,15 @@ export class KeyRevocations {
     return () => this.listeners.delete(fn);
   }
 
-  /** This key was revoked: tell every listener. */
+  /** This key was revoked: tell every listener (one that throws does not keep the others from hearing). */
   revoked(keyId: string): void {
-    for (const fn of this.listeners) fn(keyId);
+    for (const fn of this.listeners) {
+      try {
+        fn(keyId);
+      } catch {
+        // The live feed's look at its keys every tick still closes what this listener held.
+      }
+    }
   }
 
   /** Postgres: hear the revocations of every process (LISTEN on API_KEYS_CHANNEL). */
