@@ -12,8 +12,9 @@ import { countActiveApiKeys, createApiKey } from './db/apiKeys.js';
 import { expireLeasesOfDeadProcess } from './db/jobs.js';
 import { openDb } from './db/open.js';
 import { createHttpApp } from './http/app.js';
-import { apiKeyAuth } from './http/auth.js';
+import { apiKeyAuth, needScope } from './http/auth.js';
 import { registerImports } from './http/imports.js';
+import { KeyRevocations } from './http/keyRevocations.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
 import { registerSigningKeys } from './http/signingKeys.js';
@@ -101,12 +102,20 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   let metricsUrl: string | undefined;
   const httpRoles = roles.has('upload') || roles.has('play');
   const requireApiKey = apiKeyAuth(db, config.apiKey);
+  // Revoked keys: their open live feeds end at once, in this process and (NOTIFY on Postgres) every other.
+  const revocations = new KeyRevocations();
+  const revocationListener =
+    roles.has('upload') && config.databaseUrl ? revocations.listen(config.databaseUrl, log) : undefined;
   const scrape = async (_req: FastifyRequest, reply: FastifyReply) =>
     reply.type(metrics.contentType).send(await metrics.render());
   if (httpRoles) {
     app = createHttpApp(log, config);
     // The public port shows process internals (memory, descriptors, worker ids) only to an API key.
-    app.get('/metrics', { onRequest: requireApiKey, schema: { hide: true } }, scrape);
+    app.get(
+      '/metrics',
+      { onRequest: requireApiKey, preHandler: needScope('admin'), schema: { hide: true } },
+      scrape,
+    );
   }
   if (config.metricsPort !== undefined) {
     // The metrics port is meant for an internal network: open, and nothing but /metrics and /healthz.
@@ -114,7 +123,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     metricsApp.get('/metrics', scrape);
   }
   if (app) {
-    await registerWeb(app, { db, config, tokenKeys, requireApiKey }); // first: /docs sees the routes after it
+    await registerWeb(app, { db, config, tokenKeys, requireApiKey, revocations }); // first: /docs sees the routes after it
     if (roles.has('upload')) {
       uploads = registerUploads(app, { db, store, config, log, requireApiKey, onQueued });
       if (store.multipart) {
@@ -137,6 +146,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
         requireApiKey,
         discardUpload: uploads.discard,
         onQueued,
+        revocations,
       });
       registerImports(app, { db, config, log, requireApiKey, onQueued });
       registerSigningKeys(app, { db, log, requireApiKey, customerKeys: tokenKeys.customer });
@@ -198,6 +208,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       await app?.close();
       await metricsApp?.close();
       await listener?.close();
+      await revocationListener?.close();
       await worker?.stop(graceMs);
       await deliverer?.stop();
       await db.close();

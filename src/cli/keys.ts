@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config.js';
 import { errors } from '../core/errors.js';
-import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys.js';
+import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from '../db/apiKeys.js';
 import {
   listSigningKeys,
   longestVideoMs,
@@ -17,12 +17,14 @@ import { openStorage } from '../server.js';
 
 export interface KeysOptions {
   name?: string;
+  /** create: a comma list of scopes (admin, write, read); admin when left out. */
+  scopes?: string;
   /** retire-signing: retire even though tokens the key signed may still be valid. */
   force?: boolean;
 }
 
 const USAGE =
-  'usage: reel keys create [--name NAME] | list | revoke KEY_ID | rotate-signing | list-signing | retire-signing KID [--force]';
+  'usage: reel keys create [--name NAME] [--scopes admin|write|read,…] | list | revoke KEY_ID | rotate-signing | list-signing | retire-signing KID [--force]';
 
 export async function keysCommand(
   config: Config,
@@ -31,12 +33,14 @@ export async function keysCommand(
 ): Promise<string> {
   const [sub, id] = args;
   const { name } = options;
+  // Checked before the database is opened.
+  const scopes = sub === 'create' ? parseScopes(options.scopes) : undefined;
   const { db, unlock } = await openStorage(config);
   try {
     switch (sub) {
       case 'create': {
-        const key = await createApiKey(db, name ?? '');
-        return `${key.secret}\n(id ${key.id}; this key is shown once: store it now)`;
+        const key = await createApiKey(db, name ?? '', scopes);
+        return `${key.secret}\n(id ${key.id}, scopes ${key.scopes.join(',')}; this key is shown once: store it now)`;
       }
       case 'list': {
         const rows = await listApiKeys(db);
@@ -46,6 +50,7 @@ export async function keysCommand(
             [
               k.id,
               k.revoked_at ? 'revoked' : 'active ',
+              k.scopes.join(',').padEnd(16),
               new Date(k.created_at).toISOString(),
               k.last_used_at ? `last used ${new Date(k.last_used_at).toISOString()}` : 'never used',
               k.name,
@@ -110,6 +115,16 @@ export async function keysCommand(
     await db.close();
     unlock();
   }
+}
+
+/** `--scopes read,write` → ['read', 'write']; admin when left out; anything else is refused. */
+function parseScopes(list: string | undefined): Scope[] {
+  if (list === undefined) return ['admin'];
+  const scopes = list.split(',').map((s) => s.trim());
+  const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (unknown.length > 0 || scopes.length === 0)
+    throw new Error(`--scopes takes a comma list of ${SCOPES.join(', ')}; got "${list}"`);
+  return scopes as Scope[];
 }
 
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');

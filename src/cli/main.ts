@@ -19,8 +19,9 @@ Commands:
         --api-key KEY   API key (REEL_API_KEY)
                         an interrupted upload of the same file resumes; REEL_UPLOAD_STATE
                         names the file that remembers it (default ~/.config/reel/uploads.json)
-  keys create [--name N] | list | revoke ID
-                        manage API keys (stop "reel serve" first in embedded mode)
+  keys create [--name N] [--scopes read,write] | list | revoke ID
+                        manage API keys (stop "reel serve" first in embedded mode); scopes:
+                        admin (everything, the default) ⊇ write (upload, change, delete) ⊇ read
   keys rotate-signing | list-signing | retire-signing KID [--force]
                         the keys that sign playback tokens: a new one signs from now on, the
                         previous one verifies its tokens until they expire, then retires by itself;
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
       public: { type: 'boolean' },
       direct: { type: 'boolean' },
       name: { type: 'string' },
+      scopes: { type: 'string' },
       force: { type: 'boolean' },
     },
   });
@@ -84,7 +86,11 @@ export async function main(argv: string[]): Promise<void> {
     }
     case 'keys':
       console.log(
-        await keysCommand(loadConfig(flags), positionals, { name: values.name, force: values.force }),
+        await keysCommand(loadConfig(flags), positionals, {
+          name: values.name,
+          scopes: values.scopes,
+          force: values.force,
+        }),
       );
       return;
     case undefined:

@@ -33,17 +33,17 @@ export async function createApiKey(
   db: Queryable,
   name: string,
   scopes: readonly Scope[] = ['admin'],
-): Promise<{ id: string; secret: string; scopes: Scope[] }> {
+): Promise<{ id: string; secret: string; scopes: Scope[]; createdAt: Date }> {
   const id = `key_${crypto.randomBytes(6).toString('hex')}`;
   const secret = `reel_${crypto.randomBytes(24).toString('base64url')}`;
-  const unique = [...new Set(scopes)];
-  await db.query('INSERT INTO api_keys (id, name, hash, scopes) VALUES ($1, $2, $3, $4::text[])', [
-    id,
-    name,
-    hashKey(secret),
-    unique,
-  ]);
-  return { id, secret, scopes: unique };
+  // Widest first, each once: ['admin'], ['write', 'read'], …
+  const unique = SCOPES.filter((s) => scopes.includes(s));
+  if (unique.length === 0) throw new Error('an API key needs at least one scope');
+  const rows = await db.query<{ created_at: Date | string }>(
+    'INSERT INTO api_keys (id, name, hash, scopes) VALUES ($1, $2, $3, $4::text[]) RETURNING created_at',
+    [id, name, hashKey(secret), unique],
+  );
+  return { id, secret, scopes: unique, createdAt: new Date(rows[0]!.created_at) };
 }
 
 export async function listApiKeys(db: Queryable): Promise<ApiKeyRow[]> {
@@ -52,10 +52,16 @@ export async function listApiKeys(db: Queryable): Promise<ApiKeyRow[]> {
   );
 }
 
+/** The channel revokeApiKey notifies with the key's id (http/keyRevocations.ts listens). */
+export const API_KEYS_CHANNEL = 'reel_api_keys';
+
+/** Revokes an active key and, on commit, notifies API_KEYS_CHANNEL; false when none is active with this id. */
 export async function revokeApiKey(db: Queryable, id: string): Promise<boolean> {
   const rows = await db.query(
-    'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id',
-    [id],
+    `WITH revoked AS (
+       UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id)
+     SELECT id, pg_notify($2, id) FROM revoked`,
+    [id, API_KEYS_CHANNEL],
   );
   return rows.length > 0;
 }

@@ -20,6 +20,8 @@ export interface VideoRow {
   output_prefix: string | null;
   renditions: RenditionInfo[];
   api_key_id: string | null;
+  /** The caller's own id for the video (issue 12); not unique. */
+  external_id: string | null;
   created_at: Date | string;
   ready_at: Date | string | null;
   /** When the first chunk of every rung and the first audio segments were published (chunked videos). */
@@ -64,6 +66,8 @@ export interface VideoView {
   /** Playback can start (ready, or enough of a chunked video is published). */
   playable: boolean;
   playableAt: string | null;
+  /** The caller's own id for the video, or null. */
+  externalId: string | null;
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -92,6 +96,7 @@ export function toView(row: VideoRow): VideoView {
     playable: isPlayable(row),
     // Videos that were ready before chunks have no playable_at of their own: they became playable when ready.
     playableAt: isPlayable(row) ? iso(row.playable_at ?? row.ready_at) : null,
+    externalId: row.external_id ?? null,
   };
 }
 
@@ -103,12 +108,14 @@ export async function insertUploadingVideo(
     filename: string;
     playbackPolicy: PlaybackPolicy;
     apiKeyId?: string | undefined;
+    /** The caller's own id (at most 255 characters, checked by the caller). */
+    externalId?: string | null | undefined;
   },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id)
-     VALUES ($1, $2, $3, 'uploading', $4, $5)`,
-    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null],
+    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id, external_id)
+     VALUES ($1, $2, $3, 'uploading', $4, $5, $6)`,
+    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null, v.externalId ?? null],
   );
 }
 
@@ -186,21 +193,44 @@ export interface ListPosition {
   id: string;
 }
 
+/** What GET /v1/videos may filter on; every filter given must match. */
+export interface ListFilters {
+  status?: VideoStatus | undefined;
+  /** Exact match. */
+  externalId?: string | undefined;
+  /** A case-insensitive substring of the title. */
+  q?: string | undefined;
+}
+
+/** A LIKE pattern that matches `text` anywhere, its own % _ and \ taken literally (ESCAPE '\'). */
+export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
 /**
- * A page of videos, newest first (ties by id), after a position or created before a time; `next` is the
- * position of its last video when more follow.
+ * A page of videos, newest first (ties by id), after a position or created before a time, that match the
+ * filters; `next` is the position of its last video when more follow.
  */
 export async function listVideos(
   db: Queryable,
-  opts: { limit: number; after?: ListPosition | undefined; before?: string | undefined },
+  opts: { limit: number; after?: ListPosition | undefined; before?: string | undefined } & ListFilters,
 ): Promise<{ rows: VideoRow[]; next: ListPosition | null }> {
   const rows = await db.query<VideoRow & { position_at: string }>(
     `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at
        FROM videos
       WHERE ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))
         AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz)
+        AND ($5::text IS NULL OR status = $5::text)
+        AND ($6::text IS NULL OR external_id = $6::text)
+        AND ($7::text IS NULL OR title ILIKE $7::text ESCAPE '\\')
       ORDER BY created_at DESC, id DESC LIMIT $1`,
-    [opts.limit + 1, opts.after?.createdAt ?? null, opts.after?.id ?? null, opts.before ?? null],
+    [
+      opts.limit + 1,
+      opts.after?.createdAt ?? null,
+      opts.after?.id ?? null,
+      opts.before ?? null,
+      opts.status ?? null,
+      opts.externalId ?? null,
+      opts.q === undefined ? null : containsPattern(opts.q),
+    ],
   );
   const page = rows.slice(0, opts.limit);
   const last = page[page.length - 1];

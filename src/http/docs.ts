@@ -62,7 +62,9 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         description:
           'Upload videos (tus 1.0), follow their processing, and play them back as adaptive HLS. ' +
           'Management and upload calls need `Authorization: Bearer <api key>`; playback needs no key, only a ' +
-          'playback token in the path for signed videos. Every error body is `{error, code, message, statusCode}`.',
+          'playback token in the path for signed videos. Each operation names the scope its key needs ' +
+          '(`Scope: read.`): a key holds admin, write or read, and admin ⊇ write ⊇ read; a key without it gets 403. ' +
+          'Every error body is `{error, code, message, statusCode}`.',
       },
       tags: [
         { name: 'videos', description: 'Videos and their playback URLs' },

@@ -6,8 +6,10 @@
  *
  * An open stream is held to the rules of the key that opened it, for as long as it is open:
  * - a key may hold at most REEL_EVENTS_STREAMS_PER_KEY streams at once; the next one is refused (429);
- * - the keys of the open streams are looked up again every tick: the streams of a key that was revoked
- *   (or removed) get a last `closed` event and end, within a tick or two;
+ * - the streams of a key that is revoked get a last `closed` event and end at once: the revocation is told
+ *   to this process (keyRevocations.ts: by its own revoke route, or by NOTIFY from another process on
+ *   Postgres); as a fallback the keys of the open streams are also looked up again every tick, so a key
+ *   revoked or removed otherwise (a lost notification, a row deleted by hand) is caught within a tick or two;
  * - a client that does not read is dropped: when the bytes the server still holds for it (not yet taken by
  *   its socket) are above MAX_UNSENT_BYTES at the next write, its connection is cut. A reading client
  *   empties that buffer between two ticks; a stalled one costs the server at most that bound and one tick's
@@ -19,6 +21,9 @@ import type { HttpConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db } from '../core/ports.js';
 import { activeApiKeyIds } from '../db/apiKeys.js';
+import { needScope } from './auth.js';
+import type { KeyRevocations } from './keyRevocations.js';
+import { withScope } from './routeScopes.js';
 import { errorRef } from './schemas.js';
 import { frame, type Listener, VideoChanges } from './videoChanges.js';
 
@@ -28,6 +33,8 @@ export interface EventsDeps {
   requireApiKey: (req: FastifyRequest) => Promise<void>;
   /** How often the feed looks for changes and at the keys of its streams (default 1000 ms). */
   eventsIntervalMs?: number;
+  /** Told when a key is revoked: its streams end at once (without it, within a tick or two). */
+  revocations?: KeyRevocations | undefined;
 }
 
 /** What the server may hold for one client that has not taken it yet, before it is dropped. */
@@ -58,6 +65,17 @@ export function registerEvents(app: FastifyInstance, deps: EventsDeps): void {
     else s.res.end(last);
   };
 
+  /** Ends the streams of a key that was revoked, each with a last `closed` event. */
+  const closeKey = (id: string) => {
+    const streams = [...(byKey.get(id) ?? [])];
+    if (streams.length === 0) return;
+    const e = errors.badApiKey();
+    const last = frame('closed', JSON.stringify({ code: e.code, message: e.message }));
+    app.log.info({ apiKeyId: id, streams: streams.length }, 'live feeds of a revoked key closed');
+    for (const s of streams) endStream(s, last);
+  };
+  const stopHearing = deps.revocations?.on(closeKey);
+
   /** Ends the streams of the keys revoked (or removed) since they opened. */
   const checkKeys = async () => {
     if (checking) return;
@@ -66,15 +84,7 @@ export function registerEvents(app: FastifyInstance, deps: EventsDeps): void {
       const ids = [...byKey.keys()].filter((id) => id !== ENV_KEY);
       if (ids.length === 0) return;
       const active = await activeApiKeyIds(deps.db, ids);
-      const e = errors.badApiKey();
-      const last = frame('closed', JSON.stringify({ code: e.code, message: e.message }));
-      for (const id of ids) {
-        if (active.has(id)) continue;
-        const streams = [...(byKey.get(id) ?? [])];
-        if (streams.length > 0)
-          app.log.info({ apiKeyId: id, streams: streams.length }, 'live feeds of a revoked key closed');
-        for (const s of streams) endStream(s, last);
-      }
+      for (const id of ids) if (!active.has(id)) closeKey(id);
     } catch (err) {
       app.log.warn({ err }, 'the live feed could not check the keys of its streams');
     } finally {
@@ -103,6 +113,7 @@ export function registerEvents(app: FastifyInstance, deps: EventsDeps): void {
 
   // Open streams would keep the server from closing.
   app.addHook('preClose', async () => {
+    stopHearing?.();
     changes.stop();
     clearInterval(keyCheck);
     for (const streams of byKey.values()) for (const s of streams) s.res.end();
@@ -112,22 +123,25 @@ export function registerEvents(app: FastifyInstance, deps: EventsDeps): void {
     '/v1/events',
     {
       onRequest: deps.requireApiKey,
+      preHandler: needScope('read'),
       schema: {
         tags: ['events'],
         summary: 'Live changes of videos (server-sent events)',
-        description:
+        description: withScope(
+          'read',
           'A `text/event-stream`. On connection: one `video` event per unfinished video (uploading, queued, ' +
-          'processing); then a `video` event whenever one of them changes (status, progress, error, ' +
-          '`playable` when its first chunks are published), up to ' +
-          'and including its last change to ready or failed, and `deleted` (`{id}`) when it is removed. ' +
-          'A state may be sent more than once: keep the last. ' +
-          'The data of a `video` event is the video as GET /v1/videos/{id} returns it. A comment line ' +
-          'every 15 s keeps proxies from closing the stream. Send the API key in the Authorization header ' +
-          '(read the stream with fetch(); EventSource cannot send headers). ' +
-          `A key may hold ${perKey} streams at once (REEL_EVENTS_STREAMS_PER_KEY; the next is refused with ` +
-          '429). When the key is revoked, its streams get a last `closed` event (`{code, message}`) and end ' +
-          `within seconds. A client that does not read its stream is dropped once the server holds more than ` +
-          `${MAX_UNSENT_BYTES / 1024} KiB for it.`,
+            'processing); then a `video` event whenever one of them changes (status, progress, error, ' +
+            '`playable` when its first chunks are published), up to ' +
+            'and including its last change to ready or failed, and `deleted` (`{id}`) when it is removed. ' +
+            'A state may be sent more than once: keep the last. ' +
+            'The data of a `video` event is the video as GET /v1/videos/{id} returns it. A comment line ' +
+            'every 15 s keeps proxies from closing the stream. Send the API key in the Authorization header ' +
+            '(read the stream with fetch(); EventSource cannot send headers). ' +
+            `A key may hold ${perKey} streams at once (REEL_EVENTS_STREAMS_PER_KEY; the next is refused with ` +
+            '429). When the key is revoked, its streams get a last `closed` event (`{code, message}`) and end ' +
+            `at once. A client that does not read its stream is dropped once the server holds more than ` +
+            `${MAX_UNSENT_BYTES / 1024} KiB for it.`,
+        ),
         security: [{ apiKey: [] }],
         response: {
           200: {

@@ -23,7 +23,8 @@ import type { PlaybackPolicy } from '../core/types.js';
 import { directUploads } from '../uploads/direct.js';
 import { MAX_PARTS } from '../uploads/partPlan.js';
 import { tagRoutes } from './docs.js';
-import { type IdParams, idParams, idString, playbackPolicy } from './schemas.js';
+import { scopeRoutes } from './routeScopes.js';
+import { externalIdSchema, type IdParams, idParams, idString, plainText, playbackPolicy } from './schemas.js';
 
 const MAX_BATCH = 100;
 
@@ -32,6 +33,7 @@ interface StartBody {
   filename?: string;
   title?: string;
   playbackPolicy?: PlaybackPolicy;
+  externalId?: string;
 }
 interface PartParams extends IdParams {
   n: number;
@@ -72,6 +74,7 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
     api.addHook('onRoute', tagRoutes('uploads'));
+    api.addHook('onRoute', scopeRoutes('write'));
 
     api.post<{ Body: StartBody }>(
       '/v1/uploads/multipart',
@@ -83,9 +86,10 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
             additionalProperties: false,
             properties: {
               size: { type: 'integer', minimum: 1 },
-              filename: { type: 'string', maxLength: 255 },
-              title: { type: 'string', maxLength: 200 },
+              filename: plainText(255),
+              title: plainText(200),
               playbackPolicy,
+              externalId: externalIdSchema,
             },
           },
         },

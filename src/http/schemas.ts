@@ -5,6 +5,7 @@
  * Route schemas validate (a bad id, body or query is a 400 REEL_INVALID_REQUEST before the handler runs),
  * serialise (a response schema drops what it does not name) and document (/docs).
  */
+import { MAX_EXTERNAL_ID, PLAIN_TEXT_PATTERN } from '../core/externalId.js';
 import { ID_PATTERN } from '../core/ids.js';
 import { PLAYBACK_POLICIES, VIDEO_STATUSES } from '../core/types.js';
 
@@ -20,6 +21,19 @@ export const idParams = {
 export interface IdParams {
   id: string;
 }
+
+/** A video's externalId in a body or a query (core/externalId.ts); `{ ...externalIdSchema, type: ['string', 'null'] }` where null clears it. */
+export const externalIdSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_EXTERNAL_ID,
+  pattern: PLAIN_TEXT_PATTERN,
+  description: `your own id for the video (e.g. its row in your database): at most ${MAX_EXTERNAL_ID} characters, no control characters; not unique`,
+} as const;
+
+/** Text a person reads (a title): no control characters, as in tus metadata. */
+export const plainText = (maxLength: number) =>
+  ({ type: 'string', maxLength, pattern: PLAIN_TEXT_PATTERN }) as const;
 
 export const videoStatus = { type: 'string', enum: VIDEO_STATUSES } as const;
 export const playbackPolicy = { type: 'string', enum: PLAYBACK_POLICIES } as const;

@@ -4,8 +4,9 @@
  */
 import { errors } from '../core/errors.js';
 import type { OpenApiOperations } from './docs.js';
+import { scopeNote } from './routeScopes.js';
 
-const TUS_HEADERS = 'Tus-Resumable: 1.0.0 on every request but OPTIONS.';
+const TUS_HEADERS = `Tus-Resumable: 1.0.0 on every request but OPTIONS. ${scopeNote('write')}`;
 const options = { summary: 'tus capabilities', ok: '204', authenticated: false };
 
 /** By Fastify URL. */
@@ -18,7 +19,8 @@ export const TUS_OPERATIONS: Record<string, OpenApiOperations> = {
         summary: 'Create an upload (tus creation, creation-with-upload)',
         description:
           'Headers: Upload-Length, Upload-Metadata (comma list of `key base64value`: `filename`, `title`, ' +
-          '`playback_policy` = public | signed, default signed); the body may carry the first bytes ' +
+          '`playback_policy` = public | signed, default signed; `external_id`: your own id for the video, at most ' +
+          '255 characters); the body may carry the first bytes ' +
           '(Content-Type: application/offset+octet-stream). The Location header names the upload: its last ' +
           'segment is the video id. A size above the server maximum (Tus-Max-Size) is refused with 413 ' +
           `${errors.uploadTooLarge.code} before any byte is stored. ` +

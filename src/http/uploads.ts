@@ -9,6 +9,7 @@ import { errors } from '../core/errors.js';
 import { uploadOwner } from '../db/videos.js';
 import { assertId } from '../storage/keys.js';
 import { type TusUploadsDeps, tusUploads, type Uploads } from '../uploads/tus.js';
+import { assertScope } from './auth.js';
 import { publicBase } from './publicUrl.js';
 import { TUS_OPERATIONS } from './tusDocs.js';
 import { registerUploadLinks } from './uploadLinks.js';
@@ -43,6 +44,7 @@ export function registerUploads(app: FastifyInstance, deps: UploadsDeps): Upload
       throw errors.invalidMetadata(`the Upload-Metadata header is longer than ${MAX_METADATA_HEADER} bytes.`);
     }
     await deps.requireApiKey(req);
+    assertScope(req, 'write');
     if (req.apiKeyId) tus.grant(req.raw, { apiKeyId: req.apiKeyId });
     if (req.method === 'POST') tus.grant(req.raw, { base: publicBase(req, config.publicUrl) });
     if (req.method === 'POST' || (req.method === 'PATCH' && tus.stagedOnDisk)) await tus.checkFreeSpace();

@@ -1,18 +1,22 @@
-/** The management API: videos (list, get, delete, retry, playback URL) and API keys. */
+/** The management API: videos (list, get, update, delete, retry, playback URL), and API keys (keys.ts). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AccessConfig, HttpConfig, QueueConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
-import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys.js';
-import { deleteVideoRow, getVideo, listVideos, toView } from '../db/videos.js';
+import { deleteVideoRow, getVideo, type ListFilters, listVideos, toView } from '../db/videos.js';
 import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
+import { needScope } from './auth.js';
+import type { KeyRevocations } from './keyRevocations.js';
+import { registerKeys } from './keys.js';
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './listCursor.js';
 import { publicBase } from './publicUrl.js';
+import { scopeNote, withScope } from './routeScopes.js';
 import {
   authenticated,
   errorRef,
+  externalIdSchema,
   type IdParams,
   idParams,
   noContent,
@@ -21,6 +25,7 @@ import {
   videoStatus,
 } from './schemas.js';
 import { signPlaybackToken, type TokenKeys } from './tokens.js';
+import { registerVideoUpdate } from './videoUpdate.js';
 
 export interface VideosDeps {
   db: Db;
@@ -32,6 +37,8 @@ export interface VideosDeps {
   /** Removes staged bytes of an unfinished upload, when the upload role runs here. */
   discardUpload?: (videoId: string) => Promise<void>;
   onQueued: (videoId: string) => void;
+  /** Told of each API key revoked (keys.ts), so that its open live feeds end at once. */
+  revocations?: KeyRevocations | undefined;
 }
 
 /**
@@ -80,6 +87,9 @@ const videoSchema = {
         'are published and more follow as they are encoded',
     },
     playableAt: nullable('string', { format: 'date-time', description: 'when it became playable' }),
+    externalId: nullable('string', {
+      description: 'your own id for the video, as given at upload or by PATCH; null when none',
+    }),
   },
   required: [
     'id',
@@ -96,26 +106,17 @@ const videoSchema = {
     'readyAt',
     'playable',
     'playableAt',
+    'externalId',
   ],
-} as const;
-
-const apiKeySchema = {
-  $id: 'ApiKey',
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    name: { type: 'string' },
-    createdAt: { type: 'string', format: 'date-time' },
-    lastUsedAt: nullable('string', { format: 'date-time' }),
-    revokedAt: nullable('string', { format: 'date-time' }),
-  },
-  required: ['id', 'name', 'createdAt', 'lastUsedAt', 'revokedAt'],
 } as const;
 
 const video = { $ref: 'Video#' } as const;
 
+/** The longest `q` (title search) of GET /v1/videos. */
+const MAX_QUERY_LENGTH = 200;
+
 /** GET /v1/videos's query, as its schema validates it (limit has a default). */
-interface ListQuery {
+interface ListQuery extends ListFilters {
   limit: number;
   cursor?: string;
   before?: string;
@@ -125,7 +126,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
   const { db, store, config, log } = deps;
 
   app.addSchema(videoSchema);
-  app.addSchema(apiKeySchema);
+  registerKeys(app, { db, log, requireApiKey: deps.requireApiKey, revocations: deps.revocations });
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
@@ -139,9 +140,15 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
     api.get<{ Querystring: ListQuery }>(
       '/v1/videos',
       {
+        preHandler: needScope('read'),
         schema: {
           tags: ['videos'],
-          summary: 'List videos, newest first',
+          summary: 'List videos, newest first, optionally filtered',
+          description: withScope(
+            'read',
+            'Filters (`status`, `externalId`, `q`) combine: a video is listed when it matches every one given. ' +
+              'The cursor is only a position in the list: send the same filters again with it for the next page.',
+          ),
           ...authenticated,
           querystring: {
             type: 'object',
@@ -157,6 +164,14 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
                 format: 'date-time',
                 description:
                   'deprecated, use cursor: videos created strictly before this time (videos created in the same millisecond as the last one of a page are skipped)',
+              },
+              status: { ...videoStatus, description: 'only videos in this status' },
+              externalId: { ...externalIdSchema, description: 'only videos with exactly this externalId' },
+              q: {
+                type: 'string',
+                maxLength: MAX_QUERY_LENGTH,
+                description:
+                  'only videos whose title contains this text (case-insensitive; % and _ are literal)',
               },
             },
             additionalProperties: false,
@@ -180,7 +195,14 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
         const q = req.query;
         if (q.cursor !== undefined && q.before !== undefined) throw errors.invalidCursor();
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-        const { rows, next } = await listVideos(db, { limit: q.limit, after, before: q.before });
+        const { rows, next } = await listVideos(db, {
+          limit: q.limit,
+          after,
+          before: q.before,
+          status: q.status,
+          externalId: q.externalId,
+          q: q.q,
+        });
         return { data: rows.map(toView), nextCursor: next && encodeCursor(next) };
       },
     );
@@ -188,9 +210,11 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
     api.get<{ Params: IdParams }>(
       '/v1/videos/:id',
       {
+        preHandler: needScope('read'),
         schema: {
           tags: ['videos'],
           summary: 'One video: status, progress, whether it can play, error, renditions',
+          description: withScope('read'),
           ...authenticated,
           params: idParams,
           response: { 200: video, '4xx': errorRef },
@@ -199,12 +223,16 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       async (req) => toView(await loadVideo(req.params.id)),
     );
 
+    registerVideoUpdate(api, { db, log });
+
     api.delete<{ Params: IdParams }>(
       '/v1/videos/:id',
       {
+        preHandler: needScope('write'),
         schema: {
           tags: ['videos'],
           summary: 'Delete a video, its objects and any running job',
+          description: withScope('write'),
           ...authenticated,
           params: idParams,
           response: { 204: noContent, '4xx': errorRef },
@@ -228,10 +256,14 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
     api.post<{ Params: IdParams }>(
       '/v1/videos/:id/retry',
       {
+        preHandler: needScope('write'),
         schema: {
           tags: ['videos'],
           summary: 'Requeue a failed video',
-          description: 'Only a failed video can be retried (409 otherwise). Answers the video, now queued.',
+          description: withScope(
+            'write',
+            'Only a failed video can be retried (409 otherwise). Answers the video, now queued.',
+          ),
           ...authenticated,
           params: idParams,
           response: { 202: video, '4xx': errorRef },
@@ -251,6 +283,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
     api.get<{ Params: IdParams }>(
       '/v1/videos/:id/playback',
       {
+        preHandler: needScope('read'),
         schema: {
           tags: ['videos'],
           summary: 'The master playlist URL to play a video',
@@ -260,7 +293,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
             'EVENT playlists that grow as chunks are published and become VOD when it is ready. ' +
             'For a signed video the URL carries a playback token that can start playback until expiresAt ' +
             '(a playback started by then may finish); for a public one it ' +
-            'is /play/{id}/public/master.m3u8 and expiresAt is null.',
+            `is /play/{id}/public/master.m3u8 and expiresAt is null. ${scopeNote('read')}`,
           ...authenticated,
           params: idParams,
           response: {
@@ -286,84 +319,6 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           config.tokenTtlSeconds,
         );
         return { url: `${base}/${token}/master.m3u8`, expiresAt: expiresAt.toISOString() };
-      },
-    );
-
-    api.get(
-      '/v1/keys',
-      {
-        schema: {
-          tags: ['keys'],
-          summary: 'List API keys (never their secrets)',
-          ...authenticated,
-          response: {
-            200: {
-              type: 'object',
-              properties: { data: { type: 'array', items: { $ref: 'ApiKey#' } } },
-              required: ['data'],
-            },
-            '4xx': errorRef,
-          },
-        },
-      },
-      async () => ({
-        data: (await listApiKeys(db)).map((k) => ({
-          id: k.id,
-          name: k.name,
-          createdAt: new Date(k.created_at).toISOString(),
-          lastUsedAt: k.last_used_at && new Date(k.last_used_at).toISOString(),
-          revokedAt: k.revoked_at && new Date(k.revoked_at).toISOString(),
-        })),
-      }),
-    );
-
-    api.post<{ Body: { name?: string } | undefined }>(
-      '/v1/keys',
-      {
-        schema: {
-          tags: ['keys'],
-          summary: 'Create an API key',
-          description: 'The key itself is in this answer only: it is stored hashed.',
-          ...authenticated,
-          body: {
-            type: 'object',
-            properties: { name: { type: 'string', maxLength: 100 } },
-            additionalProperties: false,
-          },
-          response: {
-            201: {
-              type: 'object',
-              properties: { id: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' } },
-              required: ['id', 'name', 'key'],
-            },
-            '4xx': errorRef,
-          },
-        },
-      },
-      async (req, reply) => {
-        const name = req.body?.name ?? '';
-        const { id, secret } = await createApiKey(db, name);
-        log.info({ keyId: id }, 'API key created');
-        return reply.code(201).send({ id, name, key: secret });
-      },
-    );
-
-    api.delete<{ Params: IdParams }>(
-      '/v1/keys/:id',
-      {
-        schema: {
-          tags: ['keys'],
-          summary: 'Revoke an API key',
-          ...authenticated,
-          params: idParams,
-          response: { 204: noContent, '4xx': errorRef },
-        },
-      },
-      async (req, reply) => {
-        const { id } = req.params;
-        if (!(await revokeApiKey(db, id))) throw errors.keyNotFound(id);
-        log.info({ keyId: id }, 'API key revoked');
-        return reply.code(204).send();
       },
     );
   });

@@ -119,6 +119,8 @@ export interface StartDirectUpload {
   title?: string | undefined;
   playbackPolicy?: PlaybackPolicy | undefined;
   apiKeyId?: string | undefined;
+  /** The caller's own id for the video (checked by the route's schema). */
+  externalId?: string | undefined;
 }
 
 export type DirectUploads = ReturnType<typeof directUploads>;
@@ -150,6 +152,7 @@ export function directUploads(deps: DirectUploadDeps) {
           filename,
           playbackPolicy: u.playbackPolicy ?? 'signed',
           apiKeyId: u.apiKeyId,
+          externalId: u.externalId ?? null,
         });
         await insertMultipart(tx, {
           video_id: videoId,

@@ -14,6 +14,7 @@ import { EVENTS, Server as TusServer, type Upload } from '@tus/server';
 import type { Logger } from 'pino';
 import type { QueueConfig, StorageConfig, UploadsConfig } from '../config.js';
 import { errors, isReelError, type ReelError } from '../core/errors.js';
+import { externalIdProblem } from '../core/externalId.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import type { PlaybackPolicy } from '../core/types.js';
 import {
@@ -280,6 +281,11 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
           return {};
         }
         const playbackPolicy = parsePolicy(md.playback_policy);
+        // external_id: the caller's own id for the video; empty is none (control characters refused above).
+        const externalId = md.external_id || null;
+        const externalIdWrong = externalId === null ? undefined : externalIdProblem(externalId);
+        if (externalIdWrong)
+          throw errors.invalidMetadata(externalIdWrong.replace('externalId', 'external_id'));
         const apiKeyId = grantOf(req)?.apiKeyId;
         await insertUploadingVideo(db, {
           id: upload.id,
@@ -287,6 +293,7 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
           filename: path.basename(filename),
           playbackPolicy,
           apiKeyId,
+          externalId,
         });
         log.info({ videoId: upload.id, bytes: upload.size, apiKeyId }, 'upload created');
         return {};

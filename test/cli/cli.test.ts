@@ -22,21 +22,25 @@ describe('reel command line', () => {
     for (const s of SETTINGS) expect(out).toContain(s.env);
   });
 
-  it('keys create, list and revoke work on the data directory; a running server is not disturbed', async () => {
+  it('keys create (with scopes), list and revoke work on the data directory; a running server is not disturbed', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-keys-'));
     const env = { REEL_DATA_DIR: dataDir };
-    const created = await reel(['keys', 'create', '--name', 'laptop'], env);
+    const created = await reel(['keys', 'create', '--name', 'laptop', '--scopes', 'read,write'], env);
     expect(created.code).toBe(0);
+    expect(created.out).toContain('scopes write,read;');
     const secret = created.out.match(/(reel_\S+)/)![1]!;
     const id = created.out.match(/id (key_\w+)/)![1]!;
     const listed = await reel(['keys', 'list'], env);
-    expect(listed.out).toMatch(new RegExp(`${id}\\s+active\\s.*laptop`));
+    expect(listed.out).toMatch(new RegExp(`${id}\\s+active\\s+write,read\\s.*laptop`));
     expect(listed.out).not.toContain(secret);
     expect((await reel(['keys', 'revoke', id], env)).out).toContain(`revoked ${id}`);
     expect((await reel(['keys', 'list'], env)).out).toMatch(new RegExp(`${id}\\s+revoked`));
     const again = await reel(['keys', 'revoke', id], env);
     expect(again.code).toBe(1);
     expect(again.out).toContain('no active API key');
+    const badScope = await reel(['keys', 'create', '--scopes', 'read,root'], env);
+    expect(badScope.code).toBe(1);
+    expect(badScope.out).toContain('--scopes takes a comma list of admin, write, read');
 
     // While `reel serve` holds the embedded database, the CLI says so instead of opening it twice.
     const server = spawnReel(['serve'], { ...env, PORT: '0', HOST: '127.0.0.1', REEL_ROLES: 'upload,play' });

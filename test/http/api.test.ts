@@ -82,6 +82,7 @@ describe('management API and tus uploads (no worker)', () => {
         'createdAt',
         'durationMs',
         'error',
+        'externalId',
         'height',
         'id',
         'playable',
