@@ -18,13 +18,14 @@ export async function insertImportedVideo(
     filename: string;
     playbackPolicy: PlaybackPolicy;
     sourceUrl: string;
+    externalId?: string | null;
     apiKeyId?: string | undefined;
   },
 ): Promise<VideoRow> {
   const [row] = await db.query<VideoRow>(
-    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id, source_url)
-     VALUES ($1, $2, $3, 'queued', $4, $5, $6) RETURNING *`,
-    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null, v.sourceUrl],
+    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id, source_url, external_id)
+     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7) RETURNING *`,
+    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null, v.sourceUrl, v.externalId ?? null],
   );
   return row!;
 }

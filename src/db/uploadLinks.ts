@@ -50,6 +50,7 @@ export async function createUploadLink(
     secret: string;
     title: string;
     playbackPolicy: PlaybackPolicy;
+    externalId: string | null;
     apiKeyId: string | undefined;
     maxBytes: number;
     expiresInSeconds: number;
@@ -62,6 +63,7 @@ export async function createUploadLink(
       title: v.title,
       filename: '',
       playbackPolicy: v.playbackPolicy,
+      externalId: v.externalId,
       apiKeyId: v.apiKeyId,
     });
     const [row] = await tx.query<{ expires_at: Date | string }>(

@@ -17,8 +17,8 @@ import { insertJob, notifyJobQueued } from '../db/jobs.js';
 import { toView } from '../db/videos.js';
 import { assertPublicDestination, checkOutboundUrl } from '../net/outbound.js';
 import { newVideoId } from '../storage/keys.js';
-import { needScope } from './auth.js';
-import { authenticated, errorRef, playbackPolicy } from './schemas.js';
+import { scopeRoutes } from './routeScopes.js';
+import { authenticated, errorRef, externalIdSchema, playbackPolicy } from './schemas.js';
 
 export interface ImportsDeps {
   db: Db;
@@ -31,6 +31,7 @@ export interface ImportsDeps {
 interface ImportBody {
   url: string;
   title?: string;
+  externalId?: string;
   playbackPolicy?: PlaybackPolicy;
 }
 
@@ -58,11 +59,11 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
+    api.addHook('onRoute', scopeRoutes('write'));
 
     api.post<{ Body: ImportBody }>(
       '/v1/videos',
       {
-        preHandler: needScope('write'),
         schema: {
           tags: ['videos'],
           summary: 'Import a video from a URL',
@@ -73,7 +74,7 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
             `again) unless the server sets REEL_ALLOW_PRIVATE_NETWORKS: otherwise 400 ${errors.urlRefused.code}. ` +
             'A fetch that fails ends the video `failed` with the reason in `error`: the status the URL answered, ' +
             'a file larger than REEL_MAX_UPLOAD_BYTES, a fetch longer than REEL_IMPORT_TIMEOUT_SECONDS, not a video. ' +
-            'Server errors and broken connections are tried again with backoff first. Needs the write scope.',
+            'Server errors and broken connections are tried again with backoff first.',
           ...authenticated,
           body: {
             type: 'object',
@@ -91,8 +92,7 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
                 description: 'default: the file name in the URL, without its extension',
               },
               playbackPolicy: { ...playbackPolicy, default: 'signed' },
-              // TODO(lead, at merge): externalId (videos.external_id, migration 011) — add it here and
-              // pass it to insertImportedVideo like insertUploadingVideo's `externalId`.
+              externalId: externalIdSchema,
             },
             required: ['url'],
             additionalProperties: false,
@@ -122,6 +122,7 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
             filename,
             playbackPolicy: req.body.playbackPolicy ?? 'signed',
             sourceUrl: url.href,
+            externalId: req.body.externalId ?? null,
             apiKeyId: req.apiKeyId,
           });
           await insertJob(tx, { videoId: id, maxAttempts: config.maxAttempts });

@@ -16,8 +16,8 @@ import {
   listCustomerSigningKeys,
   MAX_CUSTOMER_SIGNING_KEYS,
 } from '../db/customerSigningKeys.js';
-import { needScope } from './auth.js';
 import type { CustomerKeys } from './customerKeyRing.js';
+import { scopeRoutes } from './routeScopes.js';
 import { authenticated, errorRef, type IdParams, idParams, noContent } from './schemas.js';
 
 export interface SigningKeysDeps {
@@ -55,11 +55,11 @@ export function registerSigningKeys(app: FastifyInstance, deps: SigningKeysDeps)
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
+    api.addHook('onRoute', scopeRoutes('admin'));
 
     api.post(
       '/v1/signing-keys',
       {
-        preHandler: needScope('admin'),
         schema: {
           tags: ['signing keys'],
           summary: 'Create a signing key for your own playback tokens',
@@ -97,7 +97,6 @@ export function registerSigningKeys(app: FastifyInstance, deps: SigningKeysDeps)
     api.get(
       '/v1/signing-keys',
       {
-        preHandler: needScope('admin'),
         schema: {
           tags: ['signing keys'],
           summary: 'List the live signing keys (never a private key)',
@@ -118,7 +117,6 @@ export function registerSigningKeys(app: FastifyInstance, deps: SigningKeysDeps)
     api.delete<{ Params: IdParams }>(
       '/v1/signing-keys/:id',
       {
-        preHandler: needScope('admin'),
         schema: {
           tags: ['signing keys'],
           summary: 'Delete a signing key',

@@ -27,10 +27,10 @@ import {
 } from '../db/uploadLinks.js';
 import { newVideoId } from '../storage/keys.js';
 import type { RequestGrant, TusUploads } from '../uploads/tus.js';
-import { needScope } from './auth.js';
 import type { OpenApiOperations } from './docs.js';
 import { publicBase } from './publicUrl.js';
-import { authenticated, errorRef, playbackPolicy } from './schemas.js';
+import { scopeRoutes } from './routeScopes.js';
+import { authenticated, errorRef, externalIdSchema, playbackPolicy } from './schemas.js';
 
 /** Where the links' own tus routes live. */
 export const LINK_PATH = '/v1/upload-links';
@@ -55,6 +55,7 @@ interface LinkBody {
   maxBytes?: number;
   expiresInSeconds?: number;
   corsOrigin?: string;
+  externalId?: string;
 }
 
 export interface UploadLinksDeps {
@@ -143,10 +144,10 @@ export function registerUploadLinks(app: FastifyInstance, deps: UploadLinksDeps)
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
+    api.addHook('onRoute', scopeRoutes('write'));
     api.post<{ Body: LinkBody | undefined }>(
       '/v1/uploads/links',
       {
-        preHandler: needScope('write'),
         schema: {
           tags: ['uploads'],
           summary: 'Create an upload link: a URL that uploads one file with no API key',
@@ -166,6 +167,7 @@ export function registerUploadLinks(app: FastifyInstance, deps: UploadLinksDeps)
                 description: 'default: the file’s name',
               },
               playbackPolicy: { ...playbackPolicy, default: 'signed' },
+              externalId: externalIdSchema,
               maxBytes: {
                 type: 'integer',
                 minimum: 1,
@@ -216,6 +218,7 @@ export function registerUploadLinks(app: FastifyInstance, deps: UploadLinksDeps)
           secret,
           title,
           playbackPolicy: body.playbackPolicy ?? 'signed',
+          externalId: body.externalId ?? null,
           apiKeyId: req.apiKeyId,
           maxBytes,
           expiresInSeconds: body.expiresInSeconds ?? LINK_LIMITS.defaultExpiresInSeconds,

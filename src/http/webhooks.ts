@@ -19,7 +19,7 @@ import {
 import { assertPublicDestination, checkOutboundUrl } from '../net/outbound.js';
 import { TEST_EVENT, WEBHOOK_EVENTS } from '../webhooks/payload.js';
 import { newWebhookSecret } from '../webhooks/signature.js';
-import { needScope } from './auth.js';
+import { scopeRoutes } from './routeScopes.js';
 import { authenticated, errorRef, type IdParams, idParams, noContent, nullable } from './schemas.js';
 
 /** The most webhooks a deployment may have. */
@@ -95,7 +95,7 @@ export function registerWebhooks(app: FastifyInstance, deps: WebhooksDeps): void
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
-    const admin = needScope('admin');
+    api.addHook('onRoute', scopeRoutes('admin'));
 
     const loadWebhook = async (id: string) => {
       const w = await getWebhook(db, id);
@@ -106,7 +106,6 @@ export function registerWebhooks(app: FastifyInstance, deps: WebhooksDeps): void
     api.post<{ Body: { url: string; events?: string[] } }>(
       '/v1/webhooks',
       {
-        preHandler: admin,
         schema: {
           tags: ['webhooks'],
           summary: 'Create a webhook',
@@ -157,7 +156,6 @@ export function registerWebhooks(app: FastifyInstance, deps: WebhooksDeps): void
     api.get(
       '/v1/webhooks',
       {
-        preHandler: admin,
         schema: {
           tags: ['webhooks'],
           summary: 'List webhooks (never their secrets)',
@@ -178,7 +176,6 @@ export function registerWebhooks(app: FastifyInstance, deps: WebhooksDeps): void
     api.delete<{ Params: IdParams }>(
       '/v1/webhooks/:id',
       {
-        preHandler: admin,
         schema: {
           tags: ['webhooks'],
           summary: 'Delete a webhook; deliveries it has not received are cancelled',
@@ -197,7 +194,6 @@ export function registerWebhooks(app: FastifyInstance, deps: WebhooksDeps): void
     api.get<{ Params: IdParams; Querystring: { limit: number } }>(
       '/v1/webhooks/:id/deliveries',
       {
-        preHandler: admin,
         schema: {
           tags: ['webhooks'],
           summary: "A webhook's latest deliveries, newest first, with every attempt",
@@ -227,7 +223,6 @@ export function registerWebhooks(app: FastifyInstance, deps: WebhooksDeps): void
     api.post<{ Params: IdParams }>(
       '/v1/webhooks/:id/test',
       {
-        preHandler: admin,
         schema: {
           tags: ['webhooks'],
           summary: 'Send a webhook.test event to this webhook',

@@ -133,7 +133,7 @@ describe('import from a URL, private networks allowed (a private deployment)', (
   it('a write key imports a video through redirects: 201 queued, then ready, and it plays', async () => {
     const res = await post(
       t,
-      { url: `${origin}/hop/2/holiday.mp4`, playbackPolicy: 'public' },
+      { url: `${origin}/hop/2/holiday.mp4`, playbackPolicy: 'public', externalId: 'crm-4411' },
       { Authorization: `Bearer ${writeKey}` },
       '?id=chosen-by-client',
     );
@@ -143,6 +143,7 @@ describe('import from a URL, private networks allowed (a private deployment)', (
     expect(created.id).not.toBe('chosen-by-client');
     expect(created.title).toBe('holiday');
     expect(created.playbackPolicy).toBe('public');
+    expect(created.externalId).toBe('crm-4411');
 
     const v = await settle(t, created.id);
     expect(v.error).toBeNull();

@@ -78,13 +78,17 @@ describe('upload links', () => {
 
   it('tus-js-client with no credentials uploads one file into the link’s video, which becomes ready; a second file is refused', async () => {
     const before = Date.now();
-    const l = await link({ title: 'From a link', playbackPolicy: 'public' });
+    const l = await link({ title: 'From a link', playbackPolicy: 'public', externalId: 'user-77/clip-1' });
     expect(l.url).toMatch(new RegExp(`^${t.url}/v1/upload-links/ul_[A-Za-z0-9_-]{43}$`));
     const expires = Date.parse(l.expiresAt) - before;
     expect(expires).toBeGreaterThan(3590_000);
     expect(expires).toBeLessThan(3610_000);
     // The video exists at once, waiting for its file.
-    expect(await video(l.videoId)).toMatchObject({ status: 'uploading', title: 'From a link' });
+    expect(await video(l.videoId)).toMatchObject({
+      status: 'uploading',
+      title: 'From a link',
+      externalId: 'user-77/clip-1',
+    });
 
     const upload = await clientUpload({ endpoint: l.url });
     expect(upload.url).toBe(`${l.url}/${l.videoId}`);
