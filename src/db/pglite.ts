@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Queryable } from '../core/ports.js';
 
-export async function openPglite(dir: string | undefined): Promise<Db> {
+/** `loadDataDir`: a tarball of a data directory (PGlite's dumpDataDir) to start from, when `dir` is new. */
+export async function openPglite(dir: string | undefined, opts: { loadDataDir?: Blob } = {}): Promise<Db> {
   if (dir) fs.mkdirSync(dir, { recursive: true });
-  const pg = new PGlite(dir);
+  const pg = new PGlite(dir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
   await pg.waitReady;
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
     async query<T>(sql: string, params?: unknown[]) {

@@ -116,7 +116,22 @@ export async function claimUploadLink(
   });
 }
 
-/** Gives the link back its upload, when the creation that took it failed (nobody was given its URL). */
-export async function releaseUploadLink(db: Queryable, videoId: string): Promise<void> {
-  await db.query('UPDATE upload_links SET upload_created_at = NULL WHERE video_id = $1', [videoId]);
+/** Whether the link's video still waits for its file (its upload was not finished). */
+export async function linkVideoUploading(db: Queryable, videoId: string): Promise<boolean> {
+  const rows = await db.query(`SELECT 1 FROM videos WHERE id = $1 AND status = 'uploading'`, [videoId]);
+  return rows.length > 0;
+}
+
+/**
+ * Gives the link back its upload, when the creation that took it failed (nobody was given its URL) and
+ * its video still waits for its file; a finished upload (the video queued) keeps its link used.
+ */
+export async function releaseUploadLink(db: Queryable, videoId: string): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE upload_links SET upload_created_at = NULL
+      WHERE video_id = $1 AND EXISTS (SELECT 1 FROM videos WHERE id = $1 AND status = 'uploading')
+      RETURNING video_id`,
+    [videoId],
+  );
+  return rows.length > 0;
 }

@@ -203,6 +203,10 @@ export async function claimDeliveries(
        SELECT id FROM webhook_deliveries
         WHERE state IN ('pending', 'running')
           AND ((state = 'pending' AND run_after <= now()) OR (state = 'running' AND lease_expires_at < now()))
+          -- A delivery written by a transaction that raced the webhook's deletion (its cancel could not
+          -- see it) is never sent; pruning cancels it.
+          AND NOT EXISTS (SELECT 1 FROM webhooks w
+                           WHERE w.id = webhook_deliveries.webhook_id AND w.deleted_at IS NOT NULL)
         ORDER BY run_after, id
         FOR UPDATE SKIP LOCKED
         LIMIT $3
@@ -292,6 +296,12 @@ export async function expireDeliveryLeases(db: Queryable): Promise<number> {
  * go with them), and webhooks deleted that long ago; the number of events removed.
  */
 export async function pruneWebhookHistory(db: Queryable, days: number): Promise<number> {
+  await db.query(
+    `UPDATE webhook_deliveries d SET state = 'cancelled', lease_expires_at = NULL, finished_at = now(), updated_at = now()
+       FROM webhooks w
+      WHERE w.id = d.webhook_id AND w.deleted_at IS NOT NULL AND d.state IN ('pending', 'running')
+        AND (d.state = 'pending' OR d.lease_expires_at < now())`,
+  );
   const rows = await db.query(
     `DELETE FROM webhook_events e
       WHERE e.created_at < now() - $1 * interval '1 day'

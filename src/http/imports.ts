@@ -18,7 +18,7 @@ import { toView } from '../db/videos.js';
 import { assertPublicDestination, checkOutboundUrl } from '../net/outbound.js';
 import { newVideoId } from '../storage/keys.js';
 import { scopeRoutes } from './routeScopes.js';
-import { authenticated, errorRef, externalIdSchema, playbackPolicy } from './schemas.js';
+import { authenticated, errorRef, externalIdSchema, plainText, playbackPolicy } from './schemas.js';
 
 export interface ImportsDeps {
   db: Db;
@@ -87,8 +87,7 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
                 examples: ['https://example.com/media/holiday.mp4'],
               },
               title: {
-                type: 'string',
-                maxLength: MAX_TITLE,
+                ...plainText(MAX_TITLE),
                 description: 'default: the file name in the URL, without its extension',
               },
               playbackPolicy: { ...playbackPolicy, default: 'signed' },

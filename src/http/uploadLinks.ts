@@ -22,6 +22,7 @@ import {
   createUploadLink,
   findUploadLink,
   LINK_SECRET,
+  linkVideoUploading,
   newLinkSecret,
   releaseUploadLink,
 } from '../db/uploadLinks.js';
@@ -314,7 +315,14 @@ export function registerUploadLinks(app: FastifyInstance, deps: UploadLinksDeps)
     // answers 201 into the dead socket): nobody was given the upload's URL, so the link may begin an
     // upload again.
     if (claimed && (reply.raw.statusCode >= 400 || !(await delivered(reply.raw)))) {
-      await releaseUploadLink(db, claimed).catch((err) =>
+      // What the failed creation stored is dropped first, so that the next creation starts clean; an upload
+      // that finished (the video queued) is not touched and keeps its link used.
+      const giveBack = async () => {
+        if (!(await linkVideoUploading(db, claimed))) return;
+        await tus.discard(claimed);
+        await releaseUploadLink(db, claimed);
+      };
+      await giveBack().catch((err) =>
         req.log.warn({ err }, 'giving an upload link back after a failed creation failed'),
       );
     }

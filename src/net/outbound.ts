@@ -44,6 +44,11 @@ const RANGES: [category: string, family: 'ipv4' | 'ipv6', network: string, prefi
   ['link-local', 'ipv6', 'fe80::', 10],
   ['private (site-local)', 'ipv6', 'fec0::', 10],
   ['multicast', 'ipv6', 'ff00::', 8],
+  // Forms that carry or reach an IPv4 address some other way: judged as reserved rather than decoded.
+  ['reserved (IPv4-compatible)', 'ipv6', '::', 96],
+  ['reserved (6to4)', 'ipv6', '2002::', 16],
+  ['reserved (Teredo)', 'ipv6', '2001::', 32],
+  ['reserved (local NAT64)', 'ipv6', '64:ff9b:1::', 48],
 ];
 
 const LISTS = (() => {
@@ -61,7 +66,7 @@ function embeddedIpv4(address: string): string | undefined {
   const lower = address.toLowerCase();
   const m = /^(?:::ffff:(?:0:)?|64:ff9b::|::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
   if (m) return m[1];
-  const hex = /^(?:::ffff:(?:0:)?|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
+  const hex = /^(?:::ffff:(?:0:)?|64:ff9b::|::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
   if (!hex) return undefined;
   const hi = Number.parseInt(hex[1]!, 16);
   const lo = Number.parseInt(hex[2]!, 16);
@@ -83,7 +88,7 @@ export function blockedCategory(address: string): string | null {
 
 export const publicOnly: AddressPolicy = (address) => {
   const category = blockedCategory(address);
-  return category && `${address} is a ${category} address`;
+  return category && `a ${category} address`;
 };
 const anyAddress: AddressPolicy = () => null;
 
@@ -121,15 +126,16 @@ async function resolveAll(host: string): Promise<string[]> {
   if (net.isIP(host)) return [host];
   try {
     return (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
-  } catch (err) {
-    throw new Error(`the host ${host} could not be resolved (${(err as NodeJS.ErrnoException).code ?? err})`);
+  } catch {
+    throw errors.urlRefused(`the host ${host} could not be resolved.`);
   }
 }
 
 function refusalOf(host: string, addresses: string[], policy: AddressPolicy): string | null {
   for (const address of addresses) {
     const why = policy(address);
-    if (why) return address === host ? `${why}.` : `${host} resolves to ${why}.`;
+    // The address itself is named only when it was given: a name's private addresses are not told back.
+    if (why) return address === host ? `${host} is ${why}.` : `${host} resolves to ${why}.`;
   }
   return null;
 }

@@ -354,7 +354,7 @@ describe('import from a URL, private networks refused (the default)', () => {
     };
     const route = doc.paths['/v1/videos']!.post!;
     expect(route.responses['201']).toBeDefined();
-    expect(route.description).toContain('write scope');
+    expect(route.description).toContain('Scope: write.');
     expect(doc.paths['/v1/videos']!.get).toBeDefined();
   });
 

@@ -5,6 +5,7 @@ import type { Db } from '../../src/core/ports.js';
 import { migrate } from '../../src/db/migrate.js';
 import { openPglite } from '../../src/db/pglite.js';
 import { openPostgres } from '../../src/db/postgres.js';
+import { pgliteTemplate } from './pgliteTemplate.js';
 
 export const POSTGRES_ADMIN_URL =
   process.env.REEL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -16,7 +17,7 @@ export interface TestDb {
 }
 
 export async function pgliteDb(): Promise<TestDb> {
-  const db = await openPglite(undefined);
+  const db = await openPglite(undefined, { loadDataDir: await pgliteTemplate() });
   await migrate(db);
   return { db, drop: () => db.close() };
 }

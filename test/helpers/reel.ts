@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Reel, startReel } from '../../src/server.js';
+import { seedPgliteDir } from './pgliteTemplate.js';
 
 export interface TestReel {
   reel: Reel;
@@ -33,6 +34,8 @@ export const TEST_FLAGS = {
 export async function startTestReel(flags: Record<string, string> = {}, dataDir?: string): Promise<TestReel> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'reel-test-'));
   const config = loadConfig({ 'data-dir': dir, ...TEST_FLAGS, ...flags }, {});
+  // The embedded database starts from a migrated template (1–2 s instead of 3–5 s for a new cluster).
+  if (!config.databaseUrl) await seedPgliteDir(path.join(dir, 'pg'));
   const logFile = path.join(dir, 'reel.log');
   const log = createLogger(config.logLevel, pino.destination({ dest: logFile, sync: true, append: true }));
   const reel = await startReel(config, log);

@@ -35,6 +35,13 @@ describe('address classes', () => {
     ['::ffff:7f00:1', 'loopback'],
     ['::ffff:a9fe:a9fe', 'link-local (cloud metadata)'],
     ['64:ff9b::10.0.0.1', 'private'],
+    ['::7f00:1', 'loopback'],
+    ['::a9fe:a9fe', 'link-local (cloud metadata)'],
+    ['::1:2', 'unspecified'],
+    ['::808:808', null],
+    ['2002:7f00:1::', 'reserved (6to4)'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved (Teredo)'],
+    ['64:ff9b:1::a00:1', 'reserved (local NAT64)'],
   ])('%s is %s', (address, category) => {
     expect(blockedCategory(address)).toBe(category);
   });
@@ -73,6 +80,7 @@ describe('assertPublicDestination', () => {
     'http://10.0.0.1/',
     'http://2130706433/', // 127.0.0.1 as one decimal number: the URL parser turns it into 127.0.0.1
     'http://0x7f.1/',
+    'http://[::127.0.0.1]/',
   ])('refuses %s unless private networks are allowed', async (raw) => {
     const url = checkOutboundUrl(raw);
     await expect(assertPublicDestination(url, { allowPrivateNetworks: false })).rejects.toMatchObject(
@@ -81,12 +89,22 @@ describe('assertPublicDestination', () => {
     await expect(assertPublicDestination(url, { allowPrivateNetworks: true })).resolves.toBeUndefined();
   });
 
-  it('names the address and its class in the reason', async () => {
+  it("names a given address and its class; a name's addresses are not told back", async () => {
+    const literal = await assertPublicDestination(checkOutboundUrl('http://10.1.2.3/'), {
+      allowPrivateNetworks: false,
+    }).catch((e: Error) => e);
+    expect((literal as Error).message).toBe('Reel will not open this URL: 10.1.2.3 is a private address.');
+    const unknown = await assertPublicDestination(checkOutboundUrl('http://no-such-host.invalid/'), {
+      allowPrivateNetworks: false,
+    }).catch((e: Error) => e);
+    expect(unknown).toMatchObject({ ...refused, statusCode: 400 });
+    expect((unknown as Error).message).toMatch(/no-such-host\.invalid could not be resolved/);
+
     const err = await assertPublicDestination(checkOutboundUrl('http://localhost:8080/'), {
       allowPrivateNetworks: false,
     }).catch((e: Error) => e);
     expect(String((err as Error).message)).toMatch(
-      /localhost resolves to (127\.0\.0\.1|::1) is a loopback address/,
+      /^Reel will not open this URL: localhost resolves to a loopback address\.$/,
     );
   });
 });

@@ -128,7 +128,7 @@ describe('the web app in Chromium', () => {
     }
     expect(await up.page.evaluate(() => document.activeElement?.id)).toBe('files');
     await up.page.getByLabel('Choose files').setInputFiles(clip);
-    await up.page.getByLabel('Title').fill('Web test clip');
+    await up.page.getByLabel('Title', { exact: true }).fill('Web test clip');
     expect(await unlabelled(up.page)).toEqual([]);
     await up.page.getByRole('button', { name: 'Start upload' }).click();
     const item = up.page.locator('.upload-item').first();

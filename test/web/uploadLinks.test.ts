@@ -59,7 +59,7 @@ describe('upload links on the upload page', () => {
     const { page, problems } = await openPage(context);
     await page.goto(`${t.url}/upload`);
 
-    await page.getByLabel('Title', { exact: true }).fill('Sent by a friend');
+    await page.getByLabel('Title of the uploaded video').fill('Sent by a friend');
     await page
       .locator('#link-form')
       .getByRole('radio', { name: /^Public/ })

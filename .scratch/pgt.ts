@@ -1,0 +1,11 @@
+import { openPglite } from '../src/db/pglite.js';
+import { migrate } from '../src/db/migrate.js';
+let t = Date.now();
+const db = await openPglite(undefined);
+console.log('open', Date.now() - t); t = Date.now();
+await migrate(db);
+console.log('migrate', Date.now() - t); t = Date.now();
+const db2 = await openPglite(undefined);
+console.log('open2', Date.now() - t); t = Date.now();
+await migrate(db2);
+console.log('migrate2', Date.now() - t);

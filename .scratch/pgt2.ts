@@ -1,0 +1,11 @@
+import { PGlite } from '@electric-sql/pglite';
+let t = Date.now();
+const a = new PGlite(); await a.waitReady;
+console.log('fresh', Date.now() - t); t = Date.now();
+const dump = await a.dumpDataDir('none');
+console.log('dump', Date.now() - t, dump.size); t = Date.now();
+const b = new PGlite({ loadDataDir: dump }); await b.waitReady;
+console.log('load', Date.now() - t); t = Date.now();
+const c = new PGlite({ loadDataDir: dump }); await c.waitReady;
+console.log('load2', Date.now() - t); t = Date.now();
+console.log((await c.query('select 1 as x')).rows);

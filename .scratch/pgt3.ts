@@ -1,0 +1,18 @@
+import fs from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+let t = Date.now();
+const a = new PGlite(); await a.waitReady;
+const dump = await a.dumpDataDir('none');
+t = Date.now();
+fs.rmSync('/tmp/pgt3', { recursive: true, force: true });
+const b = new PGlite('/tmp/pgt3', { loadDataDir: dump }); await b.waitReady;
+console.log('load into dir', Date.now() - t); t = Date.now();
+await b.close();
+console.log('close', Date.now() - t); t = Date.now();
+const c = new PGlite('/tmp/pgt3'); await c.waitReady;
+console.log('reopen dir', Date.now() - t); t = Date.now();
+console.log((await c.query('select 1 as x')).rows);
+fs.rmSync('/tmp/pgt4', { recursive: true, force: true });
+t = Date.now();
+const d = new PGlite('/tmp/pgt4'); await d.waitReady;
+console.log('fresh dir', Date.now() - t);

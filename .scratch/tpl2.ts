@@ -1,0 +1,10 @@
+import fs from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { migrate } from '../src/db/migrate.js';
+import { openPglite } from '../src/db/pglite.js';
+fs.rmSync('/tmp/tpl2', { recursive: true, force: true });
+const db = await openPglite('/tmp/tpl2'); console.log('opened');
+await migrate(db); console.log('migrated');
+await db.close(); console.log('closed');
+const pg = new PGlite('/tmp/tpl2'); await pg.waitReady; console.log('reopened');
+const dump = await pg.dumpDataDir('none'); console.log('dumped', dump.size);

@@ -1,0 +1,12 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { migrate } from '../src/db/migrate.js';
+import { openPglite } from '../src/db/pglite.js';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-pglite-template-'));
+console.log(dir);
+const db = await openPglite(dir); console.log('opened');
+await migrate(db); console.log('migrated');
+await db.close(); console.log('closed');
+const pg = new PGlite(dir); await pg.waitReady; console.log('reopened');
