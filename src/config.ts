@@ -569,7 +569,7 @@ export const SETTINGS = [
     flag: 'webhook-concurrency',
     env: 'REEL_WEBHOOK_CONCURRENCY',
     default: '8',
-    description: 'webhook deliveries one process (upload or worker role) sends at the same time',
+    description: 'webhook deliveries one process (with the upload role) sends at the same time',
     parse: int(1, 1000),
   }),
   setting({

@@ -181,11 +181,12 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     timers.push(setInterval(housekeeping, 10 * 60_000));
   }
   worker?.start();
-  // Webhook deliveries go out from every process that can change a video (upload and worker roles).
-  const deliverer =
-    roles.has('upload') || roles.has('worker')
-      ? new WebhookDeliverer({ db, config, log: log.child({ role: 'webhooks' }) })
-      : undefined;
+  // Webhook deliveries go out from the processes with the upload role (the API: every deployment has one),
+  // never from a worker alone: a transcoding machine keeps its event loop for its leases (with the deliverer
+  // beside it, a lost lease was noticed about a second later in test/e2e/postgres.test.ts).
+  const deliverer = roles.has('upload')
+    ? new WebhookDeliverer({ db, config, log: log.child({ role: 'webhooks' }) })
+    : undefined;
   await deliverer?.start();
   for (const t of timers) t.unref();
 

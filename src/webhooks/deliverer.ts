@@ -1,6 +1,6 @@
 /**
  * Sends webhook deliveries: claim (a lease, like a job's) → POST the signed event → record the attempt.
- * Runs in every process with the upload or worker role; with several processes each attempt is made by
+ * Runs in every process with the upload role (never in a worker alone); with several processes each attempt is made by
  * one of them (FOR UPDATE SKIP LOCKED), and the deliveries of a process that dies are taken over when
  * their leases run out (twice the timeout + 1 s, by the database clock).
  *

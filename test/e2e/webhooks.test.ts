@@ -1,5 +1,5 @@
 /**
- * Webhooks on Postgres with two HTTP processes and a worker, each sending deliveries: a real upload's
+ * Webhooks on Postgres with two HTTP processes (each sending deliveries) and a worker: a real upload's
  * events arrive signed and in order; a burst of state changes survives one HTTP process being SIGKILLed
  * while it holds deliveries (every event arrives at least once; a duplicate carries the same webhook-id and
  * bytes).
