@@ -534,7 +534,12 @@ describe('scaled out over a private Postgres', () => {
       25,
     );
     const killMs = Date.now() - stolenAt;
-    expect(killMs, 'ffmpeg outlived the lost lease by more than a heartbeat').toBeLessThan(2500);
+    // A heartbeat (1 s), its query and the kill: 1.7–1.9 s with this file alone, up to 3.6 s in a whole run
+    // on 2 cores that the transcode itself saturates. Without the heartbeat's abort, ffmpeg would run on to
+    // the end of its 16 s chunk and the attempt would be refused only at publishing (the log lines below).
+    expect(killMs, 'ffmpeg outlived the lost lease by more than a heartbeat and its margin').toBeLessThan(
+      4000,
+    );
     expect(ffmpegChildren(w.pid).filter((p) => pids.includes(p))).toEqual([]);
     await w.proc.waitForOutput(/lease lost/, 5000);
     await w.proc.waitForOutput(/attempt abandoned: lease lost, nothing more published/, 5000);
