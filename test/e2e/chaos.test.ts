@@ -243,10 +243,12 @@ describe('chaos: workers killed at random while two 60 s videos are processed in
     expect(lostToKills.length, 'the kills interrupted some tasks').toBeGreaterThan(0);
     // A kill throws away at most the task it interrupted: never more than the longest chunk takes, or the
     // audio task for an interrupted audio (the lease it waited out before being reclaimed is not encode
-    // time, so it is not counted).
+    // time, so it is not counted). The audio runs at nice 5 for the whole file: how long an attempt of it
+    // takes depends on how many chunks compete at the time, so its margin is wider (an interrupted attempt
+    // ran 15.3 s against a 8.9 s published one in a whole-suite run).
     for (const l of lost) {
-      const bound = l.kind === 'audio' ? longestAudio : longestChunk;
-      expect(l.seconds, `${l.kind} attempt`).toBeLessThanOrEqual(bound * 1.5 + 1);
+      const bound = l.kind === 'audio' ? longestAudio * 2 + 1 : longestChunk * 1.5 + 1;
+      expect(l.seconds, `${l.kind} attempt`).toBeLessThanOrEqual(bound);
     }
   }, 300_000);
 });
