@@ -27,6 +27,33 @@ export interface SourceInfo {
   /** Video bit rate in bits per second, when known. */
   videoBitRate: number | undefined;
   hasAudio: boolean;
+  /** Every audio stream, in order (`0:a:N` is audioStreams[N]). */
+  audioStreams?: SourceAudioStream[] | undefined;
+  /** Every subtitle stream, in order (`0:s:N` is subtitleStreams[N]). */
+  subtitleStreams?: SourceSubtitleStream[] | undefined;
+}
+
+/** An audio stream of a source. */
+export interface SourceAudioStream {
+  /** N of `0:a:N`. */
+  index: number;
+  /** The container's language tag as written (ISO 639-2 `eng`, or BCP 47), when present and not `und`. */
+  language?: string | undefined;
+  /** The container's `title` tag, when present. */
+  title?: string | undefined;
+  channels: number;
+}
+
+/** A subtitle stream of a source. */
+export interface SourceSubtitleStream {
+  /** N of `0:s:N`. */
+  index: number;
+  codec: string;
+  language?: string | undefined;
+  title?: string | undefined;
+  /** Disposition `hearing_impaired` (closed captions). */
+  hearingImpaired: boolean;
+  forced: boolean;
 }
 
 /** One rung of the planned ladder. */

@@ -16,6 +16,8 @@ export interface TaskSpec {
   plan: unknown;
   /** The chunk (media/chunkPlan.ts ChunkSpec); absent for the audio task. */
   chunk?: unknown;
+  /** The finish task's work (jobs/finishTask.ts FinishSpec). */
+  finish?: unknown;
   /** The source's container, as the probe found it. */
   demuxer: string;
   durationMs: number;
@@ -23,7 +25,12 @@ export interface TaskSpec {
   videoDurationMs?: number | undefined;
 }
 
-export type TaskKind = 'video' | 'audio';
+/**
+ * video: a chunk of every rung; audio: one audio track (chunk = the track's index); finish: what needs
+ * every segment published (MP4 downloads, captions from the source), claimable only once every other
+ * task of its video is done.
+ */
+export type TaskKind = 'video' | 'audio' | 'finish';
 
 export interface ClaimedTask {
   workerId: string;
@@ -139,8 +146,11 @@ export async function claimTask(
   const rows = await db.query<TaskRow>(
     `WITH next AS (
        SELECT id, state AS prev_state FROM tasks
-        WHERE (state = 'queued' AND run_after <= now())
-           OR (state = 'running' AND lease_expires_at < now())
+        WHERE ((state = 'queued' AND run_after <= now())
+           OR (state = 'running' AND lease_expires_at < now()))
+          AND (kind <> 'finish' OR NOT EXISTS (
+                SELECT 1 FROM tasks o
+                 WHERE o.video_id = tasks.video_id AND o.kind <> 'finish' AND o.state <> 'done'))
         ORDER BY rank, run_after, id
         FOR UPDATE SKIP LOCKED
         LIMIT 1
@@ -155,7 +165,8 @@ export async function claimTask(
        UPDATE jobs j SET updated_at = now() FROM claimed WHERE j.video_id = claimed.video_id
        RETURNING j.id, j.video_id
      ), video AS (
-       UPDATE videos v SET status = 'processing'
+       -- A finish task queued for a video that is already ready (downloads asked for later) keeps it ready.
+       UPDATE videos v SET status = CASE WHEN v.status = 'ready' THEN v.status ELSE 'processing' END
          FROM claimed WHERE v.id = claimed.video_id
        RETURNING v.id, v.source_key
      ), event AS (

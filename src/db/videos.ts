@@ -28,6 +28,34 @@ export interface VideoRow {
   playable_at: Date | string | null;
   /** The planned audio rendition; null when the source has none (or for videos processed before chunks). */
   audio: VideoAudio | null;
+  /** `mp4: true`: MP4 downloads are made (issue 13). */
+  mp4: boolean;
+  /** The published downloads, or null. */
+  downloads: VideoDownload[] | null;
+  /** Every audio rendition (the first is `audio`, the default); null: `audio` is the only one. */
+  audio_tracks: AudioTrack[] | null;
+}
+
+/** A published MP4 (or M4A) download: `download/{name}.mp4` (`audio` → `download/audio.m4a`). */
+export interface VideoDownload {
+  name: string;
+  width: number | null;
+  height: number | null;
+  /** bytes */
+  size: number;
+}
+
+/** One audio rendition of the master's audio group. */
+export interface AudioTrack {
+  /** The rendition's name (its directory): `audio` for the first, then `audio_1`, `audio_2`, … */
+  name: string;
+  /** BCP 47, when the source tags the stream. */
+  language: string | null;
+  /** The NAME the master gives it ("English", the stream's title, or "Track 2"). */
+  label: string;
+  channels: number;
+  /** The first track: DEFAULT=YES. */
+  default: boolean;
 }
 
 /** `videos.audio`: the audio group of a chunked video's master playlist. */
@@ -340,6 +368,18 @@ export async function markVideoProgress(
       WHERE id = $1`,
     [id, progress, playable],
   );
+}
+
+/** Records the published downloads of a video (the finish task's commit). */
+export async function setDownloads(
+  db: Queryable,
+  id: string,
+  downloads: VideoDownload[] | null,
+): Promise<void> {
+  await db.query('UPDATE videos SET downloads = $2::jsonb WHERE id = $1', [
+    id,
+    downloads ? JSON.stringify(downloads) : null,
+  ]);
 }
 
 /** Every chunk is in: the video is ready with its measured renditions. */

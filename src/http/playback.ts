@@ -23,6 +23,11 @@ import { MASTER_PLAYLIST, renderMasterPlaylist, renderMediaPlaylist } from '../m
 import { assertId } from '../storage/keys.js';
 import { authorisePlayback } from './authorisePlayback.js';
 import { masterForSession, sessionExpiry } from './playbackSession.js';
+import { renderCaptionFile } from './playCaptions.js';
+import { IMAGE_FILE, masterExtras, PUBLISHED_FILE, TEXT_FILE } from './playExtras.js';
+import { renderIFramePlaylist } from './playIFrames.js';
+import { renderStoryboardVtt } from './playStoryboard.js';
+import { serveImage } from './playThumbnails.js';
 import { errorRef, type PlaybackParams } from './schemas.js';
 import { type PlaybackGrant, signSessionToken, type TokenKeys } from './tokens.js';
 
@@ -44,13 +49,13 @@ const PLAYLIST_MAX_AGE = 10;
 const GROWING_PLAYLIST_MAX_AGE = 1;
 const SEGMENT_MAX_AGE = 31536000;
 
-type Kind = 'playlist' | 'growing' | 'media';
+export type Kind = 'playlist' | 'growing' | 'media';
 
 /**
  * Public URLs may sit in shared caches. Token URLs are private (a shared cache would go on serving them
  * after the token expires or the video is deleted), and not kept past the token's expiry.
  */
-function cacheControl(grant: PlaybackGrant | undefined, kind: Kind): string {
+export function cacheControl(grant: PlaybackGrant | undefined, kind: Kind): string {
   const maxAge =
     kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
   const tail = kind === 'media' ? ', immutable' : '';
@@ -66,6 +71,7 @@ const CONTENT_TYPES: Record<string, string> = {
   m3u8: 'application/vnd.apple.mpegurl',
   m4s: 'video/iso.segment',
   mp4: 'video/mp4',
+  m4a: 'audio/mp4',
   jpg: 'image/jpeg',
 };
 
@@ -143,7 +149,16 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
       // Chunked: playable before it is ready; its playlists are rendered from what is published.
       if (!isPlayable(video)) throw errors.videoNotReady(videoId, video.status);
     } else if (video.status !== 'ready') throw errors.videoNotReady(videoId, video.status);
-    if (!FILE.test(file)) throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
+    const chunked = video.output_prefix === null;
+    if (chunked && IMAGE_FILE.test(file)) return serveImage(req, reply, deps, video, file, grant);
+    if (chunked && TEXT_FILE.test(file)) {
+      const { text, contentType, growing } = await renderText(deps, video, file);
+      reply.header('Content-Type', contentType);
+      reply.header('Cache-Control', cacheControl(grant, growing ? 'growing' : 'playlist'));
+      return sendPlaylist(reply, deps, video, undefined, text);
+    }
+    if (!FILE.test(file) && !(chunked && PUBLISHED_FILE.test(file)))
+      throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
     const ext = file.slice(file.lastIndexOf('.') + 1);
 
     let key: string;
@@ -249,8 +264,10 @@ async function renderPlaylist(
   file: string,
 ): Promise<{ text: string; growing: boolean }> {
   const complete = video.status === 'ready';
-  if (file === MASTER_PLAYLIST)
-    return { text: renderMasterPlaylist(video.renditions, video.audio), growing: false };
+  if (file === MASTER_PLAYLIST) {
+    const text = renderMasterPlaylist(video.renditions, video.audio, await masterExtras(db, video));
+    return { text, growing: false };
+  }
   const rendition = file.slice(0, file.indexOf('/'));
   // A ready video's playlists never change: rendered once per process (keyed by when it became ready).
   const cacheKey = complete ? `${video.id}/${rendition}/${new Date(video.ready_at ?? 0).getTime()}` : '';
@@ -271,6 +288,29 @@ async function renderPlaylist(
     vodPlaylists.set(cacheKey, text);
   }
   return { text, growing: !complete };
+}
+
+/** The files of a chunked video rendered as text on request (http/playExtras.ts TEXT_FILE). */
+async function renderText(
+  deps: PlaybackDeps,
+  video: VideoRow,
+  file: string,
+): Promise<{ text: string; contentType: string; growing: boolean }> {
+  const growing = video.status !== 'ready';
+  if (file === 'storyboard.vtt')
+    return {
+      text: await renderStoryboardVtt(deps.db, video),
+      contentType: 'text/vtt; charset=utf-8',
+      growing,
+    };
+  if (file.endsWith('/iframes.m3u8'))
+    return {
+      text: await renderIFramePlaylist(deps.db, video, file),
+      contentType: CONTENT_TYPES.m3u8!,
+      growing,
+    };
+  const caption = await renderCaptionFile(deps.db, deps.store, video, file);
+  return { ...caption, growing: false };
 }
 
 /** The VOD media playlists of ready chunked videos, oldest first (a few kB each). */

@@ -15,6 +15,7 @@ import { type MediaPlan, planTranscode } from '../media/ladder.js';
 import { AAC_LC } from '../media/playlist.js';
 import { probe } from '../media/probe.js';
 import { settleFailure, withRetries } from './attempt.js';
+import { type FinishSpec, finishSpecOf } from './finishTask.js';
 import { importSourceIfAny } from './importSource.js';
 import type { JobLease } from './lease.js';
 import type { SourceCache } from './sourceCache.js';
@@ -46,6 +47,7 @@ export function announcedBandwidth(
 export function tasksOf(
   plan: MediaPlan,
   source: { durationMs: number; videoDurationMs?: number | undefined; demuxer: string },
+  finish: FinishSpec | null = null,
 ): NewTask[] {
   const { durationMs, videoDurationMs, demuxer } = source;
   const base: Omit<TaskSpec, 'chunk'> = { plan, demuxer, durationMs, videoDurationMs };
@@ -58,7 +60,15 @@ export function tasksOf(
     claim: chunk.index === 0,
   }));
   if (plan.audio) tasks.push({ kind: 'audio', chunk: 0, rank: 0, spec: base, claim: true });
+  // After every other task (claimTask holds it back until then).
+  if (finish) tasks.push({ kind: 'finish', chunk: 0, rank: 1, spec: { ...base, finish }, claim: false });
   return tasks;
+}
+
+/** Whether the video asks for MP4 downloads (`mp4: true`). */
+async function wantsMp4(db: Db, videoId: string): Promise<boolean> {
+  const rows = await db.query<{ mp4: boolean }>('SELECT mp4 FROM videos WHERE id = $1', [videoId]);
+  return rows[0]?.mp4 === true;
 }
 
 /** Plans the leased job; returns the tasks leased to this worker ([] when the attempt failed, settled). */
@@ -96,6 +106,7 @@ export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logge
       frameRate: Math.round(plan.fps * 1000) / 1000,
     }));
     const top = plan.renditions[0]!;
+    const mp4 = await wantsMp4(deps.db, job.videoId);
     const claimed = await withRetries(
       () =>
         lease.plan(
@@ -112,7 +123,7 @@ export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logge
                   channels: plan.audio.channels,
                 }
               : null,
-            tasks: tasksOf(plan, source),
+            tasks: tasksOf(plan, source, finishSpecOf(mp4, source.subtitleStreams ?? [])),
           },
           config.leaseSeconds,
         ),

@@ -21,6 +21,7 @@ import { transcodeBudgetSeconds } from '../media/limits.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../storage/keys.js';
 import { settleFailure, uploadFiles, withRetries } from './attempt.js';
+import { type FinishSpec, runFinishWork } from './finishTask.js';
 import type { TaskLease } from './lease.js';
 import type { SourceCache } from './sourceCache.js';
 import type { PublishOutcome } from './taskQueue.js';
@@ -61,10 +62,15 @@ export async function runTaskAttempt(
     if (task.attempt > task.maxAttempts) throw errors.tooManyAttempts(task.maxAttempts);
     await fsp.rm(workDir, { recursive: true, force: true });
     await fsp.mkdir(workDir, { recursive: true });
-    const [input, done] = await deps.sources.acquire(task.videoId, task.sourceKey);
-    release = done;
     const plan = task.spec.plan as MediaPlan;
-    const source = { path: input, demuxer: task.spec.demuxer };
+    const finish = task.kind === 'finish' ? (task.spec.finish as FinishSpec) : null;
+    // A finish task reads the source only to extract its subtitle streams; the rest reads published files.
+    let source: { path: string; demuxer: string } | null = null;
+    if (!finish || finish.subtitleStreams.length > 0) {
+      const [input, done] = await deps.sources.acquire(task.videoId, task.sourceKey);
+      release = done;
+      source = { path: input, demuxer: task.spec.demuxer };
+    }
     const budget = { floorSeconds: config.attemptBudgetSeconds, factor: config.attemptBudgetFactor };
     await recordAttemptPrefix(db, prefix);
     const toPublished = (o: ChunkOutput): PublishedFile & { file: string } => ({
@@ -80,7 +86,31 @@ export async function runTaskAttempt(
       withRetries(() => lease.publish(pub), signal);
 
     let outcome: PublishOutcome;
-    if (task.kind === 'video') {
+    if (finish) {
+      const out = await runFinishWork({
+        deps,
+        task,
+        spec: finish,
+        plan,
+        source,
+        workDir,
+        prefix,
+        signal,
+        log,
+      });
+      signal.throwIfAborted();
+      await uploadFiles(store, out.files, signal);
+      signal.throwIfAborted();
+      outcome = await commit({
+        files: out.files,
+        complete: true,
+        prefix,
+        downloads: out.downloads,
+        captions: out.captions,
+      });
+    } else if (!source) {
+      throw new Error(`a ${task.kind} task needs its source`);
+    } else if (task.kind === 'video') {
       const chunk = task.spec.chunk as ChunkSpec;
       const spanMs = chunk.frames === null ? task.spec.durationMs : (chunk.frames / plan.fps) * 1000;
       const result = await encodeVideoChunk({

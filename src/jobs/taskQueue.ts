@@ -14,6 +14,7 @@
 import type { ReelError } from '../core/errors.js';
 import type { Db, Queryable } from '../core/ports.js';
 import type { RenditionInfo } from '../core/types.js';
+import { insertCaption, type NewCaption } from '../db/captions.js';
 import type { FailureOutcome } from '../db/jobs.js';
 import {
   type ClaimedJob,
@@ -44,7 +45,9 @@ import {
   markVideoPlanned,
   markVideoProgress,
   plannedRenditions,
+  setDownloads,
   setRenditions,
+  type VideoDownload,
 } from '../db/videos.js';
 import { bitrateStats } from '../media/playlist.js';
 
@@ -105,6 +108,10 @@ export async function publishTask(
     prefix: string;
     /** The first chunk: each rung's codecs string, from its init segment. */
     codecs?: Record<string, string>;
+    /** The finish task: the downloads it published (the video's `downloads`). */
+    downloads?: VideoDownload[];
+    /** The finish task: caption tracks extracted from the source. */
+    captions?: NewCaption[];
   },
 ): Promise<PublishOutcome> {
   return db.transaction(async (tx) => {
@@ -112,6 +119,8 @@ export async function publishTask(
     if (!(await holdsTask(tx, task))) return 'stale';
     await insertOutputs(tx, task.videoId, task.taskId, pub.files);
     if (pub.files.length > 0) await forgetOrphan(tx, pub.prefix);
+    if (pub.downloads) await setDownloads(tx, task.videoId, pub.downloads);
+    for (const c of pub.captions ?? []) await insertCaption(tx, task.videoId, c);
     const planned = await plannedRenditions(tx, task.videoId);
     if (!planned) return 'stale';
     let renditions = planned.renditions;
@@ -131,13 +140,27 @@ export async function publishTask(
     const needed = [...renditions.map((r) => r.name), ...(planned.audio ? [planned.audio.name] : [])];
     const playable = needed.every((n) => started.has(n));
     await markVideoProgress(tx, task.videoId, Math.min(0.99, await taskProgress(tx, task.videoId)), playable);
-    if (!pub.complete || (await remainingTasks(tx, task.videoId)) > 0) return 'published';
-
-    await markChunkedReady(tx, task.videoId, await measuredRenditions(tx, task.videoId, planned));
-    await settlePlannedJob(tx, task.videoId, 'done');
-    await recordEvent(tx, { ...taskEvent(task), event: 'ready' });
+    if (!pub.complete) return 'published';
+    if ((await remainingTasks(tx, task.videoId)) > 0) {
+      // The finish task waits for every other task: wake the workers when it may have become claimable.
+      await notifyJobQueued(tx, task.videoId);
+      return 'published';
+    }
+    await settleReady(tx, task, planned);
     return 'ready';
   });
+}
+
+/** The last task is in: the video is ready with its measured renditions, its job done. */
+async function settleReady(
+  tx: Queryable,
+  task: ClaimedTask,
+  planned: { renditions: RenditionInfo[]; audio: { name: string } | null },
+  detail?: string,
+): Promise<void> {
+  await markChunkedReady(tx, task.videoId, await measuredRenditions(tx, task.videoId, planned));
+  await settlePlannedJob(tx, task.videoId, 'done');
+  await recordEvent(tx, { ...taskEvent(task), event: 'ready', detail });
 }
 
 /**
@@ -183,6 +206,13 @@ export async function failTask(
     if (!giveUp) {
       await notifyJobQueued(tx, task.videoId);
       return { outcome: 'retry', retryInSeconds: delay };
+    }
+    if (task.kind === 'finish') {
+      // The ladder is whole: a video whose downloads or source captions could not be made still plays.
+      const planned = await plannedRenditions(tx, task.videoId);
+      if (planned && (await remainingTasks(tx, task.videoId)) === 1)
+        await settleReady(tx, task, planned, `without its finish task: ${err.message}`);
+      return { outcome: 'failed' };
     }
     const cancelled = await cancelVideoTasks(tx, task.videoId);
     if (cancelled > 0)

@@ -254,16 +254,87 @@ export interface MasterAudio {
   channels: number;
 }
 
+/** One rendition of the audio group when a video has several audio tracks. */
+export interface MasterAudioTrack {
+  /** Its directory: `audio`, `audio_1`, … */
+  name: string;
+  /** BCP 47, or null (no LANGUAGE attribute). */
+  language: string | null;
+  /** NAME: unique within the group. */
+  label: string;
+  channels: number;
+  default: boolean;
+}
+
+/** One rendition of the SUBTITLES group (a caption track). */
+export interface MasterSubtitle {
+  /** BCP 47. */
+  language: string;
+  name: string;
+  /** Closed captions (dialogue and sounds): CHARACTERISTICS says so. */
+  closedCaptions: boolean;
+  /** Relative URI of its WebVTT media playlist. */
+  uri: string;
+}
+
+/** One EXT-X-I-FRAME-STREAM-INF. */
+export interface MasterIFrameStream {
+  uri: string;
+  bandwidth: number;
+  /** The video codec only. */
+  codecs: string;
+  width: number;
+  height: number;
+}
+
+/** What a master holds besides its variants and single audio rendition (issue 13). */
+export interface MasterExtras {
+  /** Every audio rendition (replaces the single one when given and not empty). */
+  audioTracks?: readonly MasterAudioTrack[];
+  subtitles?: readonly MasterSubtitle[];
+  iframes?: readonly MasterIFrameStream[];
+}
+
+export const SUBTITLES_GROUP = 'subs';
+const CC_CHARACTERISTICS =
+  'public.accessibility.transcribes-spoken-dialog,public.accessibility.describes-music-and-sound';
+
+/** A quoted-string attribute value (RFC 8216 4.2: no double quote, CR or LF). */
+export const quoted = (v: string) =>
+  `"${[...v]
+    .map((c) => (c === '"' || c.charCodeAt(0) < 0x20 ? ' ' : c))
+    .join('')
+    .trim()}"`;
+
 /** Pure: the master playlist text, variants highest first. */
 export function buildMasterPlaylist(
   variants: readonly MasterVariant[],
   audio: MasterAudio | null = null,
+  extras: MasterExtras = {},
 ): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
-  if (audio) {
+  if (audio && extras.audioTracks && extras.audioTracks.length > 0) {
+    for (const t of extras.audioTracks) {
+      const lang = t.language ? `,LANGUAGE=${quoted(t.language)}` : '';
+      lines.push(
+        `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${audio.groupId}",NAME=${quoted(t.label)}${lang},` +
+          `DEFAULT=${t.default ? 'YES' : 'NO'},AUTOSELECT=YES,CHANNELS="${t.channels}",URI="${t.name}/${MEDIA_PLAYLIST}"`,
+      );
+    }
+  } else if (audio) {
     lines.push(
       `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${audio.groupId}",NAME="${audio.name}",DEFAULT=YES,AUTOSELECT=YES,` +
         `CHANNELS="${audio.channels}",URI="${audio.uri}"`,
+    );
+  }
+  const subtitles = extras.subtitles ?? [];
+  for (const t of subtitles) {
+    const cc = t.closedCaptions ? `,CHARACTERISTICS="${CC_CHARACTERISTICS}"` : '';
+    // DEFAULT=NO: captions are the viewer's choice; AUTOSELECT=YES: a player may pick one matching the
+    // viewer's language (or accessibility settings, for closed captions).
+    lines.push(
+      `#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="${SUBTITLES_GROUP}",NAME=${quoted(t.name)},` +
+        `LANGUAGE=${quoted(t.language)},DEFAULT=NO,AUTOSELECT=YES,FORCED=NO${cc},URI=${quoted(t.uri)}`,
     );
   }
   const sorted = [...variants].sort(
@@ -278,7 +349,14 @@ export function buildMasterPlaylist(
       `FRAME-RATE=${v.frameRate.toFixed(3)}`,
     ];
     if (v.audioGroup) attrs.push(`AUDIO="${v.audioGroup}"`);
+    if (subtitles.length > 0) attrs.push(`SUBTITLES="${SUBTITLES_GROUP}"`);
     lines.push(`#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri);
+  }
+  for (const f of extras.iframes ?? []) {
+    lines.push(
+      `#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=${Math.round(f.bandwidth)},CODECS="${f.codecs}",` +
+        `RESOLUTION=${f.width}x${f.height},URI="${f.uri}"`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -298,6 +376,7 @@ export interface MasterAudioInfo {
 export function renderMasterPlaylist(
   renditions: readonly RenditionInfo[],
   audio: MasterAudioInfo | null,
+  extras: MasterExtras = {},
 ): string {
   const text = buildMasterPlaylist(
     renditions.map((i) => ({
@@ -318,6 +397,7 @@ export function renderMasterPlaylist(
           channels: audio.channels,
         }
       : null,
+    extras,
   );
   return text.replace(/,CODECS="",/g, ',');
 }

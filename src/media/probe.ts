@@ -25,7 +25,8 @@ interface FfStream {
   duration?: string;
   bit_rate?: string;
   nb_frames?: string;
-  disposition?: { attached_pic?: number; still_image?: number };
+  channels?: number;
+  disposition?: { attached_pic?: number; still_image?: number; hearing_impaired?: number; forced?: number };
   tags?: Record<string, string>;
   side_data_list?: { side_data_type?: string; rotation?: number }[];
 }
@@ -169,7 +170,31 @@ export function describeSource(p: FfProbeOutput): SourceInfo {
     videoCodec: codec,
     videoBitRate: positive(Number(v.bit_rate)) ?? positive(Number(bpsTag(v.tags))),
     hasAudio,
+    audioStreams: streams
+      .filter((s) => s.codec_type === 'audio')
+      .map((s, index) => ({
+        index,
+        language: languageTag(s.tags),
+        title: s.tags?.['title'] || undefined,
+        channels: s.channels ?? 2,
+      })),
+    subtitleStreams: streams
+      .filter((s) => s.codec_type === 'subtitle')
+      .map((s, index) => ({
+        index,
+        codec: s.codec_name ?? 'unknown',
+        language: languageTag(s.tags),
+        title: s.tags?.['title'] || undefined,
+        hearingImpaired: s.disposition?.hearing_impaired === 1,
+        forced: s.disposition?.forced === 1,
+      })),
   };
+}
+
+/** A stream's language tag as the container writes it, unless absent or undetermined. */
+function languageTag(tags: Record<string, string> | undefined): string | undefined {
+  const lang = tags?.['language']?.trim();
+  return lang && !/^(und|unk|zxx|mis|mul)$/i.test(lang) ? lang : undefined;
 }
 
 /**
