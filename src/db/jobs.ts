@@ -258,6 +258,40 @@ export async function forgetOrphan(db: Queryable, prefix: string): Promise<void>
   await db.query('DELETE FROM orphan_prefixes WHERE prefix = $1', [prefix]);
 }
 
+/**
+ * The collector takes an orphan prefix before it deletes its objects. True: it is the collector's to
+ * delete. False: the attempt published it first (it is no longer on the list), or another collector has it
+ * (one that took it more than `graceSeconds` ago is presumed dead).
+ */
+export async function claimOrphan(db: Queryable, prefix: string, graceSeconds: number): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE orphan_prefixes SET collecting_at = now()
+      WHERE prefix = $1 AND (collecting_at IS NULL OR collecting_at < now() - make_interval(secs => $2))
+      RETURNING prefix`,
+    [prefix, graceSeconds],
+  );
+  return rows.length > 0;
+}
+
+/** The collector could not delete a prefix it took: it goes back on the list. */
+export async function releaseOrphan(db: Queryable, prefix: string): Promise<void> {
+  await db.query('UPDATE orphan_prefixes SET collecting_at = NULL WHERE prefix = $1', [prefix]);
+}
+
+/**
+ * A publication takes its attempt's prefix off the list (in its fenced commit). False: the collector has
+ * taken it (the attempt's lease had lapsed unseen) and its objects are going: publish nothing.
+ */
+export async function publishPrefix(db: Queryable, prefix: string): Promise<boolean> {
+  const rows = await db.query<{ collecting_at: Date | string | null }>(
+    'SELECT collecting_at FROM orphan_prefixes WHERE prefix = $1 FOR UPDATE',
+    [prefix],
+  );
+  if (rows[0] && rows[0].collecting_at !== null) return false;
+  await forgetOrphan(db, prefix);
+  return true;
+}
+
 /** Jobs by state (for metrics). */
 export async function countJobsByState(db: Queryable): Promise<{ state: string; n: number }[]> {
   return db.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM jobs GROUP BY state');

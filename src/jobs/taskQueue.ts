@@ -19,9 +19,9 @@ import type { FailureOutcome } from '../db/jobs.js';
 import {
   type ClaimedJob,
   eventOf,
-  forgetOrphan,
   markJobPlanned,
   notifyJobQueued,
+  publishPrefix,
   recordEvent,
   settlePlannedJob,
 } from '../db/jobs.js';
@@ -117,8 +117,10 @@ export async function publishTask(
   return db.transaction(async (tx) => {
     if (!(await lockVideoWork(tx, task.videoId))) return 'stale';
     if (!(await holdsTask(tx, task))) return 'stale';
+    // The attempt's prefix leaves the orphan list with its first publication. If the collector took it
+    // first (this attempt's lease had lapsed, unseen), its files are going: publish nothing.
+    if (pub.files.length > 0 && !(await publishPrefix(tx, pub.prefix))) return 'stale';
     await insertOutputs(tx, task.videoId, task.taskId, pub.files);
-    if (pub.files.length > 0) await forgetOrphan(tx, pub.prefix);
     if (pub.downloads) await setDownloads(tx, task.videoId, pub.downloads);
     for (const c of pub.captions ?? []) await insertCaption(tx, task.videoId, c);
     const planned = await plannedRenditions(tx, task.videoId);

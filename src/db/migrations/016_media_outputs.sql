@@ -35,3 +35,7 @@ CREATE TABLE captions (
   UNIQUE (video_id, source_stream)
 );
 CREATE INDEX captions_video ON captions (video_id, created_at);
+
+-- When a collector took an orphan prefix (its objects are being deleted): an attempt that still tries to
+-- publish it (its lease lapsed unseen) publishes nothing. A collector that died is taken over later.
+ALTER TABLE orphan_prefixes ADD COLUMN collecting_at timestamptz;
