@@ -13,6 +13,7 @@ import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from '../helpers/
 import { publishFake } from '../helpers/publish.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 import { tusUpload } from '../helpers/upload.js';
+import { launchChromium, openPage } from '../web/browser.js';
 
 interface CaptionView {
   id: string;
@@ -100,7 +101,8 @@ describe('caption tracks', () => {
 
   beforeAll(async () => {
     t = await startTestReel({ ladder: '240' });
-    const clip = await makeRichClip();
+    // Below the 240p rung: one small rendition, the cheapest processing that still has every stream.
+    const clip = await makeRichClip({ width: 320, height: 180 });
     id = await tusUpload(t, fs.readFileSync(clip), { filename: 'rich.mp4' });
     await waitFor(
       'ready',
@@ -335,6 +337,50 @@ describe('caption tracks', () => {
     // Under the other video's own path: not found.
     const res2 = await fetch(other.replace(/master\.m3u8$/, `subs/${track!.id}/index.m3u8`));
     expect(res2.status).toBe(404);
+  });
+
+  it('hls.js in Chromium shows "Second cue" at 3.5 s from the English track', async () => {
+    const browser = await launchChromium();
+    try {
+      const { page, problems } = await openPage(await browser.newContext());
+      await page.goto(`${t.url}/healthz`);
+      await page.addScriptTag({
+        type: 'module',
+        content: "import Hls from '/assets/vendor/hls.mjs'; window.Hls = Hls;",
+      });
+      await page.waitForFunction(() => 'Hls' in window);
+      const active = await page.evaluate(async (src) => {
+        // biome-ignore lint/suspicious/noExplicitAny: hls.js as the page loaded it
+        const Hls = (window as any).Hls;
+        const video = document.createElement('video');
+        video.muted = true;
+        document.body.append(video);
+        const hls = new Hls({ subtitleDisplay: true });
+        await new Promise<void>((resolve, reject) => {
+          hls.on(Hls.Events.MANIFEST_PARSED, () => resolve());
+          hls.on(Hls.Events.ERROR, (_e: unknown, d: { fatal: boolean; details: string }) => {
+            if (d.fatal) reject(new Error(d.details));
+          });
+          hls.loadSource(src);
+          hls.attachMedia(video);
+        });
+        const tracks = hls.subtitleTracks as { lang: string; name: string }[];
+        hls.subtitleTrack = tracks.findIndex((x) => x.lang === 'en');
+        video.currentTime = 3.5;
+        const until = Date.now() + 10_000;
+        for (;;) {
+          const track = [...video.textTracks].find((x) => x.mode === 'showing');
+          const cues = [...(track?.activeCues ?? [])].map((c) => (c as VTTCue).text);
+          if (cues.length > 0 || Date.now() > until)
+            return { cues, tracks: tracks.map((x) => `${x.lang}:${x.name}`), time: video.currentTime };
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }, playUrl);
+      expect(active.tracks[0]).toBe('en:English');
+      expect(active.cues, problems.join('\n')).toEqual(['Second cue']);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('DELETE removes the row, the object and the master entry; deleting the video removes the rest', async () => {
