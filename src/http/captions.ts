@@ -174,6 +174,9 @@ function normalise(text: string): { vtt: string; cues: number } {
   }
 }
 
+/** Caption files must be UTF-8 (WebVTT requires it; an SRT in another encoding would show mojibake). */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 const newCaptionId = () => `c${crypto.randomBytes(9).toString('base64url')}`;
 
 export function registerCaptions(api: FastifyInstance, deps: CaptionsDeps): void {
@@ -197,9 +200,13 @@ export function registerCaptions(api: FastifyInstance, deps: CaptionsDeps): void
   api.register(async (c) => {
     // Raw caption files: read as text up to the limit (Fastify answers 413 past it, before reading on).
     c.removeContentTypeParser('text/plain');
-    c.addContentTypeParser(RAW_TYPES, { parseAs: 'string', bodyLimit }, (_req, body, done) =>
-      done(null, body),
-    );
+    c.addContentTypeParser(RAW_TYPES, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => {
+      try {
+        done(null, utf8.decode(body as Buffer));
+      } catch {
+        done(errors.invalidSubtitles('the file is not UTF-8 text (save it as UTF-8)'), undefined);
+      }
+    });
 
     c.post<{ Params: { id: string }; Querystring: CaptionFields; Body: JsonBody | string }>(
       '/v1/videos/:id/captions',

@@ -145,7 +145,7 @@ describe('caption tracks', () => {
     const fr = await answer(
       await t.api(
         `/v1/videos/${id}/captions?language=fr-ca&closedCaptions=true`,
-        raw(FR_SRT, 'application/x-subrip'),
+        raw(FR_SRT, 'application/x-subrip; charset=utf-8'),
       ),
     );
     expect(fr.status, fr.text).toBe(201);
@@ -159,6 +159,15 @@ describe('caption tracks', () => {
     );
     expect(de.status, de.text).toBe(201);
     expect(de.body).toMatchObject({ language: 'de', name: 'Deutsch (Test)', closedCaptions: false });
+
+    // /docs shows both ways of sending the file.
+    const docs = (await (await fetch(`${t.url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>>;
+    };
+    const post = docs.paths['/v1/videos/{id}/captions']?.['post'];
+    expect(Object.keys(post?.requestBody?.content ?? {})).toEqual(
+      expect.arrayContaining(['application/json', 'text/vtt', 'application/x-subrip']),
+    );
 
     // GET one: JSON, and its stored WebVTT (normalised: SRT became WebVTT).
     const one = await t.api(`/v1/videos/${id}/captions/${fr.body['id']}`);
@@ -258,6 +267,9 @@ describe('caption tracks', () => {
     expect((await answer(await post('', raw(DE_VTT, 'text/vtt')))).status).toBe(400);
     expect((await answer(await post('', json({ language: 'en' })))).status).toBe(400);
     expect((await answer(await post('?language=en', raw(DE_VTT, 'image/png')))).status).toBe(415);
+    const latin1 = await answer(await post('?language=fr', raw(Buffer.from(FR_SRT, 'latin1'), 'text/plain')));
+    expect(latin1).toMatchObject({ status: 400, code: errors.invalidSubtitles.code });
+    expect(latin1.message).toMatch(/not UTF-8/);
 
     // Too large: refused with 413 whether the length is declared or streamed.
     const huge = new Uint8Array(3 * 1024 * 1024).fill(97);
