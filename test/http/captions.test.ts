@@ -5,6 +5,7 @@
  * time; and what must be refused (malformed files naming the line, sizes, scopes, other videos, path tricks).
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors } from '../../src/core/errors.js';
 import { type Cue, parseSubtitles } from '../../src/media/subtitles.js';
@@ -291,6 +292,27 @@ describe('caption tracks', () => {
       } as RequestInit),
     );
     expect(chunked.status).toBe(413);
+
+    // A declared length over the limit is refused at once, before the body is sent.
+    const declared = await new Promise<number>((resolve, reject) => {
+      const { hostname, port } = new URL(t.url);
+      const req = http.request(
+        {
+          hostname,
+          port,
+          method: 'POST',
+          path: `/v1/videos/${id}/captions?language=en`,
+          headers: { ...t.auth, 'content-type': 'text/vtt', 'content-length': String(50 * 1024 * 1024) },
+        },
+        (res) => {
+          resolve(res.statusCode!);
+          req.destroy();
+        },
+      );
+      req.on('error', reject);
+      req.write('WEBVTT\n\n');
+    });
+    expect(declared).toBe(413);
 
     // A read key reads but does not write.
     const asReader = (path: string, init: RequestInit = {}) =>
