@@ -320,8 +320,8 @@ export function registerCaptions(api: FastifyInstance, deps: CaptionsDeps): void
         response: {
           200: {
             type: 'object',
-            properties: { captions: { type: 'array', items: captionSchema } },
-            required: ['captions'],
+            properties: { data: { type: 'array', items: captionSchema } },
+            required: ['data'],
           },
           '4xx': errorRef,
         },
@@ -329,7 +329,7 @@ export function registerCaptions(api: FastifyInstance, deps: CaptionsDeps): void
     },
     async (req) => {
       const video = await loadVideo(req.params.id);
-      return { captions: (await listCaptions(db, video.id)).map(captionView) };
+      return { data: (await listCaptions(db, video.id)).map(captionView) };
     },
   );
 

@@ -75,7 +75,7 @@ describe('caption tracks', () => {
     return { status: res.status, code: body['code'], message: body['message'] as string, body, text };
   };
   const captions = async () =>
-    ((await (await t.api(`/v1/videos/${id}/captions`)).json()) as { captions: CaptionView[] }).captions;
+    ((await (await t.api(`/v1/videos/${id}/captions`)).json()) as { data: CaptionView[] }).data;
 
   /** Every cue of a track, as the segments of its playlist (from the master) give them, repeats merged. */
   const playedCues = async (playlistUri: string) => {
