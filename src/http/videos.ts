@@ -8,6 +8,7 @@ import { deleteVideoRow, getVideo, type ListFilters, listVideos, toView } from '
 import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
 import { needScope } from './auth.js';
+import { registerCaptions } from './captions.js';
 import type { KeyRevocations } from './keyRevocations.js';
 import { registerKeys } from './keys.js';
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './listCursor.js';
@@ -224,6 +225,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
     );
 
     registerVideoUpdate(api, { db, log });
+    registerCaptions(api, { db, store, config, log });
 
     api.delete<{ Params: IdParams }>(
       '/v1/videos/:id',
