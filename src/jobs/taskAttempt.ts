@@ -15,8 +15,8 @@ import { forgetOrphan, recordAttemptPrefix } from '../db/jobs.js';
 import { type PublishedFile, publishedPaths } from '../db/outputs.js';
 import { type ChunkOutput, encodeAudio, encodeVideoChunk } from '../media/chunkEncode.js';
 import type { ChunkSpec } from '../media/chunkPlan.js';
-import { AUDIO_NAME, INIT_SEGMENT } from '../media/ffmpegArgs.js';
-import type { MediaPlan } from '../media/ladder.js';
+import { INIT_SEGMENT } from '../media/ffmpegArgs.js';
+import { audioTrackOf, type MediaPlan } from '../media/ladder.js';
 import { transcodeBudgetSeconds } from '../media/limits.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../storage/keys.js';
@@ -148,7 +148,9 @@ export async function runTaskAttempt(
         codecs: chunk.index === 0 ? result.codecs : undefined,
       });
     } else {
-      const already = await publishedPaths(db, task.videoId, AUDIO_NAME);
+      // One track of the audio group: chunk N is track N (`0:a:` its stream, into its own rendition).
+      const track = audioTrackOf(plan, task.chunk);
+      const already = await publishedPaths(db, task.videoId, track.name);
       // Published as they come, in commits at most AUDIO_COMMIT_MS apart after the first one (which makes
       // the video playable): a segment every few hundred ms each in its own transaction would take CPU
       // from the first chunk beside it. The init goes out with the first segment.
@@ -167,6 +169,7 @@ export async function runTaskAttempt(
       await encodeAudio({
         source,
         plan,
+        track,
         outDir: workDir,
         ffmpegPath: config.ffmpegPath,
         sourceDurationMs: task.spec.durationMs,
