@@ -193,7 +193,7 @@ function cleanLabel(raw: string | undefined): string {
 /**
  * Pure: the source's audio streams (the first `max`, in order) as audio renditions. NAME: the stream's
  * title, else its language's name in itself ("English", "Français"), else "Track N" (N counted from 1);
- * a NAME already taken gets " (N)" after it, so every NAME in the group is unique.
+ * a NAME already taken gets " (2)", " (3)", … after it, so every NAME in the group is unique.
  */
 export function planAudioTracks(streams: readonly SourceAudioStream[], max: number): AudioTrackPlan[] {
   const taken = new Set<string>();
@@ -202,7 +202,7 @@ export function planAudioTracks(streams: readonly SourceAudioStream[], max: numb
     const title = cleanLabel(s.title);
     let label = title || (language ? cleanLabel(languageName(language)) : '') || `Track ${i + 1}`;
     if (taken.has(label.toLowerCase())) {
-      let n = i + 1;
+      let n = 2;
       while (taken.has(`${label} (${n})`.toLowerCase())) n++;
       label = `${label} (${n})`;
     }
