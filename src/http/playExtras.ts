@@ -26,15 +26,16 @@ export const IMAGE_FILE = /^(?:thumbnail\.(?:jpg|webp|png)|animated\.webp)$/;
 export const PUBLISHED_FILE = /^(?:storyboard\/\d{1,5}\.jpg|download\/[A-Za-z0-9_-]{1,32}\.(?:mp4|m4a))$/;
 
 /**
- * The audio tracks the master lists. While the video processes, a track other than the first is listed
- * only once its first segment is published: a player may select a track by itself (hls.js and Safari
- * pick the one matching the viewer's language), and one with nothing to play would stall it. The first
- * (the default) is always listed: the video is not playable before it has begun.
+ * The audio tracks the master lists: a track other than the first only once its first segment is
+ * published (while the video processes, and at ready if it could not be made at all): a player may
+ * select a track by itself (hls.js and Safari pick the one matching the viewer's language), and one with
+ * nothing to play would stall it. The first (the default) is always listed: the video is not playable
+ * before it has begun.
  */
 export async function listedAudioTracks(db: Db, video: VideoRow): Promise<AudioTrack[] | undefined> {
   const tracks = video.audio_tracks;
   if (!tracks || tracks.length === 0) return undefined;
-  if (video.status === 'ready' || tracks.length === 1) return tracks;
+  if (tracks.length === 1) return tracks;
   const started = await renditionsStarted(db, video.id);
   return tracks.filter((t, i) => i === 0 || started.has(t.name));
 }

@@ -5,11 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { errors } from '../../src/core/errors.js';
 import type { Db } from '../../src/core/ports.js';
 import type { SourceAudioStream, SourceInfo } from '../../src/core/types.js';
 import type { VideoRow } from '../../src/db/videos.js';
 import { listedAudioTracks } from '../../src/http/playExtras.js';
 import { audioTracksOfVideo, tasksOf } from '../../src/jobs/planAttempt.js';
+import { leavesTrackOut } from '../../src/jobs/taskAttempt.js';
 import { buildAudioArgs } from '../../src/media/chunkArgs.js';
 import { audioTrackOf, type MediaPlan, planAudioTracks, planTranscode } from '../../src/media/ladder.js';
 
@@ -151,7 +153,7 @@ describe('tasks and videos.audio_tracks', () => {
     expect(audioTracksOfVideo([])).toBeNull();
   });
 
-  it('while processing, the master lists a later track only once its first segment is out', async () => {
+  it('the master lists a later track only once its first segment is out', async () => {
     const tracks = audioTracksOfVideo(planTranscode(rich, opts).audioTracks!)!;
     const started = (names: string[]) =>
       ({ query: async () => names.map((rendition) => ({ rendition })) }) as unknown as Db;
@@ -163,8 +165,33 @@ describe('tasks and videos.audio_tracks', () => {
       'audio',
       'audio_1',
     ]);
-    expect(await names(started([]), video('ready'))).toEqual(['audio', 'audio_1']);
+    expect(await names(started(['audio', 'audio_1']), video('ready'))).toEqual(['audio', 'audio_1']);
+    // A track that could not be made (left out) is not listed once the video is ready either.
+    expect(await names(started(['240p', 'audio']), video('ready'))).toEqual(['audio']);
     expect(await listedAudioTracks(started([]), { ...video('ready'), audio_tracks: null })).toBeUndefined();
+  });
+});
+
+describe('a later track that cannot be made', () => {
+  const live = new AbortController().signal;
+  const at = { first: false, published: false, lastAttempt: true, signal: live };
+  const noSound = errors.truncatedSource('the audio stream yields no sound');
+
+  it('is left out on its last attempt or when it fails for good; never the first, never half published', () => {
+    expect(leavesTrackOut(new Error('ffmpeg exited 1'), at)).toBe(true);
+    expect(leavesTrackOut(noSound, { ...at, lastAttempt: false })).toBe(true);
+    expect(leavesTrackOut(new Error('ffmpeg exited 1'), { ...at, lastAttempt: false })).toBe(false);
+    expect(leavesTrackOut(noSound, { ...at, first: true })).toBe(false);
+    expect(leavesTrackOut(noSound, { ...at, published: true })).toBe(false);
+  });
+
+  it('is not left out when the attempt itself was cut short (lease, shutdown, full disk)', () => {
+    const stopped = new AbortController();
+    stopped.abort();
+    expect(leavesTrackOut(errors.leaseLost(), at)).toBe(false);
+    expect(leavesTrackOut(noSound, { ...at, signal: stopped.signal })).toBe(false);
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    expect(leavesTrackOut(full, at)).toBe(false);
   });
 });
 
