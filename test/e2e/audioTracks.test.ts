@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FFMPEG, makeClip, makeRichClip } from '../fixtures/generate.js';
@@ -56,10 +57,25 @@ async function toneHz(url: string): Promise<number> {
   return crossings / 2 / (n / rate);
 }
 
+/** A 2 s Matroska clip whose second audio stream has no packets at all: that track cannot be made. */
+async function makeSilentSecondTrack(dir: string): Promise<string> {
+  const file = path.join(dir, 'silent-second.mkv');
+  const tone = (hz: number) => ['-f', 'lavfi', '-i', `sine=frequency=${hz}:sample_rate=48000:duration=2`];
+  await run(FFMPEG, [
+    ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=30:duration=2'],
+    ...tone(440),
+    ...tone(880),
+    ...['-map', '0:v', '-map', '1:a', '-map', '2:a', '-c:v', 'libx264', '-preset', 'ultrafast'],
+    ...['-c:a', 'aac', '-frames:a:1', '0', '-t', '2', file],
+  ]);
+  return file;
+}
+
 describe('audio tracks and languages', () => {
   let t: TestReel;
   let rich: string;
   let plain: string;
+  let broken: string;
   let richUrl: string;
   let plainUrl: string;
 
@@ -79,15 +95,17 @@ describe('audio tracks and languages', () => {
 
   beforeAll(async () => {
     t = await startTestReel({ ladder: '240' });
-    const [richClip, plainClip] = await Promise.all([
+    const [richClip, plainClip, brokenClip] = await Promise.all([
       makeRichClip(),
       makeClip('audio-one-untagged', { width: 320, height: 180, seconds: 4 }),
+      makeSilentSecondTrack(t.dataDir),
     ]);
-    [rich, plain] = await Promise.all([
+    [rich, plain, broken] = await Promise.all([
       tusUpload(t, fs.readFileSync(richClip), { filename: 'rich.mp4' }),
       tusUpload(t, fs.readFileSync(plainClip), { filename: 'plain.mp4' }),
+      tusUpload(t, fs.readFileSync(brokenClip), { filename: 'broken.mkv' }),
     ]);
-    await Promise.all([waitReady(rich), waitReady(plain)]);
+    await Promise.all([waitReady(rich), waitReady(plain), waitReady(broken)]);
     [richUrl, plainUrl] = await Promise.all([playbackUrl(rich), playbackUrl(plain)]);
   }, 120_000);
   afterAll(async () => {
@@ -156,6 +174,16 @@ describe('audio tracks and languages', () => {
     ]);
     const p = await probeAudioRendition(resolveUri(plainUrl, 'audio/index.m3u8'));
     expect([p.channels, Math.abs(p.durationSec - 4) <= 0.1]).toEqual([2, true]);
+  });
+
+  it('a later track that cannot be made is left out: the video is ready, its master lists the first only', async () => {
+    const master = parseMasterPlaylist(await (await fetch(await playbackUrl(broken))).text());
+    const audio = master.media.filter((m) => m['TYPE'] === 'AUDIO');
+    expect(audio.map((m) => [m['NAME'], m['DEFAULT'], m['URI']?.split('/').slice(-2).join('/')])).toEqual([
+      ['Track 1', 'YES', 'audio/index.m3u8'],
+    ]);
+    const p = await probeAudioRendition(resolveUri(await playbackUrl(broken), audio[0]!['URI']!));
+    expect(Math.abs(p.durationSec - 2)).toBeLessThanOrEqual(0.1);
   });
 
   it('refuses what is not a track, other videos’ tokens, and path tricks', async () => {
