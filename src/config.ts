@@ -529,6 +529,16 @@ export const SETTINGS = [
   }),
   setting({
     section: 'transcode',
+    key: 'maxAudioTracks',
+    flag: 'max-audio-tracks',
+    env: 'REEL_MAX_AUDIO_TRACKS',
+    default: '8',
+    description:
+      "audio streams of a source made into the master's audio renditions (the first N; more are logged)",
+    parse: int(1, 64),
+  }),
+  setting({
+    section: 'transcode',
     key: 'attemptBudgetSeconds',
     flag: 'attempt-budget-seconds',
     env: 'REEL_ATTEMPT_BUDGET_SECONDS',

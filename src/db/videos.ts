@@ -315,11 +315,13 @@ export async function markVideoPlanned(
     height: number;
     renditions: RenditionInfo[];
     audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+    /** Every audio rendition; null or absent: `audio` is the only one. */
+    audioTracks?: AudioTrack[] | null;
   },
 ): Promise<void> {
   await db.query(
     `UPDATE videos SET status = 'processing', progress = 0, duration_ms = $2, width = $3, height = $4,
-            renditions = $5::jsonb, audio = $6::jsonb, output_prefix = NULL
+            renditions = $5::jsonb, audio = $6::jsonb, audio_tracks = $7::jsonb, output_prefix = NULL
       WHERE id = $1`,
     [
       id,
@@ -328,6 +330,7 @@ export async function markVideoPlanned(
       v.height,
       JSON.stringify(v.renditions),
       v.audio ? JSON.stringify(v.audio) : null,
+      v.audioTracks?.length ? JSON.stringify(v.audioTracks) : null,
     ],
   );
 }
@@ -339,15 +342,21 @@ export async function plannedRenditions(
 ): Promise<{
   renditions: RenditionInfo[];
   audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+  audioTracks: AudioTrack[] | null;
 } | null> {
-  const rows = await db.query<{ renditions: RenditionInfo[] | string; audio: unknown }>(
-    'SELECT renditions, audio FROM videos WHERE id = $1',
-    [id],
-  );
+  const rows = await db.query<{
+    renditions: RenditionInfo[] | string;
+    audio: unknown;
+    audio_tracks: unknown;
+  }>('SELECT renditions, audio, audio_tracks FROM videos WHERE id = $1', [id]);
   const r = rows[0];
   if (!r) return null;
   const parse = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
-  return { renditions: parse<RenditionInfo[]>(r.renditions), audio: parse(r.audio) };
+  return {
+    renditions: parse<RenditionInfo[]>(r.renditions),
+    audio: parse(r.audio),
+    audioTracks: parse(r.audio_tracks),
+  };
 }
 
 /** Writes the renditions (codecs from the first chunk; measured bit rates at the end). */

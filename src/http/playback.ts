@@ -273,15 +273,18 @@ async function renderPlaylist(
   const cacheKey = complete ? `${video.id}/${rendition}/${new Date(video.ready_at ?? 0).getTime()}` : '';
   const cached = complete ? vodPlaylists.get(cacheKey) : undefined;
   if (cached !== undefined) return { text: cached, growing: false };
+  // Audio: `audio`, and `audio_1`, `audio_2`, … when the video has several tracks.
+  const isAudio =
+    (rendition === AUDIO_NAME && video.audio !== null) ||
+    (video.audio_tracks ?? []).some((t) => t.name === rendition);
   const known =
     file === `${rendition}/${MEDIA_PLAYLIST}` &&
-    (video.renditions.some((r) => r.name === rendition) ||
-      (rendition === AUDIO_NAME && video.audio !== null));
+    (video.renditions.some((r) => r.name === rendition) || isAudio);
   if (!known) throw errors.objectNotFound(file);
   const segments = (await listSegments(db, video.id, rendition)).get(rendition) ?? [];
   // Audio segments are whole AAC frames (4.011 s) and the last one takes in a short tail (up to 5 s): its
   // target is 5 from the first reload on, since a target must not change while a playlist grows.
-  const target = rendition === AUDIO_NAME ? SEGMENT_SECONDS + 1 : SEGMENT_SECONDS;
+  const target = isAudio ? SEGMENT_SECONDS + 1 : SEGMENT_SECONDS;
   const text = renderMediaPlaylist({ segments, targetDuration: target, complete });
   if (complete) {
     if (vodPlaylists.size >= VOD_PLAYLISTS_KEPT) vodPlaylists.delete(vodPlaylists.keys().next().value!);

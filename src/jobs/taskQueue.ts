@@ -40,6 +40,7 @@ import {
   taskProgress,
 } from '../db/tasks.js';
 import {
+  type AudioTrack,
   markChunkedReady,
   markVideoFailed,
   markVideoPlanned,
@@ -58,6 +59,8 @@ export interface PlannedVideo {
   /** Announced ceilings (video + audio) until the video is ready; codecs from the first chunk. */
   renditions: RenditionInfo[];
   audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+  /** Every audio rendition (videos.audio_tracks); null or absent: `audio` is the only one. */
+  audioTracks?: AudioTrack[] | null;
   tasks: NewTask[];
 }
 
@@ -157,7 +160,7 @@ export async function publishTask(
 async function settleReady(
   tx: Queryable,
   task: ClaimedTask,
-  planned: { renditions: RenditionInfo[]; audio: { name: string } | null },
+  planned: Planned,
   detail?: string,
 ): Promise<void> {
   await markChunkedReady(tx, task.videoId, await measuredRenditions(tx, task.videoId, planned));
@@ -165,17 +168,37 @@ async function settleReady(
   await recordEvent(tx, { ...taskEvent(task), event: 'ready', detail });
 }
 
+type Planned = {
+  renditions: RenditionInfo[];
+  audio: { name: string } | null;
+  audioTracks?: { name: string }[] | null;
+};
+
 /**
  * The renditions as published: BANDWIDTH = peak video + peak audio segment bit rate (RFC 8216 peaks, as the
- * single-process ladder measures them), AVERAGE-BANDWIDTH = average video + average audio.
+ * single-process ladder measures them), AVERAGE-BANDWIDTH = average video + average audio. A variant may
+ * be played with any track of the audio group, so the audio's share is the largest among the tracks (RFC
+ * 8216 4.3.4.2: BANDWIDTH covers every rendition combination).
  */
 async function measuredRenditions(
   db: Queryable,
   videoId: string,
-  planned: { renditions: RenditionInfo[]; audio: { name: string } | null },
+  planned: Planned,
 ): Promise<RenditionInfo[]> {
   const sizes = await listSegments(db, videoId);
-  const audio = planned.audio ? bitrateStats(sizes.get(planned.audio.name) ?? []) : undefined;
+  const names = planned.audioTracks?.length
+    ? planned.audioTracks.map((t) => t.name)
+    : planned.audio
+      ? [planned.audio.name]
+      : [];
+  const stats = names.map((n) => bitrateStats(sizes.get(n) ?? []));
+  const audio =
+    stats.length > 0
+      ? {
+          peakBps: Math.max(...stats.map((a) => a.peakBps)),
+          averageBps: Math.max(...stats.map((a) => a.averageBps)),
+        }
+      : undefined;
   return planned.renditions.map((r) => {
     const video = bitrateStats(sizes.get(r.name) ?? []);
     return {

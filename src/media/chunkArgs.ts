@@ -15,7 +15,7 @@ import {
   scaleChain,
   sourceInputArgs,
 } from './ffmpegArgs.js';
-import type { MediaPlan } from './ladder.js';
+import { type AudioTrackPlan, audioTrackOf, type MediaPlan } from './ladder.js';
 
 /** One fragment per GOP, one init that does not depend on the chunk (no edit list, no sidx, no mfra). */
 export const FRAGMENTED_MP4 = [
@@ -142,11 +142,16 @@ export function buildChunkArgs(
 }
 
 /**
- * The audio task: the whole file's first audio stream as AAC, fragmented MP4 on stdout, a fragment about
- * every `plan.segmentSeconds` (ffmpeg closes a fragment once it holds that much: 188 AAC frames, 4.011 s at
- * 48 kHz; the same cut every run, the AAC frame grid does not depend on anything else).
+ * An audio task: one audio stream of the whole file (`0:a:N`, the track's, mono kept mono) as AAC,
+ * fragmented MP4 on stdout, a fragment about every `plan.segmentSeconds` (ffmpeg closes a fragment once it
+ * holds that much: 188 AAC frames, 4.011 s at 48 kHz; the same cut every run, the AAC frame grid does not
+ * depend on anything else).
  */
-export function buildAudioArgs(plan: MediaPlan, source: SourceFile): string[] {
+export function buildAudioArgs(
+  plan: MediaPlan,
+  source: SourceFile,
+  track: Pick<AudioTrackPlan, 'stream' | 'channels' | 'bitrateKbps'> = audioTrackOf(plan, 0),
+): string[] {
   if (!plan.audio) throw new TypeError('buildAudioArgs: the plan has no audio');
   return [
     '-hide_banner',
@@ -156,7 +161,7 @@ export function buildAudioArgs(plan: MediaPlan, source: SourceFile): string[] {
     '-nostats',
     ...sourceInputArgs(source),
     '-map',
-    '0:a:0',
+    `0:a:${track.stream}`,
     '-vn',
     '-sn',
     '-dn',
@@ -168,7 +173,7 @@ export function buildAudioArgs(plan: MediaPlan, source: SourceFile): string[] {
     // of an audio stream that starts late, samples before 0 dropped. Without it a late start is lost.
     '-af',
     'aresample=first_pts=0',
-    ...audioEncoderArgs(plan.audio),
+    ...audioEncoderArgs({ ...plan.audio, channels: track.channels, bitrateKbps: track.bitrateKbps }),
     '-f',
     'mp4',
     '-movflags',

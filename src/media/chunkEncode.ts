@@ -9,8 +9,8 @@ import path from 'node:path';
 import { errors } from '../core/errors.js';
 import { buildAudioArgs, buildChunkArgs, chunkOutputFile } from './chunkArgs.js';
 import { type ChunkSpec, frameOfSeq, segmentGrid, seqOfFrame } from './chunkPlan.js';
-import { AUDIO_NAME, INIT_SEGMENT, POSTER_FILE, type SourceFile } from './ffmpegArgs.js';
-import type { MediaPlan } from './ladder.js';
+import { INIT_SEGMENT, POSTER_FILE, type SourceFile } from './ffmpegArgs.js';
+import { type AudioTrackPlan, audioTrackOf, type MediaPlan } from './ladder.js';
 import {
   codecsString,
   FragmentReader,
@@ -27,7 +27,7 @@ export interface ChunkOutput {
   path: string;
   /** Local file to upload. */
   file: string;
-  /** Rung name (plan.renditions[i].name) or AUDIO_NAME; null for the poster. */
+  /** Rung name (plan.renditions[i].name) or the audio track's (`audio`, `audio_1`, …); null for the poster. */
   rendition: string | null;
   /** Segments only. */
   seq: number | null;
@@ -217,6 +217,8 @@ export interface EncodeAudioOptions {
   sourceDurationMs?: number;
   /** init first, then each segment as soon as it is complete, in order; awaited. */
   onOutput: (out: ChunkOutput) => Promise<void>;
+  /** Which source stream, into which rendition (its name), how many channels: the first track by default. */
+  track?: Pick<AudioTrackPlan, 'stream' | 'name' | 'channels' | 'bitrateKbps'>;
   /**
    * ffmpeg's nice value (default 5): the video chunks beside it, the first one above all, get the cores
    * first. Its first segment needs a fraction of a second of CPU and is out long before the first chunk;
@@ -236,7 +238,9 @@ export interface EncodeAudioOptions {
 export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments: number; codecs: string }> {
   const { plan, outDir } = opts;
   if (!plan.audio) throw new TypeError('encodeAudio: the plan has no audio');
-  const dir = path.join(outDir, AUDIO_NAME);
+  const track = opts.track ?? audioTrackOf(plan, 0);
+  const name = track.name;
+  const dir = path.join(outDir, name);
   await mkdir(dir, { recursive: true });
   const reader = new FragmentReader();
   let init: Buffer | undefined;
@@ -251,10 +255,10 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
     endSec === undefined || atSec >= endSec - plan.segmentSeconds - 2 * SHORT_AUDIO_TAIL_SECONDS;
 
   const emit = async (data: Buffer, duration: number) => {
-    const rel = segmentPath(AUDIO_NAME, seq);
+    const rel = segmentPath(name, seq);
     const file = path.join(outDir, rel);
     await writeFile(file, data);
-    await opts.onOutput(fileOutput(rel, file, AUDIO_NAME, seq, duration / timescale, data.length));
+    await opts.onOutput(fileOutput(rel, file, name, seq, duration / timescale, data.length));
     seq++;
   };
   const take = async (got: { init?: Buffer; fragments: Buffer[] }) => {
@@ -265,9 +269,7 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
       offset = audioOffset(plan, timescale);
       const file = path.join(dir, INIT_SEGMENT);
       await writeFile(file, init);
-      await opts.onOutput(
-        fileOutput(`${AUDIO_NAME}/${INIT_SEGMENT}`, file, AUDIO_NAME, null, null, init.length),
-      );
+      await opts.onOutput(fileOutput(`${name}/${INIT_SEGMENT}`, file, name, null, null, init.length));
     }
     for (const frag of got.fragments) {
       if (!init) throw errors.transcodeFailed('audio fragments before the init segment');
@@ -286,7 +288,7 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
 
   await runTranscode({
     ffmpegPath: opts.ffmpegPath,
-    args: buildAudioArgs(plan, opts.source),
+    args: buildAudioArgs(plan, opts.source, track),
     signal: opts.signal,
     timeLimitMs: opts.timeLimitMs,
     durationMs: opts.sourceDurationMs ?? 0,
