@@ -90,6 +90,28 @@ const videoSchema = {
     externalId: nullable('string', {
       description: 'your own id for the video, as given at upload or by PATCH; null when none',
     }),
+    mp4: {
+      type: 'boolean',
+      description:
+        'MP4 downloads asked for (tus metadata `mp4`, `mp4: true` at creation, or PATCH): made once every ' +
+        'segment is published, remuxed from them without re-encoding',
+    },
+    downloads: {
+      type: 'array',
+      description:
+        'the published downloads, at /play/{id}/{access}/download/{name}.mp4 (`audio`: download/audio.m4a), ' +
+        'fast start, byte ranges; [] until made, or when mp4 is false',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', examples: ['720p', 'audio'] },
+          width: nullable('integer', { description: 'null for audio' }),
+          height: nullable('integer', { description: 'null for audio' }),
+          size: { type: 'integer', description: 'bytes' },
+        },
+        required: ['name', 'width', 'height', 'size'],
+      },
+    },
   },
   required: [
     'id',
@@ -107,6 +129,8 @@ const videoSchema = {
     'playable',
     'playableAt',
     'externalId',
+    'mp4',
+    'downloads',
   ],
 } as const;
 
@@ -223,7 +247,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       async (req) => toView(await loadVideo(req.params.id)),
     );
 
-    registerVideoUpdate(api, { db, log });
+    registerVideoUpdate(api, { db, store, log, maxAttempts: config.maxAttempts });
 
     api.delete<{ Params: IdParams }>(
       '/v1/videos/:id',
