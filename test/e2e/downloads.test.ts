@@ -311,4 +311,25 @@ describe('MP4 downloads', () => {
     // Still listed after the refusals.
     expect((await view(withMp4)).downloads).toHaveLength(3);
   });
+
+  it('/docs shows mp4 and downloads on the video, and mp4 on the creation paths and PATCH', async () => {
+    type Schema = { properties: Record<string, { type?: unknown; items?: Schema }> };
+    type Op = { requestBody?: { content: Record<string, { schema: Schema }> } };
+    const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, Op>>;
+      components: { schemas: Record<string, Schema> };
+    };
+    const video = doc.components.schemas.Video!.properties;
+    expect(video.mp4?.type).toBe('boolean');
+    expect(Object.keys(video.downloads?.items?.properties ?? {}).sort()).toEqual([
+      'height',
+      'name',
+      'size',
+      'width',
+    ]);
+    const body = (op: Op | undefined) => op?.requestBody?.content['application/json']?.schema.properties;
+    expect(body(doc.paths['/v1/videos/{id}']?.patch)?.mp4?.type).toBe('boolean');
+    expect(body(doc.paths['/v1/videos']?.post)?.mp4?.type).toBe('boolean');
+    expect(body(doc.paths['/v1/uploads/links']?.post)?.mp4?.type).toBe('boolean');
+  });
 });
