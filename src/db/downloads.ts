@@ -5,14 +5,19 @@
  */
 import type { Queryable } from '../core/ports.js';
 
-/** The objects of a published rendition, in stream order: its init segment, then its segments by seq. */
+/**
+ * The objects of a published rendition, in stream order: its init segment, then its segments by seq
+ * (only those: whatever else a rendition may publish is not part of its stream).
+ */
 export async function renditionObjects(
   db: Queryable,
   videoId: string,
   rendition: string,
 ): Promise<{ path: string; key: string; bytes: number }[]> {
   const rows = await db.query<{ path: string; key: string; bytes: string | number }>(
-    `SELECT path, key, bytes FROM outputs WHERE video_id = $1 AND rendition = $2
+    `SELECT path, key, bytes FROM outputs
+      WHERE video_id = $1 AND rendition = $2
+        AND (path = $2 || '/init.mp4' OR (seq IS NOT NULL AND starts_with(path, $2 || '/seg_')))
       ORDER BY seq NULLS FIRST`,
     [videoId, rendition],
   );
