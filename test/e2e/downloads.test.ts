@@ -142,7 +142,8 @@ describe('MP4 downloads', () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-downloads-'));
     const clip = await makeRichClip({ seconds: 6 });
     source = await ffprobe(clip);
-    t = await startTestReel({ ladder: '360,240' });
+    // Private networks allowed: an import is created (and deleted) to check its mp4.
+    t = await startTestReel({ ladder: '360,240', 'allow-private-networks': 'true' });
     const data = fs.readFileSync(clip);
     [withMp4, without] = await Promise.all([
       tusUpload(t, data, { filename: 'rich.mp4', title: TITLE, mp4: 'true' }),
@@ -310,6 +311,33 @@ describe('MP4 downloads', () => {
     await expect(tusUpload(t, Buffer.alloc(100), { filename: 'x.mp4', mp4: 'yes' })).rejects.toThrow(/mp4/);
     // Still listed after the refusals.
     expect((await view(withMp4)).downloads).toHaveLength(3);
+  });
+
+  it('takes mp4 on the other creation paths: an import, an upload link', async () => {
+    const imported = await t.api('/v1/videos', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/clip.mp4', mp4: true }),
+    });
+    expect(imported.status).toBe(201);
+    const iv = (await imported.json()) as View;
+    expect([iv.mp4, iv.downloads]).toEqual([true, []]);
+    expect((await t.api(`/v1/videos/${iv.id}`, { method: 'DELETE' })).status).toBe(204);
+    const link = await t.api('/v1/uploads/links', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ mp4: true }),
+    });
+    expect(link.status).toBe(201);
+    const { videoId } = (await link.json()) as { videoId: string };
+    expect((await view(videoId)).mp4).toBe(true);
+    const refused = await t.api('/v1/videos', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/clip.mp4', mp4: 'yes' }),
+    });
+    expect(refused.status).toBe(400);
+    await refused.arrayBuffer();
   });
 
   it('/docs shows mp4 and downloads on the video, and mp4 on the creation paths and PATCH', async () => {
