@@ -17,6 +17,7 @@ import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { listSegments, outputKey } from '../db/outputs.js';
 import { getVideo, isPlayable, type VideoRow } from '../db/videos.js';
+import { contentDisposition, DOWNLOAD_DIR } from '../media/downloadPlan.js';
 import { AUDIO_NAME, MEDIA_PLAYLIST } from '../media/ffmpegArgs.js';
 import { SEGMENT_SECONDS } from '../media/ladder.js';
 import { MASTER_PLAYLIST, renderMasterPlaylist, renderMediaPlaylist } from '../media/playlist.js';
@@ -101,7 +102,8 @@ const DOCS = {
       file: {
         type: 'string',
         description:
-          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio)',
+          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio); ' +
+          'download/{rung}.mp4 and download/audio.m4a (a video with mp4: true; Content-Disposition: attachment)',
       },
     },
   },
@@ -160,6 +162,9 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     if (!FILE.test(file) && !(chunked && PUBLISHED_FILE.test(file)))
       throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
     const ext = file.slice(file.lastIndexOf('.') + 1);
+    // MP4 downloads: gone the moment mp4 is false (their rows may outlive it for a moment).
+    const download = chunked && file.startsWith(`${DOWNLOAD_DIR}/`);
+    if (download && !video.mp4) throw errors.objectNotFound(file);
 
     let key: string;
     let size: number | undefined;
@@ -192,6 +197,11 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     // Segments never change once published (a new publication has a new prefix, a chunk's files keep their
     // place); playlists are short-lived so that a re-publication is picked up.
     reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8' ? 'playlist' : 'media'));
+    if (download) {
+      reply.header('Content-Disposition', contentDisposition(video.title, file));
+      // Not immutable: the same URL answers 404 once the downloads are removed, other bytes once remade.
+      reply.header('Cache-Control', cacheControl(grant, 'playlist'));
+    }
 
     if (isMaster && grant) {
       const text = (await buffer(await store.get(key))).toString('utf8');
