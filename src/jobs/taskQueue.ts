@@ -35,6 +35,7 @@ import {
   insertTasks,
   lockVideoWork,
   type NewTask,
+  queueDownloadsTask,
   remainingTasks,
   requeueTaskAttempt,
   taskProgress,
@@ -82,6 +83,9 @@ export async function planVideo(
       job.workerId,
       leaseSeconds,
     );
+    // A PATCH mp4 true that came after the planner read the flag (it waits on the job row taken above).
+    const mp4 = await tx.query<{ mp4: boolean }>('SELECT mp4 FROM videos WHERE id = $1', [job.videoId]);
+    if (mp4[0]?.mp4) await queueDownloadsTask(tx, job.videoId, job.maxAttempts);
     await notifyJobQueued(tx, job.videoId);
     return claimed;
   });
