@@ -57,7 +57,7 @@ export function tilesInSpan(
   endSec: number,
   interval: number,
 ): { first: number; count: number } {
-  const first = Math.ceil((startSec - EPS) / interval);
+  const first = Math.max(0, Math.ceil((startSec - EPS) / interval));
   const end = Math.ceil((endSec - EPS) / interval);
   return { first, count: Math.max(0, end - first) };
 }

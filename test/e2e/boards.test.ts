@@ -112,6 +112,7 @@ describe('storyboards and I-frame playlists', () => {
   let token: string;
   let otherToken: string;
   let work: string;
+  let clip: string;
 
   const get = async (file: string, init?: RequestInit, b = base) => {
     const res = await fetch(`${b}${file}`, init);
@@ -121,7 +122,7 @@ describe('storyboards and I-frame playlists', () => {
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-boards-'));
     t = await startTestReel({ ladder: '360,240' });
-    const clip = await makeClip('boards-22s', { width: 640, height: 360, seconds: SECONDS, audio: true });
+    clip = await makeClip('boards-22s', { width: 640, height: 360, seconds: SECONDS, audio: true });
     const started = Date.now();
     id = await tusUpload(t, fs.readFileSync(clip), { filename: 'boards.mp4', playback_policy: 'signed' });
     await waitFor(
@@ -185,6 +186,24 @@ describe('storyboards and I-frame playlists', () => {
       expect(c.x + c.w).toBeLessThanOrEqual(size.width);
       expect(c.y + c.h).toBeLessThanOrEqual(size.height);
     }
+  });
+
+  it('a tile shows the frame of its cue (SSIM against the source there, and higher than 2 s later)', async () => {
+    const cues = parseCues((await get('storyboard.vtt')).body.toString());
+    const cue = cues.find((c) => c.from === 8)!;
+    const sheet = path.join(work, 'tile-sheet.jpg');
+    fs.writeFileSync(sheet, (await get(cue.sheet)).body);
+    const ssimAt = async (at: number) => {
+      const graph =
+        `[0:v]crop=${cue.w}:${cue.h}:${cue.x}:${cue.y},format=yuv420p[a];` +
+        `[1:v]scale=${cue.w}:${cue.h},format=yuv420p,trim=end_frame=1[b];[a][b]ssim`;
+      const args = ['-hide_banner', '-nostdin', '-i', sheet, '-ss', String(at), '-i', clip];
+      const { stderr } = await run(FFMPEG, [...args, '-filter_complex', graph, '-f', 'null', '-']);
+      return Number(/All:([\d.]+)/.exec(stderr)?.[1]);
+    };
+    const [here, later] = await Promise.all([ssimAt(cue.from), ssimAt(cue.from + 2)]);
+    expect(here).toBeGreaterThan(0.9);
+    expect(here).toBeGreaterThan(later);
   });
 
   it('I-frame playlists: each byte range is a moof through a sync sample, at the time the EXTINFs say', async () => {
