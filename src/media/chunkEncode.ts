@@ -217,10 +217,14 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
   if (board) {
     const rel = sheetPath(chunk.index);
     const file = path.join(outDir, rel);
-    const size = (await stat(file)).size;
+    // None when a last chunk ended before its first tile's frame (a source shorter than it declared).
+    const size = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
     // Its duration: the seconds of video the sheet stands for (storyboard.vtt adds them up).
     const span = sheetSpan(board, chunk.startFrame, made, plan.fps);
-    outputs.push(fileOutput(rel, file, null, null, span, size));
+    if (size > 0) outputs.push(fileOutput(rel, file, null, null, span, size));
   }
   return { outputs, codecs, frames: made, warnings };
 }

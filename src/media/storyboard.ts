@@ -1,7 +1,9 @@
 /**
  * Pure: storyboards (sprite sheets of small frames for scrubbing). One sheet per video chunk,
- * `storyboard/{chunkIndex}.jpg`, made by the chunk's task from its lowest rung, so that a storyboard grows
- * while the video processes. Everything about the geometry follows from what the video row keeps:
+ * `storyboard/{chunkIndex}.jpg`, made by the chunk's own ffmpeg (a branch of its filter graph: the frames
+ * are decoded there anyway, so a sheet costs a few scaled frames and one small JPEG, no process, no
+ * second decode), so that a storyboard grows while the video processes. Everything about the geometry
+ * follows from what the video row keeps:
  *
  * - the interval from the planned duration (videos.duration_ms, the tasks' spec.durationMs): an even
  *   number of seconds (tiles fall on the 2 s keyframes) from 2 s, so that a video has at most
@@ -20,7 +22,6 @@ export const STORYBOARD_MAX_INTERVAL = CHUNK_SECONDS;
 export const STORYBOARD_VTT = 'storyboard.vtt';
 
 export const sheetPath = (chunkIndex: number) => `storyboard/${chunkIndex}.jpg`;
-export const SHEET_PATH = /^storyboard\/(\d{1,5})\.jpg$/;
 
 /** Seconds between tiles for a video of this duration. */
 export function storyboardInterval(durationMs: number): number {
