@@ -85,7 +85,7 @@ function secondsArg(s: number): string {
  * The chunk's filter graph: constant rate with its grid anchored at the chunk start (fps start_time=0:
  * frames decoded before the edge, from the keyframe the seek landed on, are dropped there, and a source
  * frame missing at the edge is filled as the single-process encode fills it), then exactly the chunk's
- * frames (trim), then one branch per rung and the poster.
+ * frames (trim), then one branch per rung, the poster and the storyboard sheet.
  */
 export function buildChunkFilterGraph(
   plan: MediaPlan,
