@@ -80,6 +80,7 @@ export async function runTaskAttempt(
       seq: o.seq,
       duration: o.duration,
       bytes: o.bytes,
+      iframes: o.iframes,
       file: o.file,
     });
     const commit = (pub: Parameters<TaskLease['publish']>[0]) =>
@@ -122,6 +123,8 @@ export async function runTaskAttempt(
         sourceDurationMs: task.spec.durationMs,
         // The short first chunk is latency-bound: one x264 thread per core for each rung.
         threads: chunk.fast ? os.availableParallelism() : undefined,
+        // Its storyboard sheet comes out of the same ffmpeg (media/storyboard.ts).
+        storyboardDurationMs: task.spec.durationMs,
         signal,
         timeLimitMs: transcodeBudgetSeconds(spanMs, budget) * 1000,
       });

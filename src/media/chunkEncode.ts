@@ -10,6 +10,7 @@ import { errors } from '../core/errors.js';
 import { buildAudioArgs, buildChunkArgs, chunkOutputFile } from './chunkArgs.js';
 import { type ChunkSpec, frameOfSeq, segmentGrid, seqOfFrame } from './chunkPlan.js';
 import { INIT_SEGMENT, POSTER_FILE, type SourceFile } from './ffmpegArgs.js';
+import { fragmentKeyframe, type KeyframeRange } from './keyframes.js';
 import { type AudioTrackPlan, audioTrackOf, type MediaPlan } from './ladder.js';
 import {
   codecsString,
@@ -20,6 +21,7 @@ import {
   trackTimescale,
 } from './mp4Boxes.js';
 import { isDamageLine } from './pipeline.js';
+import { chunkStoryboard, sheetPath, sheetSpan } from './storyboard.js';
 import { runTranscode } from './transcode.js';
 
 export interface ChunkOutput {
@@ -34,6 +36,8 @@ export interface ChunkOutput {
   /** Seconds, segments only (from the boxes). */
   duration: number | null;
   bytes: number;
+  /** Video segments: each fragment's keyframe as a byte range of the file (I-frame playlists). */
+  iframes?: KeyframeRange[];
 }
 
 export function segmentPath(rendition: string, seq: number): string {
@@ -79,6 +83,8 @@ export interface EncodeVideoChunkOptions {
   sourceDurationMs?: number;
   /** x264 threads per rung (buildChunkArgs); x264's default when absent. */
   threads?: number;
+  /** The video's planned duration, which sets the storyboard's interval; no storyboard sheet when absent. */
+  storyboardDurationMs?: number;
 }
 
 export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
@@ -90,6 +96,9 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
   const { source, plan, chunk, outDir } = opts;
   const { k, segFrames } = segmentGrid(plan);
   await Promise.all(plan.renditions.map((r) => mkdir(path.join(outDir, r.name), { recursive: true })));
+  const board =
+    opts.storyboardDurationMs !== undefined ? chunkStoryboard(plan, chunk, opts.storyboardDurationMs) : null;
+  if (board) await mkdir(path.join(outDir, path.dirname(sheetPath(chunk.index))), { recursive: true });
   const startMs = (chunk.startFrame / plan.fps) * 1000;
   const spanMs =
     chunk.frames !== null
@@ -98,7 +107,7 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
   const warnings: string[] = [];
   await runTranscode({
     ffmpegPath: opts.ffmpegPath,
-    args: buildChunkArgs(plan, source, chunk, outDir, { threads: opts.threads }),
+    args: buildChunkArgs(plan, source, chunk, outDir, { threads: opts.threads, storyboard: board }),
     durationMs: spanMs,
     signal: opts.signal,
     timeLimitMs: opts.timeLimitMs,
@@ -125,16 +134,34 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
     outputs.push(fileOutput(`${r.name}/${INIT_SEGMENT}`, initFile, r.name, null, null, init.length));
 
     let at = chunk.startFrame;
-    const groups: { seq: number; parts: Buffer[]; samples: number; duration: number }[] = [];
+    const groups: {
+      seq: number;
+      parts: Buffer[];
+      samples: number;
+      duration: number;
+      iframes: KeyframeRange[];
+      bytes: number;
+    }[] = [];
     for (const frag of fragments) {
       const info = fragmentInfo(frag, init);
       if (info.sampleCount === 0) continue;
       const seq = seqOfFrame(at, k, segFrames);
       const group = groups.at(-1);
+      // Every fragment starts at a keyframe (frag_keyframe): its range for the I-frame playlist.
+      const key = fragmentKeyframe(frag, init);
+      if (!key.sync)
+        throw errors.transcodeFailed(`rendition ${r.name}: a fragment at frame ${at} is not a keyframe`);
+      const iframe = (into: number) => ({
+        offset: into,
+        length: key.length,
+        duration: key.duration / timescale,
+      });
       if (group && group.seq === seq) {
         group.parts.push(shiftTfdt(frag, offset));
         group.samples += info.sampleCount;
         group.duration += info.duration;
+        group.iframes.push(iframe(group.bytes));
+        group.bytes += frag.length;
       } else {
         if (at !== frameOfSeq(seq, k, segFrames) || !info.startsWithSync) {
           throw errors.transcodeFailed(
@@ -146,6 +173,8 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
           parts: [shiftTfdt(frag, offset)],
           samples: info.sampleCount,
           duration: info.duration,
+          iframes: [iframe(0)],
+          bytes: frag.length,
         });
       }
       at += info.sampleCount;
@@ -155,7 +184,10 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
       const file = path.join(outDir, rel);
       const data = Buffer.concat(g.parts);
       await writeFile(file, data);
-      outputs.push(fileOutput(rel, file, r.name, g.seq, g.duration / timescale, data.length));
+      outputs.push({
+        ...fileOutput(rel, file, r.name, g.seq, g.duration / timescale, data.length),
+        iframes: g.iframes,
+      });
     }
     await rm(whole, { force: true });
     const made = at - chunk.startFrame;
@@ -181,6 +213,18 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
       () => 0,
     );
     if (size > 0) outputs.push(fileOutput(POSTER_FILE, file, null, null, null, size));
+  }
+  if (board) {
+    const rel = sheetPath(chunk.index);
+    const file = path.join(outDir, rel);
+    // None when a last chunk ended before its first tile's frame (a source shorter than it declared).
+    const size = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
+    // Its duration: the seconds of video the sheet stands for (storyboard.vtt adds them up).
+    const span = sheetSpan(board, chunk.startFrame, made, plan.fps);
+    if (size > 0) outputs.push(fileOutput(rel, file, null, null, span, size));
   }
   return { outputs, codecs, frames: made, warnings };
 }
