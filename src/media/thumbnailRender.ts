@@ -78,10 +78,14 @@ export async function renderImage(
   try {
     const input = path.join(dir, 'in.mp4');
     const out = createWriteStream(input);
-    for (const key of [initKey, ...segmentKeys]) await pipeline(await store.get(key), out, { end: false });
-    await new Promise<void>((resolve, reject) =>
-      out.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
+    try {
+      for (const key of [initKey, ...segmentKeys]) await pipeline(await store.get(key), out, { end: false });
+      await new Promise<void>((resolve, reject) =>
+        out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      );
+    } finally {
+      out.destroy();
+    }
     const output = path.join(dir, req.kind === 'still' ? `out.${req.format}` : 'out.webp');
     const result = await capture(
       ffmpegPath,

@@ -240,11 +240,6 @@ describe('thumbnails and animated previews by URL', () => {
   });
 
   it('obeys playback access, and nothing else than the named images is served', async () => {
-    const other = (await (await t.api('/v1/videos/legacyT/playback')).json()) as { url: string };
-    expect(other.url).toContain('/public/');
-    const { url: legacyToken } = (await (await t.api(`/v1/videos/legacyT/playback`)).json()) as {
-      url: string;
-    };
     const raw = (p: string) => rawRequest(t.url, p, 'GET', {});
     const code = (r: { body: string }) => (JSON.parse(r.body) as { code: string }).code;
     // A signed video asked with `public`, or with a token that is not a token.
@@ -262,9 +257,7 @@ describe('thumbnails and animated previews by URL', () => {
     expect([wrong.status, code(wrong)]).toEqual([403, 'REEL_TOKEN_WRONG_VIDEO']);
     // Unknown video; a legacy video (no per-segment rows) has none.
     expect((await raw(`/play/nosuchvideo00000/${token}/thumbnail.jpg`)).status).toBe(404);
-    const legacy = await raw(`/play/legacyT/public/thumbnail.jpg?time=1`);
-    expect(legacy.status).toBe(404);
-    expect(legacyToken).toContain('legacyT');
+    expect((await raw(`/play/legacyT/public/thumbnail.jpg?time=1`)).status).toBe(404);
     // Path tricks: nothing but the image names reaches the image code, nothing escapes the video.
     for (const p of [
       `/play/${id}/${token}/../thumbnail.jpg`,
