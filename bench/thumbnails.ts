@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     row('uncached (ffmpeg from the segment)', uncached);
     row('cached (from the store)', cached);
     row('reference: ffmpeg -ss T -i source', reference);
-    const ratio = (a: number[], b: number[], p: number) => (percentile(a, p) / percentile(b, p)).toFixed(2);
+    const ratio = (a: number[], b: number[], p: number) => (percentile(a, p) / percentile(b, p)).toFixed(3);
     console.log(
       `uncached / reference: p50 ${ratio(uncached, reference, 50)}×, p99 ${ratio(uncached, reference, 99)}×;  ` +
         `cached / reference: p50 ${ratio(cached, reference, 50)}×, p99 ${ratio(cached, reference, 99)}×`,

@@ -96,7 +96,7 @@ describe('thumbnails and animated previews by URL', () => {
 
   beforeAll(async () => {
     clip = await makeRichClip();
-    t = await startTestReel({ ladder: '360,240', 'thumbnail-renders': '2' });
+    t = await startTestReel({ ladder: '360,240', 'thumbnail-renders': '1' });
     id = await tusUpload(t, fs.readFileSync(clip), { filename: 'rich.mp4' });
     await waitFor(
       'ready',
@@ -127,8 +127,9 @@ describe('thumbnails and animated previews by URL', () => {
       ['thumbnail.jpg?time=3&width=200&height=200', 'mjpeg', 200, 113],
       ['thumbnail.jpg?time=3', 'mjpeg', 640, 360],
     ];
-    for (const [file, codec, width, height] of cases) {
-      const res = await get(file);
+    const answers = await Promise.all(cases.map(([file]) => get(file)));
+    for (const [i, [file, codec, width, height]] of cases.entries()) {
+      const res = answers[i]!;
       expect(res.status, file).toBe(200);
       const ext = file.slice(10, file.indexOf('?'));
       expect(res.headers.get('content-type')).toBe(
@@ -137,13 +138,17 @@ describe('thumbnails and animated previews by URL', () => {
       expect(res.headers.get('cache-control')).toMatch(/^private, max-age=\d+, immutable$/);
       expect(res.headers.get('access-control-allow-origin')).toBe('*');
       expect(Number(res.headers.get('content-length'))).toBe(res.body.length);
-      expect(await probeImage(saved(`size.${ext}`, res.body))).toEqual({ codec_name: codec, width, height });
+      expect(await probeImage(saved(`size${i}.${ext}`, res.body))).toEqual({
+        codec_name: codec,
+        width,
+        height,
+      });
     }
   });
 
   it('is the frame at that time: close to the frame ffmpeg takes from the source, far from another', async () => {
     const at = async (time: number) => saved(`f${time}.png`, (await get(`thumbnail.png?time=${time}`)).body);
-    const [t3, t75, middle] = await Promise.all([at(3), at(7.5), at(6)]);
+    const [t3, t75] = await Promise.all([at(3), at(7.5)]);
     const [src3, src75, src6] = await Promise.all([
       grey(clip, 640, 360, 3),
       grey(clip, 640, 360, 7.5),
@@ -158,7 +163,6 @@ describe('thumbnails and animated previews by URL', () => {
     // No time: the middle of the video.
     const byDefault = await grey(saved('default.png', (await get('thumbnail.png')).body), 640, 360);
     expect(mad(byDefault, src6)).toBeLessThan(2);
-    expect(mad(await grey(middle, 640, 360), src6)).toBeLessThan(2);
     // The last instant takes the last frame.
     expect((await get('thumbnail.jpg?time=12')).status).toBe(200);
   });
@@ -190,16 +194,18 @@ describe('thumbnails and animated previews by URL', () => {
     expect(await t.reel.store.list(`videos/${id}/thumbs/240p/`)).toEqual([
       `videos/${id}/thumbs/240p/anim-10-30-200x113-10.webp`,
     ]);
-    // Defaults: 5 s from the start at 10 fps, 320 wide; across segments; an end past the video is cut there.
-    expect(webpAnimation((await get('animated.webp?start=0.5')).body)).toMatchObject({
+    // Defaults: 320 wide, to 5 s after the start, cut at the video's end (12 s); across segments.
+    expect(webpAnimation((await get('animated.webp?start=9&fps=4')).body)).toEqual({
       width: 320,
       height: 180,
-      frames: 50,
+      frames: 12,
+      loops: 0,
     });
-    expect(webpAnimation((await get('animated.webp?start=10&end=14&fps=5&width=9999')).body)).toEqual({
+    // A width above the cap (640) is capped; the top rung (360p) is the one large enough.
+    expect(webpAnimation((await get('animated.webp?start=11&end=12&fps=5&width=9999')).body)).toEqual({
       width: 640,
       height: 360,
-      frames: 10,
+      frames: 5,
       loops: 0,
     });
   });
@@ -301,12 +307,12 @@ describe('thumbnails and animated previews by URL', () => {
   });
 
   it('refuses with 503 and Retry-After beyond the renders and queue it may hold', async () => {
-    // 2 renders at once and 8 waiting: 24 different images asked at once.
-    const widths = Array.from({ length: 24 }, (_, i) => 100 + i);
+    // 1 render at once (thumbnail-renders 1) and 4 waiting: 12 different images asked at once.
+    const widths = Array.from({ length: 12 }, (_, i) => 100 + i);
     const answers = await Promise.all(widths.map((w) => get(`thumbnail.png?time=11&width=${w}`)));
     const busy = answers.filter((r) => r.status === 503);
     expect(busy.length).toBeGreaterThan(0);
-    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(10);
+    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(5);
     expect(busy.every((r) => r.code === 'REEL_IMAGE_BUSY' && r.headers.get('retry-after') === '1')).toBe(
       true,
     );
