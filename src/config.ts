@@ -566,6 +566,16 @@ export const SETTINGS = [
   }),
   setting({
     section: 'transcode',
+    key: 'thumbnailRenders',
+    flag: 'thumbnail-renders',
+    env: 'REEL_THUMBNAIL_RENDERS',
+    default: '2',
+    description:
+      'thumbnails and animated previews made at once per process (4 more per slot wait; beyond, 503 with Retry-After)',
+    parse: int(1, 64),
+  }),
+  setting({
+    section: 'transcode',
     key: 'ffprobePath',
     flag: 'ffprobe',
     env: 'FFPROBE_PATH',

@@ -190,6 +190,31 @@ export const errors = {
     'A stored object (playlist, segment, upload) does not exist.',
     (what: string) => `Not found: ${what}.`,
   ),
+  invalidImageParameter: define(
+    'REEL_INVALID_IMAGE_PARAMETER',
+    400,
+    'A thumbnail or animated preview was asked with a malformed or out-of-range parameter (time, start, end, width, height, fps); the message names it.',
+    (name: string, why: string) => `Invalid "${name}": ${why}.`,
+  ),
+  frameNotPublished: define(
+    'REEL_FRAME_NOT_PUBLISHED',
+    404,
+    'The video is still processing and the part that holds the asked time is not published yet.',
+    (seconds: number) =>
+      `The video is still processing: the part at ${seconds} s is not published yet. Ask again shortly, or ask for an earlier time.`,
+  ),
+  imageBusy: define(
+    'REEL_IMAGE_BUSY',
+    503,
+    'This server is making as many images as it may at once (REEL_THUMBNAIL_RENDERS) and its queue is full; the answer carries Retry-After.',
+    () => 'Too many images are being made right now; try again in a moment.',
+  ),
+  imageFailed: define(
+    'REEL_IMAGE_FAILED',
+    500,
+    'ffmpeg could not make the image from the published segments; the server log has its message.',
+    () => 'The image could not be made; the server log has the details.',
+  ),
   routeNotFound: define(
     'REEL_ROUTE_NOT_FOUND',
     404,

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import rangeParser from 'range-parser';
-import type { AccessConfig } from '../config.js';
+import type { AccessConfig, TranscodeConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { listSegments, outputKey } from '../db/outputs.js';
@@ -36,7 +36,8 @@ export interface PlaybackDeps {
   db: Db;
   store: ObjectStore;
   tokenKeys: TokenKeys;
-  config: AccessConfig;
+  /** Access, and what thumbnails need to run ffmpeg (playThumbnails.ts). */
+  config: AccessConfig & Pick<TranscodeConfig, 'ffmpegPath' | 'thumbnailRenders'>;
   /** "redirect": media files on a store that can presign are served by a redirect to the store. */
   delivery?: 'proxy' | 'redirect';
 }
