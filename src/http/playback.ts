@@ -103,7 +103,9 @@ const DOCS = {
       file: {
         type: 'string',
         description:
-          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio); ' +
+          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio or audio_N); ' +
+          '{rendition}/iframes.m3u8; thumbnail.jpg|webp|png?time=&width=&height=; animated.webp?start=&end=&width=&fps=; ' +
+          'storyboard.vtt and storyboard/{n}.jpg; subs/{captionId}/index.m3u8 and subs/{captionId}/seg_N.vtt; ' +
           'download/{rung}.mp4 and download/audio.m4a (a video with mp4: true; Content-Disposition: attachment)',
       },
     },
