@@ -576,6 +576,16 @@ export const SETTINGS = [
   }),
   setting({
     section: 'transcode',
+    key: 'thumbnailsKept',
+    flag: 'thumbnails-kept',
+    env: 'REEL_THUMBNAILS_KEPT',
+    default: '2000',
+    description:
+      'images (thumbnails, animated previews) kept in the store per video; past it they are made but not kept',
+    parse: int(0, 1_000_000),
+  }),
+  setting({
+    section: 'transcode',
     key: 'ffprobePath',
     flag: 'ffprobe',
     env: 'FFPROBE_PATH',

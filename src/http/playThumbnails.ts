@@ -18,6 +18,7 @@ import {
   type ImageRequest,
   type ImageSource,
   imageCacheKey,
+  imageCachePrefix,
   locateSpan,
   stillRequest,
 } from '../media/thumbnailPlan.js';
@@ -98,10 +99,14 @@ export async function serveImage(
       const [init, ...segments] = objects.map((o) => o!.key);
       rendered++;
       const made = await renderImage(store, deps.config.ffmpegPath, image, span, init!, segments);
-      // Kept for next time; an image that could not be kept is still served.
-      await store
-        .put(key, made)
-        .catch((err: unknown) => req.log.warn({ err, key }, 'keeping an image failed'));
+      // Kept for next time, up to REEL_THUMBNAILS_KEPT a video (any frame at any size is a new image: a
+      // viewer asking for distinct sizes must not fill the store); one not kept is still served.
+      const held = (await store.list(imageCachePrefix(video.id)).catch(() => [])).length;
+      if (held < deps.config.thumbnailsKept)
+        await store
+          .put(key, made)
+          .catch((err: unknown) => req.log.warn({ err, key }, 'keeping an image failed'));
+      else req.log.warn({ videoId: video.id, held }, 'the image cache of this video is full: not kept');
       return made;
     });
   } catch (err) {

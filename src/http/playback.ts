@@ -37,7 +37,7 @@ export interface PlaybackDeps {
   store: ObjectStore;
   tokenKeys: TokenKeys;
   /** Access, and what thumbnails need to run ffmpeg (playThumbnails.ts). */
-  config: AccessConfig & Pick<TranscodeConfig, 'ffmpegPath' | 'thumbnailRenders'>;
+  config: AccessConfig & Pick<TranscodeConfig, 'ffmpegPath' | 'thumbnailRenders' | 'thumbnailsKept'>;
   /** "redirect": media files on a store that can presign are served by a redirect to the store. */
   delivery?: 'proxy' | 'redirect';
 }

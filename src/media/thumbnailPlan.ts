@@ -185,10 +185,13 @@ export function animatedRequest(query: Query, source: ImageSource): AnimatedRequ
   return { kind: 'animated', rung, startDs, endDs, fps, size };
 }
 
-/** Where a request's images are kept once made: under the video's prefix, so deleting it removes them. */
+/** Where a video's images are kept once made: under its prefix, so deleting it removes them. */
+export const imageCachePrefix = (videoId: string) => `${keys.videoPrefix(videoId)}thumbs/`;
+
+/** Where a request's image is kept once made. */
 export function imageCacheKey(videoId: string, req: ImageRequest): string {
   const { width, height } = req.size;
-  const base = `${keys.videoPrefix(videoId)}thumbs/${req.rung.name}/`;
+  const base = `${imageCachePrefix(videoId)}${req.rung.name}/`;
   return req.kind === 'still'
     ? `${base}f${req.frame}-${width}x${height}.${req.format}`
     : `${base}anim-${req.startDs}-${req.endDs}-${width}x${height}-${req.fps}.webp`;

@@ -71,6 +71,9 @@ function webpAnimation(buf: Buffer): { width: number; height: number; frames: nu
   return { width, height, frames, loops };
 }
 
+/** REEL_THUMBNAILS_KEPT for this file: a few more than the other tests keep. */
+const KEPT = 24;
+
 describe('thumbnails and animated previews by URL', () => {
   let t: TestReel;
   let clip: string;
@@ -96,7 +99,7 @@ describe('thumbnails and animated previews by URL', () => {
 
   beforeAll(async () => {
     clip = await makeRichClip();
-    t = await startTestReel({ ladder: '360,240', 'thumbnail-renders': '1' });
+    t = await startTestReel({ ladder: '360,240', 'thumbnail-renders': '1', 'thumbnails-kept': String(KEPT) });
     id = await tusUpload(t, fs.readFileSync(clip), { filename: 'rich.mp4' });
     await waitFor(
       'ready',
@@ -317,6 +320,17 @@ describe('thumbnails and animated previews by URL', () => {
       true,
     );
     expect(busy.every((r) => r.headers.get('cache-control') === null)).toBe(true);
+  });
+
+  it('keeps at most REEL_THUMBNAILS_KEPT images a video: past it, images are made but not kept', async () => {
+    const held = async () => (await t.reel.store.list(`videos/${id}/thumbs/`)).length;
+    for (let w = 16; (await held()) < KEPT; w += 2) {
+      expect((await get(`thumbnail.jpg?time=1&width=${w}`)).status).toBe(200);
+    }
+    const past = await get('thumbnail.jpg?time=1&width=200');
+    expect([past.status, past.headers.get('x-reel-image')]).toEqual([200, 'rendered']);
+    expect(await held()).toBe(KEPT);
+    expect((await get('thumbnail.jpg?time=1&width=200')).headers.get('x-reel-image')).toBe('rendered');
   });
 
   it('deleting the video removes its images', async () => {
