@@ -579,7 +579,7 @@ export const SETTINGS = [
     key: 'thumbnailsKept',
     flag: 'thumbnails-kept',
     env: 'REEL_THUMBNAILS_KEPT',
-    default: '2000',
+    default: '500',
     description:
       'images (thumbnails, animated previews) kept in the store per video; past it they are made but not kept',
     parse: int(0, 1_000_000),

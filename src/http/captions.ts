@@ -271,6 +271,10 @@ export function registerCaptions(api: FastifyInstance, deps: CaptionsDeps): void
         const language = canonicalLanguage(fields.language);
         const name = fields.name?.trim();
         if (name === '') throw errors.invalidRequest('Invalid request: name must not be blank.');
+        if (name?.includes('"'))
+          throw errors.invalidRequest(
+            'Invalid request: name must not contain a double quote (the master playlist cannot carry one).',
+          );
         const { vtt, cues } = normalise(text);
         const id = newCaptionId();
         const key = keys.caption(video.id, id);

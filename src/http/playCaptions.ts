@@ -15,16 +15,27 @@ export const captionPlaylistUri = (captionId: string) => `subs/${captionId}/inde
 
 const FILE = /^subs\/([A-Za-z0-9_-]{1,64})\/(?:(index\.m3u8)|seg_(\d{1,6})\.vtt)$/;
 
-/** Parsed tracks by store key (a key is never rewritten with other content), oldest first. */
-const parsed = new Map<string, Cue[]>();
-const PARSED_KEPT = 200;
+/**
+ * Parsed tracks by store key (a key is never rewritten with other content), oldest first, bounded by the
+ * size of their files (a parsed track takes a few times its file's bytes).
+ */
+const parsed = new Map<string, { cues: Cue[]; bytes: number }>();
+const PARSED_BYTES_KEPT = 32 * 1024 * 1024;
+let parsedBytes = 0;
 
-async function cuesOf(store: ObjectStore, key: string): Promise<Cue[]> {
+async function cuesOf(store: ObjectStore, key: string, bytes: number): Promise<Cue[]> {
   const hit = parsed.get(key);
-  if (hit) return hit;
+  if (hit) return hit.cues;
   const cues = parseSubtitles(await readText(await store.get(key))).cues;
-  if (parsed.size >= PARSED_KEPT) parsed.delete(parsed.keys().next().value!);
-  parsed.set(key, cues);
+  while (parsed.size > 0 && parsedBytes + bytes > PARSED_BYTES_KEPT) {
+    const [oldest, entry] = parsed.entries().next().value!;
+    parsed.delete(oldest);
+    parsedBytes -= entry.bytes;
+  }
+  if (bytes <= PARSED_BYTES_KEPT) {
+    parsed.set(key, { cues, bytes });
+    parsedBytes += bytes;
+  }
   return cues;
 }
 
@@ -41,7 +52,7 @@ export async function renderCaptionFile(
   if (!caption) throw errors.objectNotFound(file);
   const duration = (video.duration_ms ?? 0) / 1000;
   if (m[2]) return { text: renderCaptionPlaylist(duration), contentType: 'application/vnd.apple.mpegurl' };
-  const text = renderCaptionSegment(await cuesOf(store, caption.key), duration, Number(m[3]));
+  const text = renderCaptionSegment(await cuesOf(store, caption.key, caption.bytes), duration, Number(m[3]));
   if (text === null) throw errors.objectNotFound(file);
   return { text, contentType: 'text/vtt; charset=utf-8' };
 }

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import type { PlaybackPolicy } from '../core/types.js';
+import { lockVideoWork } from '../db/tasks.js';
 import { toView } from '../db/videos.js';
 import { applyMp4, updateVideo } from '../db/videoUpdate.js';
 import { assertId } from '../storage/keys.js';
@@ -97,6 +98,8 @@ export function registerVideoUpdate(
       const title = body.title?.trim();
       if (title === '') throw errors.invalidRequest('Invalid request: body/title must not be blank.');
       const { row, removed } = await deps.db.transaction(async (tx) => {
+        // Task commits lock the job row, then the video's: so does a change of mp4 (no deadlock).
+        if (body.mp4 !== undefined) await lockVideoWork(tx, id);
         const row = await updateVideo(tx, id, {
           title,
           externalId: body.externalId,

@@ -6,7 +6,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Db, ObjectStore } from '../core/ports.js';
-import { claimOrphan, collectableOrphans, forgetOrphan, releaseOrphan } from '../db/jobs.js';
+import { claimOrphan, collectableOrphans, markOrphanCollected, releaseOrphan } from '../db/jobs.js';
 import { processAlive } from '../lock.js';
 
 /**
@@ -34,7 +34,7 @@ export async function collectOrphans(
         await releaseOrphan(db, prefix);
         throw err;
       }
-      await forgetOrphan(db, prefix);
+      await markOrphanCollected(db, prefix);
       log.info({ prefix }, 'removed outputs of an attempt that did not publish');
     }
   } catch (err) {

@@ -24,6 +24,8 @@ import type { FinishContext } from './finishTask.js';
 
 /** At most this many source streams become tracks (as many as an upload may add to a video). */
 export const MAX_SOURCE_CAPTIONS = 20;
+/** A source's subtitle stream larger than this (as WebVTT) is skipped, as an upload of it would be refused. */
+export const MAX_SOURCE_CAPTION_BYTES = 2 * 1024 * 1024;
 
 /** BCP 47 for "undetermined": a stream with no (or an unusable) language tag. */
 const UNDETERMINED = 'und';
@@ -48,7 +50,8 @@ export function extractArgs(
 /** Pure: a track's language, default name (before uniqueness) and kind from its stream's tags. */
 export function describeStream(s: SourceSubtitleStream): { language: string; name: string; cc: boolean } {
   const language = toBcp47(s.language) ?? UNDETERMINED;
-  const title = s.title?.trim().slice(0, 100);
+  // A double quote cannot sit in the master's NAME: it would become a space there and could collide.
+  const title = s.title?.replaceAll('"', "'").trim().slice(0, 100);
   const name = title || (language === UNDETERMINED ? 'Subtitles' : languageName(language));
   return { language, name, cc: s.hearingImpaired };
 }
@@ -76,6 +79,12 @@ export async function extractSourceCaptions(
   const taken = new Set((await listCaptions(ctx.deps.db, videoId)).map((c) => c.name));
   const captions: NewCaption[] = [];
   for (const [i, s] of streams.entries()) {
+    const size = (await fsp.stat(files[i]!).catch(() => null))?.size;
+    if (size === undefined) continue;
+    if (size > MAX_SOURCE_CAPTION_BYTES) {
+      ctx.log.warn({ stream: s.index, bytes: size }, 'an extracted subtitle stream is too large; skipped');
+      continue;
+    }
     const text = await fsp.readFile(files[i]!, 'utf8').catch(() => null);
     if (text === null) continue;
     let vtt: string;

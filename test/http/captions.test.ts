@@ -267,6 +267,10 @@ describe('caption tracks', () => {
     }
     expect((await answer(await post('', raw(DE_VTT, 'text/vtt')))).status).toBe(400);
     expect((await answer(await post('', json({ language: 'en' })))).status).toBe(400);
+    // A double quote would be a space in the master's NAME: two tracks could share one, or be blank.
+    const quoted = await answer(await post('', json({ language: 'en', name: 'A"B', text: DE_VTT })));
+    expect(quoted.status).toBe(400);
+    expect(quoted.message).toMatch(/double quote/);
     expect((await answer(await post('?language=en', raw(DE_VTT, 'image/png')))).status).toBe(415);
     const latin1 = await answer(await post('?language=fr', raw(Buffer.from(FR_SRT, 'latin1'), 'text/plain')));
     expect(latin1).toMatchObject({ status: 400, code: errors.invalidSubtitles.code });

@@ -6,7 +6,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { errors } from '../../src/core/errors.js';
 import type { RenditionInfo } from '../../src/core/types.js';
-import { type ClaimedJob, claimJob, claimOrphan, recordAttemptPrefix } from '../../src/db/jobs.js';
+import {
+  type ClaimedJob,
+  claimJob,
+  claimOrphan,
+  markOrphanCollected,
+  recordAttemptPrefix,
+} from '../../src/db/jobs.js';
 import { claimTask, heartbeatTask, type NewTask } from '../../src/db/tasks.js';
 import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo } from '../../src/db/videos.js';
 import { retryVideo } from '../../src/jobs/queue.js';
@@ -213,6 +219,12 @@ describe.each([
     expect(await claimOrphan(t.db, p0, 60)).toBe(false);
     await new Promise((r) => setTimeout(r, 20));
     expect(await claimOrphan(t.db, p0, 0)).toBe(true);
+    // Once collected, it stays collected: an attempt that wakes up later still publishes nothing.
+    await markOrphanCollected(t.db, p0);
+    expect(await claimOrphan(t.db, p0, 0)).toBe(false);
+    expect(await publishTask(t.db, chunk0!, { files: [seg('720p', 0, 2)], complete: true, prefix: p0 })).toBe(
+      'stale',
+    );
   });
 
   it('a finish task is claimed only after every other task; the video is ready at its commit, or without it when it fails', async () => {

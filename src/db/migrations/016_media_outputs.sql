@@ -36,6 +36,8 @@ CREATE TABLE captions (
 );
 CREATE INDEX captions_video ON captions (video_id, created_at);
 
--- When a collector took an orphan prefix (its objects are being deleted): an attempt that still tries to
--- publish it (its lease lapsed unseen) publishes nothing. A collector that died is taken over later.
+-- When a collector took an orphan prefix (its objects are being deleted), and when it had deleted them: an
+-- attempt that still tries to publish it (its lease lapsed unseen) publishes nothing, before or after. A
+-- collector that died is taken over later; collected prefixes are forgotten after a day.
 ALTER TABLE orphan_prefixes ADD COLUMN collecting_at timestamptz;
+ALTER TABLE orphan_prefixes ADD COLUMN collected_at timestamptz;
