@@ -595,6 +595,8 @@ export function createPlayer(
     errorText.textContent = message;
     errorBox.hidden = false;
     retry = onRetry;
+    // A keyboard user in the player lands on Retry; anyone else is told by role="alert".
+    if (stage.contains(document.activeElement)) retryButton.focus();
   };
   retryButton.addEventListener('click', () => {
     errorBox.hidden = true;
