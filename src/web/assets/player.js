@@ -63,7 +63,8 @@ export function createPlayer(
   const errorText = h('p', { class: 'rp-error-text' });
   const retryButton = h('button', { type: 'button', class: 'rp-retry', text: 'Retry' });
   const errorBox = h('div', { class: 'rp-error', role: 'alert', hidden: true }, errorText, retryButton);
-  const frame = h('div', { class: 'video-frame' }, video, errorBox);
+  const spinner = h('div', { class: 'rp-spinner', 'aria-hidden': 'true', hidden: true });
+  const frame = h('div', { class: 'video-frame' }, video, spinner, errorBox);
 
   const previewImage = h('div', { class: 'rp-preview-image', hidden: true });
   const previewTime = h('span', { class: 'rp-preview-time' });
@@ -87,10 +88,20 @@ export function createPlayer(
   );
   const seekWrap = h('div', { class: 'rp-seek-wrap' }, preview, seek);
 
-  const playButton = h('button', { type: 'button', class: 'rp-button', 'aria-label': 'Play' }, icon('play'));
+  const playButton = h(
+    'button',
+    {
+      type: 'button',
+      class: 'rp-button',
+      'aria-label': 'Play',
+      'aria-keyshortcuts': 'k Space',
+      title: 'Play (k)',
+    },
+    icon('play'),
+  );
   const muteButton = h(
     'button',
-    { type: 'button', class: 'rp-button', 'aria-label': 'Mute' },
+    { type: 'button', class: 'rp-button', 'aria-label': 'Mute', 'aria-keyshortcuts': 'm', title: 'Mute (m)' },
     icon('volume'),
   );
   const volume = /** @type {HTMLInputElement} */ (
@@ -111,16 +122,34 @@ export function createPlayer(
   const audioMenu = createMenu({ label: 'Audio track', content: icon('audio') });
   const downloadMenu = createMenu({ label: 'Download', content: icon('download') });
   captionsMenu.wrap.hidden = true;
+  captionsMenu.button.setAttribute('aria-keyshortcuts', 'c');
+  captionsMenu.button.title = 'Captions (c)';
+  speedMenu.button.title = 'Playback speed';
+  audioMenu.button.title = 'Audio track';
+  downloadMenu.button.title = 'Download';
   audioMenu.wrap.hidden = true;
   downloadMenu.wrap.hidden = true;
   const pipButton = h(
     'button',
-    { type: 'button', class: 'rp-button', 'aria-label': 'Picture in picture', hidden: true },
+    {
+      type: 'button',
+      class: 'rp-button',
+      'aria-label': 'Picture in picture',
+      title: 'Picture in picture',
+      hidden: true,
+    },
     icon('pip'),
   );
   const fullscreenButton = h(
     'button',
-    { type: 'button', class: 'rp-button', 'aria-label': 'Full screen', hidden: true },
+    {
+      type: 'button',
+      class: 'rp-button',
+      'aria-label': 'Full screen',
+      'aria-keyshortcuts': 'f',
+      title: 'Full screen (f)',
+      hidden: true,
+    },
     icon('fullscreen'),
   );
   const bar = h(
@@ -225,6 +254,7 @@ export function createPlayer(
     const paused = video.paused || video.ended;
     setIcon(playButton, paused ? 'play' : 'pause');
     playButton.setAttribute('aria-label', paused ? 'Play' : 'Pause');
+    playButton.title = paused ? 'Play (k)' : 'Pause (k)';
   };
   video.addEventListener('play', () => {
     showPlaying();
@@ -235,6 +265,14 @@ export function createPlayer(
     say('Paused');
   });
   video.addEventListener('ended', showPlaying);
+  // Waiting for data shows a spinner (a stall is visible; a failure shows the error below).
+  video.addEventListener('waiting', () => {
+    spinner.hidden = false;
+  });
+  for (const ev of ['playing', 'pause', 'seeked', 'canplay', 'emptied'])
+    video.addEventListener(ev, () => {
+      spinner.hidden = true;
+    });
   for (const ev of ['timeupdate', 'durationchange', 'progress', 'loadedmetadata', 'seeking'])
     video.addEventListener(ev, showTime);
   playButton.addEventListener('click', togglePlay);
@@ -346,6 +384,7 @@ export function createPlayer(
     const silent = video.muted || video.volume === 0;
     setIcon(muteButton, silent ? 'muted' : 'volume');
     muteButton.setAttribute('aria-label', video.muted ? 'Unmute' : 'Mute');
+    muteButton.title = video.muted ? 'Unmute (m)' : 'Mute (m)';
     volume.value = String(video.muted ? 0 : video.volume);
     volume.setAttribute('aria-valuetext', video.muted ? 'muted' : `${Math.round(video.volume * 100)}%`);
   };
@@ -594,6 +633,7 @@ export function createPlayer(
   const showError = (message, onRetry) => {
     errorText.textContent = message;
     errorBox.hidden = false;
+    spinner.hidden = true;
     retry = onRetry;
     // A keyboard user in the player lands on Retry; anyone else is told by role="alert".
     if (stage.contains(document.activeElement)) retryButton.focus();
