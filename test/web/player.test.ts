@@ -274,7 +274,18 @@ describe('the player in Chromium', () => {
     await alert.getByRole('button', { name: 'Retry' }).click();
     await alert.waitFor({ state: 'hidden' });
     await started(page);
-  }, 30_000);
+
+    // The playlists load but the segments fail: the same error, and Retry loads the segments.
+    const segments = /\/play\/.*\.(?:m4s|mp4)$/;
+    await context.route(segments, (route) => route.abort('connectionfailed'));
+    await page.goto(watchUrl);
+    await alert.waitFor({ state: 'visible', timeout: 15_000 });
+    expect(await alert.textContent()).toMatch(/stopped loading/);
+    await context.unroute(segments);
+    await alert.getByRole('button', { name: 'Retry' }).click();
+    await alert.waitFor({ state: 'hidden' });
+    await started(page);
+  }, 40_000);
 
   it('looks right wide and narrow, light and dark', async () => {
     const { page } = await open();
