@@ -181,7 +181,7 @@ describe('the player in Chromium', () => {
     await bar.getByRole('button', { name: /^Playback speed/ }).click();
     await bar.getByRole('menuitemradio', { name: '1.5×' }).click();
     expect(await page.evaluate(() => (window as unknown as ReelWindow).reel.video.playbackRate)).toBe(1.5);
-    expect(await bar.getByRole('button', { name: /^Playback speed/ }).textContent()).toBe('1.5×');
+    await expect.poll(() => bar.getByRole('button', { name: /^Playback speed/ }).textContent()).toBe('1.5×');
 
     // Keys, with the player focused: k plays and pauses, j/l −/+10 s, arrows ±5 s, m mutes, c captions.
     await page.locator('.rp-stage').focus();
@@ -262,6 +262,26 @@ describe('the player in Chromium', () => {
     expect(await state()).toMatchObject({ muted: true, volume: expect.closeTo(0.85, 2) });
     expect(problems).toEqual([]);
   }, 60_000);
+
+  it('the web app’s video page has the same player, its download menu from the video object', async () => {
+    const { context, page, problems } = await open();
+    await context.addInitScript((key) => localStorage.setItem('reel.apiKey', key), t.apiKey);
+    await page.goto(`${t.url}/videos/${id}`);
+    await started(page);
+    const bar = player(page);
+    await bar.getByRole('button', { name: 'Download' }).click();
+    expect((await bar.getByRole('menuitem').allTextContents()).map((l) => l.split(' ')[0])).toEqual([
+      '360p',
+      '240p',
+      'Audio',
+    ]);
+    await page.keyboard.press('Escape');
+    expect(await bar.getByRole('button', { name: /^Audio track/ }).isVisible()).toBe(true);
+    expect(await bar.getByRole('button', { name: /^Captions/ }).isVisible()).toBe(true);
+    expect(await unlabelled(page)).toEqual([]);
+    await screenshot(page, 'player-video-page-1440');
+    expect(problems).toEqual([]);
+  }, 20_000);
 
   it('shows the network failure with Retry, and Retry recovers once the network is back', async () => {
     const { context, page } = await open();
