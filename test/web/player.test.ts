@@ -175,7 +175,23 @@ describe('the player in Chromium', () => {
     const sprite = await fetch(new URL(cue.file, `${t.url}/play/${id}/public/storyboard.vtt`));
     expect(sprite.status).toBe(200);
     await screenshot(page, 'player-storyboard-1440');
+    // Dragging: the preview follows the thumb, and the video seeks where it is let go.
+    const xAt = (s: number) => box.x + (s / duration) * box.width;
+    await page.mouse.move(xAt(2), box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(xAt(9), box.y + box.height / 2, { steps: 4 });
+    expect(await page.locator('.rp-preview-time').textContent()).toMatch(/^0:0[89]$/);
+    expect(await image.isVisible()).toBe(true);
+    await page.mouse.up();
     await page.mouse.move(0, 0);
+    const time = () => page.evaluate(() => (window as unknown as ReelWindow).reel.video.currentTime);
+    expect(Math.abs((await time()) - 9)).toBeLessThan(0.5);
+    // Keyboard seeking on the focused slider shows the frame too.
+    await seek.focus();
+    await page.keyboard.press('ArrowLeft');
+    expect(Math.abs((await time()) - 4)).toBeLessThan(0.5);
+    expect(await image.isVisible()).toBe(true);
+    expect(await page.locator('.rp-preview-time').textContent()).toMatch(/^0:0[34]$/);
 
     // Speed.
     await bar.getByRole('button', { name: /^Playback speed/ }).click();
