@@ -195,6 +195,24 @@ export const SETTINGS = [
   }),
   setting({
     section: 'http',
+    key: 'maxCaptionBytes',
+    flag: 'max-caption-bytes',
+    env: 'REEL_MAX_CAPTION_BYTES',
+    default: String(2 * 1024 * 1024),
+    description: 'largest caption file (WebVTT or SRT) POST /v1/videos/{id}/captions accepts, in bytes',
+    parse: int(1024),
+  }),
+  setting({
+    section: 'http',
+    key: 'maxCaptionsPerVideo',
+    flag: 'max-captions-per-video',
+    env: 'REEL_MAX_CAPTIONS_PER_VIDEO',
+    default: '20',
+    description: 'most caption tracks a video may have (uploaded and extracted from the source)',
+    parse: int(1, 1000),
+  }),
+  setting({
+    section: 'http',
     key: 'bodyIdleSeconds',
     flag: 'body-idle-seconds',
     env: 'REEL_BODY_IDLE_SECONDS',
@@ -511,6 +529,16 @@ export const SETTINGS = [
   }),
   setting({
     section: 'transcode',
+    key: 'maxAudioTracks',
+    flag: 'max-audio-tracks',
+    env: 'REEL_MAX_AUDIO_TRACKS',
+    default: '8',
+    description:
+      "audio streams of a source made into the master's audio renditions (the first N; more are logged)",
+    parse: int(1, 64),
+  }),
+  setting({
+    section: 'transcode',
     key: 'attemptBudgetSeconds',
     flag: 'attempt-budget-seconds',
     env: 'REEL_ATTEMPT_BUDGET_SECONDS',
@@ -535,6 +563,26 @@ export const SETTINGS = [
     default: 'ffmpeg',
     description: 'ffmpeg binary',
     parse: str,
+  }),
+  setting({
+    section: 'transcode',
+    key: 'thumbnailRenders',
+    flag: 'thumbnail-renders',
+    env: 'REEL_THUMBNAIL_RENDERS',
+    default: '2',
+    description:
+      'thumbnails and animated previews made at once per process (4 more per slot wait; beyond, 503 with Retry-After)',
+    parse: int(1, 64),
+  }),
+  setting({
+    section: 'transcode',
+    key: 'thumbnailsKept',
+    flag: 'thumbnails-kept',
+    env: 'REEL_THUMBNAILS_KEPT',
+    default: '500',
+    description:
+      'images (thumbnails, animated previews) kept in the store per video; past it they are made but not kept',
+    parse: int(0, 1_000_000),
   }),
   setting({
     section: 'transcode',

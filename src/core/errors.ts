@@ -190,6 +190,31 @@ export const errors = {
     'A stored object (playlist, segment, upload) does not exist.',
     (what: string) => `Not found: ${what}.`,
   ),
+  invalidImageParameter: define(
+    'REEL_INVALID_IMAGE_PARAMETER',
+    400,
+    'A thumbnail or animated preview was asked with a malformed or out-of-range parameter (time, start, end, width, height, fps); the message names it.',
+    (name: string, why: string) => `Invalid "${name}": ${why}.`,
+  ),
+  frameNotPublished: define(
+    'REEL_FRAME_NOT_PUBLISHED',
+    404,
+    'The video is still processing and the part that holds the asked time is not published yet.',
+    (seconds: number) =>
+      `The video is still processing: the part at ${seconds} s is not published yet. Ask again shortly, or ask for an earlier time.`,
+  ),
+  imageBusy: define(
+    'REEL_IMAGE_BUSY',
+    503,
+    'This server is making as many images as it may at once (REEL_THUMBNAIL_RENDERS) and its queue is full; the answer carries Retry-After.',
+    () => 'Too many images are being made right now; try again in a moment.',
+  ),
+  imageFailed: define(
+    'REEL_IMAGE_FAILED',
+    500,
+    'ffmpeg could not make the image from the published segments; the server log has its message.',
+    () => 'The image could not be made; the server log has the details.',
+  ),
   routeNotFound: define(
     'REEL_ROUTE_NOT_FOUND',
     404,
@@ -242,6 +267,26 @@ export const errors = {
     (max: number) =>
       `${max} signing keys are live, the most Reel keeps: delete one you no longer use (DELETE /v1/signing-keys/{id}), then create a new one.`,
   ),
+  captionNotFound: define(
+    'REEL_CAPTION_NOT_FOUND',
+    404,
+    'The video has no caption track with this id (never added, or deleted).',
+    (videoId: string, id: string) =>
+      `Video "${videoId}" has no caption track "${id}": GET /v1/videos/${videoId}/captions lists them.`,
+  ),
+  tooManyCaptions: define(
+    'REEL_TOO_MANY_CAPTIONS',
+    409,
+    'The video already has as many caption tracks as Reel allows (REEL_MAX_CAPTIONS_PER_VIDEO).',
+    (max: number) =>
+      `This video already has ${max} caption tracks, the most it may have: delete one first (DELETE /v1/videos/{id}/captions/{captionId}).`,
+  ),
+  captionNameTaken: define(
+    'REEL_CAPTION_NAME_TAKEN',
+    409,
+    'Another caption track of the video has this name; players list tracks by name, so each must differ.',
+    (name: string) => `Another caption track of this video is named "${name}": choose another name.`,
+  ),
   notRetryable: define(
     'REEL_NOT_RETRYABLE',
     409,
@@ -274,6 +319,19 @@ export const errors = {
     400,
     "The request does not match the route's schema or rules; the message says what is wrong.",
     (why: string) => why,
+  ),
+  invalidSubtitles: define(
+    'REEL_INVALID_SUBTITLES',
+    400,
+    'The caption file is not valid WebVTT or SRT; the message names the line and what was expected there.',
+    (where: string) => `Invalid caption file: ${where}.`,
+  ),
+  captionTooLarge: define(
+    'REEL_CAPTION_TOO_LARGE',
+    413,
+    'The caption file is larger than this server accepts (REEL_MAX_CAPTION_BYTES).',
+    (max: number) =>
+      `The caption file is larger than ${max} bytes, the most this server accepts (REEL_MAX_CAPTION_BYTES).`,
   ),
   invalidCursor: define(
     'REEL_INVALID_CURSOR',

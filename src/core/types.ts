@@ -78,7 +78,7 @@ export interface TranscodePlan {
   preset: string;
   crf: number;
   /** null when the source has no audio: video-only renditions, no audio group. */
-  audio: { bitrateKbps: number; channels: 2; sampleRate: number } | null;
+  audio: { bitrateKbps: number; channels: 1 | 2; sampleRate: number } | null;
 }
 
 /** A published rendition as the API shows it. */

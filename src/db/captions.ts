@@ -40,3 +40,22 @@ export async function listCaptions(db: Queryable, videoId: string): Promise<Capt
   );
   return rows.map((r) => ({ ...r, bytes: Number(r.bytes) }));
 }
+
+/** One caption track of a video, or null. */
+export async function getCaption(db: Queryable, videoId: string, id: string): Promise<CaptionRow | null> {
+  const rows = await db.query<CaptionRow>('SELECT * FROM captions WHERE video_id = $1 AND id = $2', [
+    videoId,
+    id,
+  ]);
+  const r = rows[0];
+  return r ? { ...r, bytes: Number(r.bytes) } : null;
+}
+
+/** Removes a caption track; the removed row (its key names the object to delete), or null. */
+export async function deleteCaption(db: Queryable, videoId: string, id: string): Promise<CaptionRow | null> {
+  const rows = await db.query<CaptionRow>(
+    'DELETE FROM captions WHERE video_id = $1 AND id = $2 RETURNING *',
+    [videoId, id],
+  );
+  return rows[0] ?? null;
+}

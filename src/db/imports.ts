@@ -20,12 +20,22 @@ export async function insertImportedVideo(
     sourceUrl: string;
     externalId?: string | null;
     apiKeyId?: string | undefined;
+    mp4?: boolean | undefined;
   },
 ): Promise<VideoRow> {
   const [row] = await db.query<VideoRow>(
-    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id, source_url, external_id)
-     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7) RETURNING *`,
-    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null, v.sourceUrl, v.externalId ?? null],
+    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id, source_url, external_id, mp4)
+     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8) RETURNING *`,
+    [
+      v.id,
+      v.title,
+      v.filename,
+      v.playbackPolicy,
+      v.apiKeyId ?? null,
+      v.sourceUrl,
+      v.externalId ?? null,
+      v.mp4 === true,
+    ],
   );
   return row!;
 }

@@ -238,7 +238,8 @@ export async function expireLeasesOfDeadProcess(db: Queryable): Promise<number> 
 /** Prefixes of attempts that did not publish and are no longer being written by a live lease. */
 export async function collectableOrphans(db: Queryable, graceSeconds: number): Promise<string[]> {
   const old = await db.query<{ prefix: string }>(
-    'SELECT prefix FROM orphan_prefixes WHERE created_at < now() - make_interval(secs => $1)',
+    `SELECT prefix FROM orphan_prefixes
+      WHERE collected_at IS NULL AND created_at < now() - make_interval(secs => $1)`,
     [graceSeconds],
   );
   if (old.length === 0) return [];
@@ -256,6 +257,50 @@ export async function collectableOrphans(db: Queryable, graceSeconds: number): P
 
 export async function forgetOrphan(db: Queryable, prefix: string): Promise<void> {
   await db.query('DELETE FROM orphan_prefixes WHERE prefix = $1', [prefix]);
+}
+
+/**
+ * The collector takes an orphan prefix before it deletes its objects. True: it is the collector's to
+ * delete. False: the attempt published it first (it is no longer on the list), or another collector has it
+ * (one that took it more than `graceSeconds` ago is presumed dead).
+ */
+export async function claimOrphan(db: Queryable, prefix: string, graceSeconds: number): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE orphan_prefixes SET collecting_at = now()
+      WHERE prefix = $1 AND collected_at IS NULL
+        AND (collecting_at IS NULL OR collecting_at < now() - make_interval(secs => $2))
+      RETURNING prefix`,
+    [prefix, graceSeconds],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * The collector deleted a prefix's objects: the row stays a day as a tombstone, so that an attempt that
+ * wakes up after its lease lapsed still finds it collected and publishes nothing.
+ */
+export async function markOrphanCollected(db: Queryable, prefix: string): Promise<void> {
+  await db.query('UPDATE orphan_prefixes SET collected_at = now() WHERE prefix = $1', [prefix]);
+  await db.query(`DELETE FROM orphan_prefixes WHERE collected_at < now() - interval '1 day'`);
+}
+
+/** The collector could not delete a prefix it took: it goes back on the list. */
+export async function releaseOrphan(db: Queryable, prefix: string): Promise<void> {
+  await db.query('UPDATE orphan_prefixes SET collecting_at = NULL WHERE prefix = $1', [prefix]);
+}
+
+/**
+ * A publication takes its attempt's prefix off the list (in its fenced commit). False: the collector has
+ * taken it (the attempt's lease had lapsed unseen) and its objects are going: publish nothing.
+ */
+export async function publishPrefix(db: Queryable, prefix: string): Promise<boolean> {
+  const rows = await db.query<{ collecting_at: Date | string | null }>(
+    'SELECT collecting_at FROM orphan_prefixes WHERE prefix = $1 FOR UPDATE',
+    [prefix],
+  );
+  if (rows[0] && rows[0].collecting_at !== null) return false;
+  await forgetOrphan(db, prefix);
+  return true;
 }
 
 /** Jobs by state (for metrics). */

@@ -63,6 +63,8 @@ export interface PublishedFile {
   seq: number | null;
   duration: number | null;
   bytes: number;
+  /** Video segments: the byte ranges of their keyframes (I-frame playlists). */
+  iframes?: readonly { offset: number; length: number; duration: number }[] | undefined;
 }
 
 /** Records published files; a path already published keeps its object (a retried audio part). */
@@ -77,12 +79,20 @@ export async function insertOutputs(
     const batch = files.slice(i, i + BATCH);
     const params: unknown[] = [videoId, taskId];
     const values = batch.map((f) => {
-      params.push(f.path, f.key, f.rendition, f.seq, f.duration, f.bytes);
+      params.push(
+        f.path,
+        f.key,
+        f.rendition,
+        f.seq,
+        f.duration,
+        f.bytes,
+        f.iframes ? JSON.stringify(f.iframes) : null,
+      );
       const n = params.length;
-      return `($1, $${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}::int, $${n - 1}::float8, $${n}::bigint, $2)`;
+      return `($1, $${n - 6}, $${n - 5}, $${n - 4}, $${n - 3}::int, $${n - 2}::float8, $${n - 1}::bigint, $2, $${n}::jsonb)`;
     });
     await db.query(
-      `INSERT INTO outputs (video_id, path, key, rendition, seq, duration, bytes, task_id)
+      `INSERT INTO outputs (video_id, path, key, rendition, seq, duration, bytes, task_id, iframes)
        VALUES ${values.join(', ')} ON CONFLICT (video_id, path) DO NOTHING`,
       params,
     );
@@ -109,4 +119,44 @@ export async function publishedPaths(
     [videoId, rendition],
   );
   return new Set(rows.map((r) => r.path));
+}
+
+export interface SegmentKeyframes {
+  seq: number;
+  /** Byte ranges of the segment's keyframes, in order; [] for a segment published without them. */
+  iframes: { offset: number; length: number; duration: number }[];
+}
+
+/** The keyframes of a rendition's published segments, in sequence order. */
+export async function listKeyframes(
+  db: Queryable,
+  videoId: string,
+  rendition: string,
+): Promise<SegmentKeyframes[]> {
+  const rows = await db.query<{ seq: number; iframes: unknown }>(
+    `SELECT seq, iframes FROM outputs
+      WHERE video_id = $1 AND rendition = $2 AND seq IS NOT NULL ORDER BY seq`,
+    [videoId, rendition],
+  );
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    iframes: (typeof r.iframes === 'string'
+      ? JSON.parse(r.iframes)
+      : (r.iframes ?? [])) as SegmentKeyframes['iframes'],
+  }));
+}
+
+/** The storyboard sheets published so far: chunk index and the seconds of video each spans. */
+export async function listStoryboardSheets(
+  db: Queryable,
+  videoId: string,
+): Promise<{ index: number; duration: number }[]> {
+  const rows = await db.query<{ path: string; duration: number | string }>(
+    `SELECT path, duration FROM outputs WHERE video_id = $1 AND path LIKE 'storyboard/%' AND duration IS NOT NULL`,
+    [videoId],
+  );
+  return rows.flatMap((r) => {
+    const m = /^storyboard\/(\d+)\.jpg$/.exec(r.path);
+    return m ? [{ index: Number(m[1]), duration: Number(r.duration) }] : [];
+  });
 }

@@ -317,3 +317,44 @@ export async function liveTaskLeases(
 export async function countTasksByState(db: Queryable): Promise<{ state: string; n: number }[]> {
   return db.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM tasks GROUP BY state');
 }
+
+/**
+ * Makes sure a finish task with `mp4` will run for a planned video whose downloads were asked for later
+ * (PATCH mp4: true; the caller sets videos.mp4 first, in the same transaction): a queued finish task gets
+ * `mp4` in its spec; otherwise a new finish task (the next chunk number, no source subtitles to extract:
+ * the first one did that) is queued after every other task, as a planned finish task is. A ready video
+ * stays ready while it runs (claimTask). 'none': the video has no tasks yet, and its planning will read
+ * videos.mp4; 'pending': a finish task with mp4 is already queued or running.
+ */
+export async function queueDownloadsTask(
+  db: Queryable,
+  videoId: string,
+  maxAttempts: number,
+): Promise<'none' | 'pending' | 'queued'> {
+  const pending = await db.query<{ state: string }>(
+    `SELECT state FROM tasks WHERE video_id = $1 AND kind = 'finish' AND state IN ('queued', 'running')
+        AND (spec->'finish'->>'mp4')::boolean FOR UPDATE`,
+    [videoId],
+  );
+  if (pending.length > 0) return 'pending';
+  const queued = await db.query(
+    `UPDATE tasks SET spec = jsonb_set(spec, '{finish,mp4}', 'true'::jsonb), updated_at = now()
+      WHERE id = (SELECT id FROM tasks WHERE video_id = $1 AND kind = 'finish' AND state = 'queued'
+                   ORDER BY chunk LIMIT 1)
+      RETURNING id`,
+    [videoId],
+  );
+  if (queued.length > 0) return 'queued';
+  // Any task's spec holds the plan and the source's facts; the finish task needs nothing else.
+  const inserted = await db.query(
+    `INSERT INTO tasks (video_id, kind, chunk, spec, rank, state, max_attempts)
+     SELECT $1, 'finish', COALESCE((SELECT max(chunk) + 1 FROM tasks WHERE video_id = $1 AND kind = 'finish'), 0),
+            jsonb_build_object('plan', spec->'plan', 'demuxer', spec->'demuxer', 'durationMs', spec->'durationMs',
+                               'finish', jsonb_build_object('mp4', true, 'subtitleStreams', '[]'::jsonb)),
+            1, 'queued', $2
+       FROM tasks WHERE video_id = $1 ORDER BY id LIMIT 1
+     RETURNING id`,
+    [videoId, maxAttempts],
+  );
+  return inserted.length > 0 ? 'queued' : 'none';
+}

@@ -51,6 +51,7 @@ export async function createUploadLink(
     title: string;
     playbackPolicy: PlaybackPolicy;
     externalId: string | null;
+    mp4?: boolean | undefined;
     apiKeyId: string | undefined;
     maxBytes: number;
     expiresInSeconds: number;
@@ -64,6 +65,7 @@ export async function createUploadLink(
       filename: '',
       playbackPolicy: v.playbackPolicy,
       externalId: v.externalId,
+      mp4: v.mp4,
       apiKeyId: v.apiKeyId,
     });
     const [row] = await tx.query<{ expires_at: Date | string }>(

@@ -96,6 +96,10 @@ export interface VideoView {
   playableAt: string | null;
   /** The caller's own id for the video, or null. */
   externalId: string | null;
+  /** MP4 downloads asked for. */
+  mp4: boolean;
+  /** The published downloads ([] when none, or when mp4 is false). */
+  downloads: VideoDownload[];
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -125,6 +129,9 @@ export function toView(row: VideoRow): VideoView {
     // Videos that were ready before chunks have no playable_at of their own: they became playable when ready.
     playableAt: isPlayable(row) ? iso(row.playable_at ?? row.ready_at) : null,
     externalId: row.external_id ?? null,
+    mp4: row.mp4 === true,
+    // Hidden as soon as mp4 is false, even while a finish task that was making them commits.
+    downloads: row.mp4 === true ? (row.downloads ?? []) : [],
   };
 }
 
@@ -138,12 +145,14 @@ export async function insertUploadingVideo(
     apiKeyId?: string | undefined;
     /** The caller's own id (at most 255 characters, checked by the caller). */
     externalId?: string | null | undefined;
+    /** MP4 downloads wanted (default false). */
+    mp4?: boolean | undefined;
   },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id, external_id)
-     VALUES ($1, $2, $3, 'uploading', $4, $5, $6)`,
-    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null, v.externalId ?? null],
+    `INSERT INTO videos (id, title, filename, status, playback_policy, api_key_id, external_id, mp4)
+     VALUES ($1, $2, $3, 'uploading', $4, $5, $6, $7)`,
+    [v.id, v.title, v.filename, v.playbackPolicy, v.apiKeyId ?? null, v.externalId ?? null, v.mp4 === true],
   );
 }
 
@@ -315,11 +324,13 @@ export async function markVideoPlanned(
     height: number;
     renditions: RenditionInfo[];
     audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+    /** Every audio rendition; null or absent: `audio` is the only one. */
+    audioTracks?: AudioTrack[] | null;
   },
 ): Promise<void> {
   await db.query(
     `UPDATE videos SET status = 'processing', progress = 0, duration_ms = $2, width = $3, height = $4,
-            renditions = $5::jsonb, audio = $6::jsonb, output_prefix = NULL
+            renditions = $5::jsonb, audio = $6::jsonb, audio_tracks = $7::jsonb, output_prefix = NULL
       WHERE id = $1`,
     [
       id,
@@ -328,6 +339,7 @@ export async function markVideoPlanned(
       v.height,
       JSON.stringify(v.renditions),
       v.audio ? JSON.stringify(v.audio) : null,
+      v.audioTracks?.length ? JSON.stringify(v.audioTracks) : null,
     ],
   );
 }
@@ -339,15 +351,21 @@ export async function plannedRenditions(
 ): Promise<{
   renditions: RenditionInfo[];
   audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+  audioTracks: AudioTrack[] | null;
 } | null> {
-  const rows = await db.query<{ renditions: RenditionInfo[] | string; audio: unknown }>(
-    'SELECT renditions, audio FROM videos WHERE id = $1',
-    [id],
-  );
+  const rows = await db.query<{
+    renditions: RenditionInfo[] | string;
+    audio: unknown;
+    audio_tracks: unknown;
+  }>('SELECT renditions, audio, audio_tracks FROM videos WHERE id = $1', [id]);
   const r = rows[0];
   if (!r) return null;
   const parse = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
-  return { renditions: parse<RenditionInfo[]>(r.renditions), audio: parse(r.audio) };
+  return {
+    renditions: parse<RenditionInfo[]>(r.renditions),
+    audio: parse(r.audio),
+    audioTracks: parse(r.audio_tracks),
+  };
 }
 
 /** Writes the renditions (codecs from the first chunk; measured bit rates at the end). */
@@ -390,7 +408,8 @@ export async function markChunkedReady(
 ): Promise<void> {
   await db.query(
     `UPDATE videos SET status = 'ready', progress = 1, error = NULL, error_code = NULL, renditions = $2::jsonb,
-            ready_at = now(), playable_at = COALESCE(playable_at, now())
+            ready_at = CASE WHEN status = 'ready' THEN COALESCE(ready_at, now()) ELSE now() END,
+            playable_at = COALESCE(playable_at, now())
       WHERE id = $1`,
     [id, JSON.stringify(renditions)],
   );

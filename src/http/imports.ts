@@ -33,6 +33,7 @@ interface ImportBody {
   title?: string;
   externalId?: string;
   playbackPolicy?: PlaybackPolicy;
+  mp4?: boolean;
 }
 
 /** The longest URL accepted (what browsers and most servers accept). */
@@ -92,6 +93,11 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
               },
               playbackPolicy: { ...playbackPolicy, default: 'signed' },
               externalId: externalIdSchema,
+              mp4: {
+                type: 'boolean',
+                default: false,
+                description: "make MP4 downloads (the video's `downloads`)",
+              },
             },
             required: ['url'],
             additionalProperties: false,
@@ -123,6 +129,7 @@ export function registerImports(app: FastifyInstance, deps: ImportsDeps): void {
             sourceUrl: url.href,
             externalId: req.body.externalId ?? null,
             apiKeyId: req.apiKeyId,
+            mp4: req.body.mp4 === true,
           });
           await insertJob(tx, { videoId: id, maxAttempts: config.maxAttempts });
           await notifyJobQueued(tx, id);

@@ -2,7 +2,7 @@
  * Direct-to-storage uploads (S3 deployments): the client's bytes go straight to the bucket through
  * presigned part URLs; Reel only starts, tracks and completes the multipart upload.
  *
- *   POST   /v1/uploads/multipart                      {size, filename?, title?, playbackPolicy?}
+ *   POST   /v1/uploads/multipart                      {size, filename?, title?, playbackPolicy?, mp4?}
  *            → {videoId, uploadId, partSize, partCount}
  *   POST   /v1/uploads/multipart/{id}/parts           {partNumbers: [1, 2, …]} (at most 100)
  *            → {parts: [{partNumber, url}], expiresAt}
@@ -34,6 +34,7 @@ interface StartBody {
   title?: string;
   playbackPolicy?: PlaybackPolicy;
   externalId?: string;
+  mp4?: boolean;
 }
 interface PartParams extends IdParams {
   n: number;
@@ -90,6 +91,11 @@ export function registerMultipart(app: FastifyInstance, deps: MultipartDeps): vo
               title: plainText(200),
               playbackPolicy,
               externalId: externalIdSchema,
+              mp4: {
+                type: 'boolean',
+                default: false,
+                description: "make MP4 downloads (the video's `downloads`)",
+              },
             },
           },
         },

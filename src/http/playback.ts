@@ -12,11 +12,12 @@ import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import rangeParser from 'range-parser';
-import type { AccessConfig } from '../config.js';
+import type { AccessConfig, TranscodeConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { listSegments, outputKey } from '../db/outputs.js';
 import { getVideo, isPlayable, type VideoRow } from '../db/videos.js';
+import { contentDisposition, DOWNLOAD_DIR } from '../media/downloadPlan.js';
 import { AUDIO_NAME, MEDIA_PLAYLIST } from '../media/ffmpegArgs.js';
 import { SEGMENT_SECONDS } from '../media/ladder.js';
 import { MASTER_PLAYLIST, renderMasterPlaylist, renderMediaPlaylist } from '../media/playlist.js';
@@ -35,7 +36,8 @@ export interface PlaybackDeps {
   db: Db;
   store: ObjectStore;
   tokenKeys: TokenKeys;
-  config: AccessConfig;
+  /** Access, and what thumbnails need to run ffmpeg (playThumbnails.ts). */
+  config: AccessConfig & Pick<TranscodeConfig, 'ffmpegPath' | 'thumbnailRenders' | 'thumbnailsKept'>;
   /** "redirect": media files on a store that can presign are served by a redirect to the store. */
   delivery?: 'proxy' | 'redirect';
 }
@@ -101,7 +103,10 @@ const DOCS = {
       file: {
         type: 'string',
         description:
-          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio)',
+          'master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/seg_NNNNN.m4s (the rendition may be audio or audio_N); ' +
+          '{rendition}/iframes.m3u8; thumbnail.jpg|webp|png?time=&width=&height=; animated.webp?start=&end=&width=&fps=; ' +
+          'storyboard.vtt and storyboard/{n}.jpg; subs/{captionId}/index.m3u8 and subs/{captionId}/seg_N.vtt; ' +
+          'download/{rung}.mp4 and download/audio.m4a (a video with mp4: true; Content-Disposition: attachment)',
       },
     },
   },
@@ -160,6 +165,9 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     if (!FILE.test(file) && !(chunked && PUBLISHED_FILE.test(file)))
       throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
     const ext = file.slice(file.lastIndexOf('.') + 1);
+    // MP4 downloads: gone the moment mp4 is false (their rows may outlive it for a moment).
+    const download = chunked && file.startsWith(`${DOWNLOAD_DIR}/`);
+    if (download && !video.mp4) throw errors.objectNotFound(file);
 
     let key: string;
     let size: number | undefined;
@@ -192,6 +200,11 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     // Segments never change once published (a new publication has a new prefix, a chunk's files keep their
     // place); playlists are short-lived so that a re-publication is picked up.
     reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8' ? 'playlist' : 'media'));
+    if (download) {
+      reply.header('Content-Disposition', contentDisposition(video.title, file));
+      // Not immutable: the same URL answers 404 once the downloads are removed, other bytes once remade.
+      reply.header('Cache-Control', cacheControl(grant, 'playlist'));
+    }
 
     if (isMaster && grant) {
       const text = (await buffer(await store.get(key))).toString('utf8');
@@ -273,15 +286,18 @@ async function renderPlaylist(
   const cacheKey = complete ? `${video.id}/${rendition}/${new Date(video.ready_at ?? 0).getTime()}` : '';
   const cached = complete ? vodPlaylists.get(cacheKey) : undefined;
   if (cached !== undefined) return { text: cached, growing: false };
+  // Audio: `audio`, and `audio_1`, `audio_2`, … when the video has several tracks.
+  const isAudio =
+    (rendition === AUDIO_NAME && video.audio !== null) ||
+    (video.audio_tracks ?? []).some((t) => t.name === rendition);
   const known =
     file === `${rendition}/${MEDIA_PLAYLIST}` &&
-    (video.renditions.some((r) => r.name === rendition) ||
-      (rendition === AUDIO_NAME && video.audio !== null));
+    (video.renditions.some((r) => r.name === rendition) || isAudio);
   if (!known) throw errors.objectNotFound(file);
   const segments = (await listSegments(db, video.id, rendition)).get(rendition) ?? [];
   // Audio segments are whole AAC frames (4.011 s) and the last one takes in a short tail (up to 5 s): its
   // target is 5 from the first reload on, since a target must not change while a playlist grows.
-  const target = rendition === AUDIO_NAME ? SEGMENT_SECONDS + 1 : SEGMENT_SECONDS;
+  const target = isAudio ? SEGMENT_SECONDS + 1 : SEGMENT_SECONDS;
   const text = renderMediaPlaylist({ segments, targetDuration: target, complete });
   if (complete) {
     if (vodPlaylists.size >= VOD_PLAYLISTS_KEPT) vodPlaylists.delete(vodPlaylists.keys().next().value!);

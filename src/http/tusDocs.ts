@@ -20,7 +20,7 @@ export const TUS_OPERATIONS: Record<string, OpenApiOperations> = {
         description:
           'Headers: Upload-Length, Upload-Metadata (comma list of `key base64value`: `filename`, `title`, ' +
           '`playback_policy` = public | signed, default signed; `external_id`: your own id for the video, at most ' +
-          '255 characters); the body may carry the first bytes ' +
+          '255 characters; `mp4` = true | 1 for MP4 downloads, default false); the body may carry the first bytes ' +
           '(Content-Type: application/offset+octet-stream). The Location header names the upload: its last ' +
           'segment is the video id. A size above the server maximum (Tus-Max-Size) is refused with 413 ' +
           `${errors.uploadTooLarge.code} before any byte is stored. ` +

@@ -57,6 +57,7 @@ interface LinkBody {
   expiresInSeconds?: number;
   corsOrigin?: string;
   externalId?: string;
+  mp4?: boolean;
 }
 
 export interface UploadLinksDeps {
@@ -169,6 +170,11 @@ export function registerUploadLinks(app: FastifyInstance, deps: UploadLinksDeps)
               },
               playbackPolicy: { ...playbackPolicy, default: 'signed' },
               externalId: externalIdSchema,
+              mp4: {
+                type: 'boolean',
+                default: false,
+                description: "make MP4 downloads (the video's `downloads`)",
+              },
               maxBytes: {
                 type: 'integer',
                 minimum: 1,
@@ -220,6 +226,7 @@ export function registerUploadLinks(app: FastifyInstance, deps: UploadLinksDeps)
           title,
           playbackPolicy: body.playbackPolicy ?? 'signed',
           externalId: body.externalId ?? null,
+          mp4: body.mp4 === true,
           apiKeyId: req.apiKeyId,
           maxBytes,
           expiresInSeconds: body.expiresInSeconds ?? LINK_LIMITS.defaultExpiresInSeconds,

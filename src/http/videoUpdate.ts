@@ -1,15 +1,17 @@
 /**
- * PATCH /v1/videos/{id}: change a video's title, externalId or playback policy (scope write). Registered
- * by videos.ts inside its plugin (the API key is checked there). Playback reads the policy on every request
- * (playback.ts), so a change applies to the next one.
+ * PATCH /v1/videos/{id}: change a video's title, externalId, playback policy or mp4 (scope write).
+ * Registered by videos.ts inside its plugin (the API key is checked there). Playback reads the policy on
+ * every request (playback.ts), so a change applies to the next one. `mp4` makes or removes the video's MP4
+ * downloads (db/videoUpdate.ts applyMp4).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { errors } from '../core/errors.js';
-import type { Queryable } from '../core/ports.js';
+import type { Db, ObjectStore } from '../core/ports.js';
 import type { PlaybackPolicy } from '../core/types.js';
+import { lockVideoWork } from '../db/tasks.js';
 import { toView } from '../db/videos.js';
-import { updateVideo } from '../db/videoUpdate.js';
+import { applyMp4, updateVideo } from '../db/videoUpdate.js';
 import { assertId } from '../storage/keys.js';
 import { needScope } from './auth.js';
 import { withScope } from './routeScopes.js';
@@ -25,15 +27,19 @@ import {
 
 /** As for a title in tus metadata (uploads/tus.ts). */
 const MAX_TITLE = 200;
-const FIELDS = ['title', 'externalId', 'playbackPolicy'] as const;
+const FIELDS = ['title', 'externalId', 'playbackPolicy', 'mp4'] as const;
 
 interface PatchBody {
   title?: string;
   externalId?: string | null;
   playbackPolicy?: PlaybackPolicy;
+  mp4?: boolean;
 }
 
-export function registerVideoUpdate(api: FastifyInstance, deps: { db: Queryable; log: Logger }): void {
+export function registerVideoUpdate(
+  api: FastifyInstance,
+  deps: { db: Db; store: ObjectStore; log: Logger; maxAttempts: number },
+): void {
   api.patch<{ Params: IdParams; Body: PatchBody }>(
     '/v1/videos/:id',
     {
@@ -51,13 +57,15 @@ export function registerVideoUpdate(api: FastifyInstance, deps: { db: Queryable;
       preHandler: needScope('write'),
       schema: {
         tags: ['videos'],
-        summary: "Change a video's title, externalId or playback policy",
+        summary: "Change a video's title, externalId, playback policy or MP4 downloads",
         description: withScope(
           'write',
           'Send only what changes; `externalId: null` removes it. A property this call does not know, or ' +
             'an empty body, is refused (400). A new playback policy applies from the next playback request: ' +
             'a video made signed no longer plays with `public` (caches that hold its public playlists may ' +
-            'serve them for up to 10 s). Answers the video.',
+            'serve them for up to 10 s). `mp4: true` on a video already processing or ready makes its MP4 ' +
+            'downloads from its published segments (it stays ready meanwhile; `downloads` lists them when ' +
+            'done); `mp4: false` removes them at once (their URLs answer 404). Answers the video.',
         ),
         ...authenticated,
         params: idParams,
@@ -75,6 +83,10 @@ export function registerVideoUpdate(api: FastifyInstance, deps: { db: Queryable;
             },
             externalId: { ...externalIdSchema, type: ['string', 'null'] },
             playbackPolicy,
+            mp4: {
+              type: 'boolean',
+              description: 'MP4 downloads: download/{rung}.mp4 and download/audio.m4a under the playback URL',
+            },
           },
         },
         response: { 200: { $ref: 'Video#' }, '4xx': errorRef },
@@ -85,12 +97,22 @@ export function registerVideoUpdate(api: FastifyInstance, deps: { db: Queryable;
       const body = req.body;
       const title = body.title?.trim();
       if (title === '') throw errors.invalidRequest('Invalid request: body/title must not be blank.');
-      const row = await updateVideo(deps.db, id, {
-        title,
-        externalId: body.externalId,
-        playbackPolicy: body.playbackPolicy,
+      const { row, removed } = await deps.db.transaction(async (tx) => {
+        // Task commits lock the job row, then the video's: so does a change of mp4 (no deadlock).
+        if (body.mp4 !== undefined) await lockVideoWork(tx, id);
+        const row = await updateVideo(tx, id, {
+          title,
+          externalId: body.externalId,
+          playbackPolicy: body.playbackPolicy,
+          mp4: body.mp4,
+        });
+        if (!row || body.mp4 === undefined) return { row, removed: [] };
+        return { row, removed: await applyMp4(tx, row, body.mp4, deps.maxAttempts) };
       });
       if (!row) throw errors.videoNotFound(id);
+      // The removed downloads' objects (their rows are gone: nothing serves them any more).
+      for (const key of removed)
+        await deps.store.delete(key).catch((err) => deps.log.warn({ err, key }, 'a removed download stays'));
       deps.log.info({ videoId: id, changed: Object.keys(body), apiKeyId: req.apiKeyId }, 'video updated');
       return toView(row);
     },

@@ -8,6 +8,7 @@ import { deleteVideoRow, getVideo, type ListFilters, listVideos, toView } from '
 import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
 import { needScope } from './auth.js';
+import { registerCaptions } from './captions.js';
 import type { KeyRevocations } from './keyRevocations.js';
 import { registerKeys } from './keys.js';
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './listCursor.js';
@@ -90,6 +91,28 @@ const videoSchema = {
     externalId: nullable('string', {
       description: 'your own id for the video, as given at upload or by PATCH; null when none',
     }),
+    mp4: {
+      type: 'boolean',
+      description:
+        'MP4 downloads asked for (tus metadata `mp4`, `mp4: true` at creation, or PATCH): made once every ' +
+        'segment is published, remuxed from them without re-encoding',
+    },
+    downloads: {
+      type: 'array',
+      description:
+        'the published downloads, at /play/{id}/{access}/download/{name}.mp4 (`audio`: download/audio.m4a), ' +
+        'fast start, byte ranges; [] until made, or when mp4 is false',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', examples: ['720p', 'audio'] },
+          width: nullable('integer', { description: 'null for audio' }),
+          height: nullable('integer', { description: 'null for audio' }),
+          size: { type: 'integer', description: 'bytes' },
+        },
+        required: ['name', 'width', 'height', 'size'],
+      },
+    },
   },
   required: [
     'id',
@@ -107,6 +130,8 @@ const videoSchema = {
     'playable',
     'playableAt',
     'externalId',
+    'mp4',
+    'downloads',
   ],
 } as const;
 
@@ -223,7 +248,8 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       async (req) => toView(await loadVideo(req.params.id)),
     );
 
-    registerVideoUpdate(api, { db, log });
+    registerVideoUpdate(api, { db, store, log, maxAttempts: config.maxAttempts });
+    registerCaptions(api, { db, store, config, log });
 
     api.delete<{ Params: IdParams }>(
       '/v1/videos/:id',

@@ -6,7 +6,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Db, ObjectStore } from '../core/ports.js';
-import { collectableOrphans, forgetOrphan } from '../db/jobs.js';
+import { claimOrphan, collectableOrphans, markOrphanCollected, releaseOrphan } from '../db/jobs.js';
 import { processAlive } from '../lock.js';
 
 /**
@@ -25,8 +25,16 @@ export async function collectOrphans(
   const { db, store, log } = deps;
   try {
     for (const prefix of await collectableOrphans(db, graceSeconds)) {
-      await store.deletePrefix(prefix);
-      await forgetOrphan(db, prefix);
+      // Claimed first: an attempt that publishes at this moment either got there first (and the prefix
+      // is no longer ours to delete) or finds it claimed and publishes nothing.
+      if (!(await claimOrphan(db, prefix, graceSeconds))) continue;
+      try {
+        await store.deletePrefix(prefix);
+      } catch (err) {
+        await releaseOrphan(db, prefix);
+        throw err;
+      }
+      await markOrphanCollected(db, prefix);
       log.info({ prefix }, 'removed outputs of an attempt that did not publish');
     }
   } catch (err) {

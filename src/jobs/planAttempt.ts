@@ -9,9 +9,10 @@ import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import type { RenditionInfo } from '../core/types.js';
 import type { ClaimedTask, NewTask, TaskSpec } from '../db/tasks.js';
+import type { AudioTrack } from '../db/videos.js';
 import { planChunks } from '../media/chunkPlan.js';
 import { AUDIO_NAME } from '../media/ffmpegArgs.js';
-import { type MediaPlan, planTranscode } from '../media/ladder.js';
+import { type AudioTrackPlan, type MediaPlan, planTranscode } from '../media/ladder.js';
 import { AAC_LC } from '../media/playlist.js';
 import { probe } from '../media/probe.js';
 import { settleFailure, withRetries } from './attempt.js';
@@ -43,7 +44,11 @@ export function announcedBandwidth(
   return Math.round((videoKbps + audioKbps * 1.1) * 1000);
 }
 
-/** The tasks of a planned video: every chunk (the first leased at once) and the audio (leased at once). */
+/**
+ * The tasks of a planned video: every chunk (the first leased at once) and one audio task per track
+ * (chunk = the track's index): the first leased at once (the video plays once it has begun), the others
+ * rank 1, as they are not needed before the video can play.
+ */
 export function tasksOf(
   plan: MediaPlan,
   source: { durationMs: number; videoDurationMs?: number | undefined; demuxer: string },
@@ -59,10 +64,30 @@ export function tasksOf(
     spec: { ...base, chunk },
     claim: chunk.index === 0,
   }));
-  if (plan.audio) tasks.push({ kind: 'audio', chunk: 0, rank: 0, spec: base, claim: true });
+  if (plan.audio) {
+    const tracks = plan.audioTracks?.length ?? 1;
+    for (let i = 0; i < tracks; i++)
+      tasks.push({ kind: 'audio', chunk: i, rank: i === 0 ? 0 : 1, spec: base, claim: i === 0 });
+  }
   // After every other task (claimTask holds it back until then).
   if (finish) tasks.push({ kind: 'finish', chunk: 0, rank: 1, spec: { ...base, finish }, claim: false });
   return tasks;
+}
+
+/**
+ * What videos.audio_tracks holds: every track as the master lists it, the first the default; null when
+ * the source has a single stream with neither language nor title, whose master stays as it always was
+ * (NAME="audio", no LANGUAGE).
+ */
+export function audioTracksOfVideo(tracks: readonly AudioTrackPlan[]): AudioTrack[] | null {
+  if (tracks.length === 0 || (tracks.length === 1 && !tracks[0]!.tagged)) return null;
+  return tracks.map((t, i) => ({
+    name: t.name,
+    language: t.language,
+    label: t.label,
+    channels: t.channels,
+    default: i === 0,
+  }));
 }
 
 /** Whether the video asks for MP4 downloads (`mp4: true`). */
@@ -93,8 +118,22 @@ export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logge
         maxPixels: config.maxPixels,
       },
     });
-    const plan = planTranscode(source, { rungs: config.ladder, preset: config.x264Preset, crf: config.crf });
-    const audioKbps = plan.audio?.bitrateKbps ?? 0;
+    const plan = planTranscode(source, {
+      rungs: config.ladder,
+      preset: config.x264Preset,
+      crf: config.crf,
+      maxAudioTracks: config.maxAudioTracks,
+    });
+    const tracks = plan.audioTracks ?? [];
+    const streams = source.audioStreams?.length ?? 0;
+    if (streams > tracks.length && tracks.length > 0)
+      log.warn(
+        { audioStreams: streams, kept: tracks.length },
+        'the source has more audio streams than REEL_MAX_AUDIO_TRACKS: the first ones are kept',
+      );
+    // A variant may be played with any track of the group: it announces the largest.
+    const audioKbps = Math.max(0, ...tracks.map((t) => t.bitrateKbps));
+    const first = tracks[0];
     const renditions: RenditionInfo[] = plan.renditions.map((r) => ({
       name: r.name,
       width: r.width,
@@ -115,14 +154,15 @@ export async function runPlanAttempt(deps: PlanDeps, lease: JobLease, log: Logge
             width: top.width,
             height: top.height,
             renditions,
-            audio: plan.audio
+            audio: first
               ? {
                   name: AUDIO_NAME,
                   codecs: AAC_LC,
-                  bandwidth: Math.round(audioKbps * 1100),
-                  channels: plan.audio.channels,
+                  bandwidth: Math.round(first.bitrateKbps * 1100),
+                  channels: first.channels,
                 }
               : null,
+            audioTracks: audioTracksOfVideo(tracks),
             tasks: tasksOf(plan, source, finishSpecOf(mp4, source.subtitleStreams ?? [])),
           },
           config.leaseSeconds,

@@ -9,18 +9,18 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { errors } from '../core/errors.js';
+import { errors, isReelError } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import { forgetOrphan, recordAttemptPrefix } from '../db/jobs.js';
 import { type PublishedFile, publishedPaths } from '../db/outputs.js';
 import { type ChunkOutput, encodeAudio, encodeVideoChunk } from '../media/chunkEncode.js';
 import type { ChunkSpec } from '../media/chunkPlan.js';
 import { AUDIO_NAME, INIT_SEGMENT } from '../media/ffmpegArgs.js';
-import type { MediaPlan } from '../media/ladder.js';
+import { audioTrackOf, type MediaPlan } from '../media/ladder.js';
 import { transcodeBudgetSeconds } from '../media/limits.js';
 import type { Metrics } from '../metrics.js';
 import { keys } from '../storage/keys.js';
-import { settleFailure, uploadFiles, withRetries } from './attempt.js';
+import { isNoSpaceError, settleFailure, uploadFiles, withRetries } from './attempt.js';
 import { type FinishSpec, runFinishWork } from './finishTask.js';
 import type { TaskLease } from './lease.js';
 import type { SourceCache } from './sourceCache.js';
@@ -80,6 +80,7 @@ export async function runTaskAttempt(
       seq: o.seq,
       duration: o.duration,
       bytes: o.bytes,
+      iframes: o.iframes,
       file: o.file,
     });
     const commit = (pub: Parameters<TaskLease['publish']>[0]) =>
@@ -122,6 +123,8 @@ export async function runTaskAttempt(
         sourceDurationMs: task.spec.durationMs,
         // The short first chunk is latency-bound: one x264 thread per core for each rung.
         threads: chunk.fast ? os.availableParallelism() : undefined,
+        // Its storyboard sheet comes out of the same ffmpeg (media/storyboard.ts).
+        storyboardDurationMs: task.spec.durationMs,
         signal,
         timeLimitMs: transcodeBudgetSeconds(spanMs, budget) * 1000,
       });
@@ -148,7 +151,9 @@ export async function runTaskAttempt(
         codecs: chunk.index === 0 ? result.codecs : undefined,
       });
     } else {
-      const already = await publishedPaths(db, task.videoId, AUDIO_NAME);
+      // One track of the audio group: chunk N is track N (`0:a:` its stream, into its own rendition).
+      const track = audioTrackOf(plan, task.chunk);
+      const already = await publishedPaths(db, task.videoId, track.name);
       // Published as they come, in commits at most AUDIO_COMMIT_MS apart after the first one (which makes
       // the video playable): a segment every few hundred ms each in its own transaction would take CPU
       // from the first chunk beside it. The init goes out with the first segment.
@@ -167,6 +172,7 @@ export async function runTaskAttempt(
       await encodeAudio({
         source,
         plan,
+        track,
         outDir: workDir,
         ffmpegPath: config.ffmpegPath,
         sourceDurationMs: task.spec.durationMs,
@@ -181,6 +187,15 @@ export async function runTaskAttempt(
           if (out.seq === null) return;
           if (out.seq === 0 || Date.now() - lastCommit >= AUDIO_COMMIT_MS) await flush(false);
         },
+      }).catch((err: unknown) => {
+        const left = { first: track.name === AUDIO_NAME, published: publishedAny || already.size > 0 };
+        if (!leavesTrackOut(err, { ...left, lastAttempt: task.attempt >= task.maxAttempts, signal }))
+          throw err;
+        log.warn(
+          { track: track.name, err },
+          'an audio track could not be made: the video goes on without it',
+        );
+        pending = [];
       });
       signal.throwIfAborted();
       outcome = await flush(true);
@@ -208,6 +223,21 @@ export async function runTaskAttempt(
     release();
     await fsp.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * Whether a failed audio track is left out rather than retried or failing the video: a track after the
+ * first (the video plays without it), nothing of it published, on its last attempt or failing for good
+ * (a stream with no sound), and not because of the lease, a shutdown or a full disk. Its task then
+ * completes with nothing published, and the master never lists it (http/playExtras.ts listedAudioTracks).
+ */
+export function leavesTrackOut(
+  err: unknown,
+  at: { first: boolean; published: boolean; lastAttempt: boolean; signal: AbortSignal },
+): boolean {
+  if (at.first || at.published || at.signal.aborted || isNoSpaceError(err)) return false;
+  if (isReelError(err) && err.code === errors.leaseLost.code) return false;
+  return at.lastAttempt || (isReelError(err) && err.permanent);
 }
 
 /** An output shorter than this share of what the source declares means the source ended early. */

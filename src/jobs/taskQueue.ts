@@ -19,9 +19,9 @@ import type { FailureOutcome } from '../db/jobs.js';
 import {
   type ClaimedJob,
   eventOf,
-  forgetOrphan,
   markJobPlanned,
   notifyJobQueued,
+  publishPrefix,
   recordEvent,
   settlePlannedJob,
 } from '../db/jobs.js';
@@ -35,11 +35,13 @@ import {
   insertTasks,
   lockVideoWork,
   type NewTask,
+  queueDownloadsTask,
   remainingTasks,
   requeueTaskAttempt,
   taskProgress,
 } from '../db/tasks.js';
 import {
+  type AudioTrack,
   markChunkedReady,
   markVideoFailed,
   markVideoPlanned,
@@ -58,6 +60,8 @@ export interface PlannedVideo {
   /** Announced ceilings (video + audio) until the video is ready; codecs from the first chunk. */
   renditions: RenditionInfo[];
   audio: { name: string; codecs: string; bandwidth: number; channels: number } | null;
+  /** Every audio rendition (videos.audio_tracks); null or absent: `audio` is the only one. */
+  audioTracks?: AudioTrack[] | null;
   tasks: NewTask[];
 }
 
@@ -79,6 +83,9 @@ export async function planVideo(
       job.workerId,
       leaseSeconds,
     );
+    // A PATCH mp4 true that came after the planner read the flag (it waits on the job row taken above).
+    const mp4 = await tx.query<{ mp4: boolean }>('SELECT mp4 FROM videos WHERE id = $1', [job.videoId]);
+    if (mp4[0]?.mp4) await queueDownloadsTask(tx, job.videoId, job.maxAttempts);
     await notifyJobQueued(tx, job.videoId);
     return claimed;
   });
@@ -117,8 +124,10 @@ export async function publishTask(
   return db.transaction(async (tx) => {
     if (!(await lockVideoWork(tx, task.videoId))) return 'stale';
     if (!(await holdsTask(tx, task))) return 'stale';
+    // The attempt's prefix leaves the orphan list with its first publication. If the collector took it
+    // first (this attempt's lease had lapsed, unseen), its files are going: publish nothing.
+    if (pub.files.length > 0 && !(await publishPrefix(tx, pub.prefix))) return 'stale';
     await insertOutputs(tx, task.videoId, task.taskId, pub.files);
-    if (pub.files.length > 0) await forgetOrphan(tx, pub.prefix);
     if (pub.downloads) await setDownloads(tx, task.videoId, pub.downloads);
     for (const c of pub.captions ?? []) await insertCaption(tx, task.videoId, c);
     const planned = await plannedRenditions(tx, task.videoId);
@@ -155,7 +164,7 @@ export async function publishTask(
 async function settleReady(
   tx: Queryable,
   task: ClaimedTask,
-  planned: { renditions: RenditionInfo[]; audio: { name: string } | null },
+  planned: Planned,
   detail?: string,
 ): Promise<void> {
   await markChunkedReady(tx, task.videoId, await measuredRenditions(tx, task.videoId, planned));
@@ -163,17 +172,37 @@ async function settleReady(
   await recordEvent(tx, { ...taskEvent(task), event: 'ready', detail });
 }
 
+type Planned = {
+  renditions: RenditionInfo[];
+  audio: { name: string } | null;
+  audioTracks?: { name: string }[] | null;
+};
+
 /**
  * The renditions as published: BANDWIDTH = peak video + peak audio segment bit rate (RFC 8216 peaks, as the
- * single-process ladder measures them), AVERAGE-BANDWIDTH = average video + average audio.
+ * single-process ladder measures them), AVERAGE-BANDWIDTH = average video + average audio. A variant may
+ * be played with any track of the audio group, so the audio's share is the largest among the tracks (RFC
+ * 8216 4.3.4.2: BANDWIDTH covers every rendition combination).
  */
 async function measuredRenditions(
   db: Queryable,
   videoId: string,
-  planned: { renditions: RenditionInfo[]; audio: { name: string } | null },
+  planned: Planned,
 ): Promise<RenditionInfo[]> {
   const sizes = await listSegments(db, videoId);
-  const audio = planned.audio ? bitrateStats(sizes.get(planned.audio.name) ?? []) : undefined;
+  const names = planned.audioTracks?.length
+    ? planned.audioTracks.map((t) => t.name)
+    : planned.audio
+      ? [planned.audio.name]
+      : [];
+  const stats = names.map((n) => bitrateStats(sizes.get(n) ?? []));
+  const audio =
+    stats.length > 0
+      ? {
+          peakBps: Math.max(...stats.map((a) => a.peakBps)),
+          averageBps: Math.max(...stats.map((a) => a.averageBps)),
+        }
+      : undefined;
   return planned.renditions.map((r) => {
     const video = bitrateStats(sizes.get(r.name) ?? []);
     return {

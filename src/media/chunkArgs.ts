@@ -15,7 +15,8 @@ import {
   scaleChain,
   sourceInputArgs,
 } from './ffmpegArgs.js';
-import type { MediaPlan } from './ladder.js';
+import { type AudioTrackPlan, audioTrackOf, type MediaPlan } from './ladder.js';
+import { type ChunkStoryboard, sheetPath, storyboardChain } from './storyboard.js';
 
 /** One fragment per GOP, one init that does not depend on the chunk (no edit list, no sidx, no mfra). */
 export const FRAGMENTED_MP4 = [
@@ -84,9 +85,13 @@ function secondsArg(s: number): string {
  * The chunk's filter graph: constant rate with its grid anchored at the chunk start (fps start_time=0:
  * frames decoded before the edge, from the keyframe the seek landed on, are dropped there, and a source
  * frame missing at the edge is filled as the single-process encode fills it), then exactly the chunk's
- * frames (trim), then one branch per rung and the poster.
+ * frames (trim), then one branch per rung, the poster and the storyboard sheet.
  */
-export function buildChunkFilterGraph(plan: MediaPlan, chunk: ChunkSpec): string {
+export function buildChunkFilterGraph(
+  plan: MediaPlan,
+  chunk: ChunkSpec,
+  storyboard: ChunkStoryboard | null = null,
+): string {
   const startSec = chunk.startFrame / plan.fps;
   let head = `[0:v:0]fps=fps=${fpsArg(plan.fps)}:start_time=0,format=yuv420p`;
   if (chunk.frames !== null) head += `,trim=end_frame=${chunk.frames}`;
@@ -98,6 +103,7 @@ export function buildChunkFilterGraph(plan: MediaPlan, chunk: ChunkSpec): string
       to: 'poster',
     });
   }
+  if (storyboard) branches.push({ from: 'sb', chain: storyboardChain(storyboard), to: 'storyboard' });
   return joinGraph(head, branches);
 }
 
@@ -111,7 +117,7 @@ export function buildChunkArgs(
    * one thread per core for each rung encodes its 60 frames sooner (2 s of 1080p → 4 rungs on 2 cores:
    * 1.63–1.65 s against 1.79–2.10 s with x264's default; the same bytes and the same init segment).
    */
-  opts: { threads?: number } = {},
+  opts: { threads?: number; storyboard?: ChunkStoryboard | null } = {},
 ): string[] {
   const k = keyint(plan);
   const args = ['-hide_banner', '-nostdin', '-y', '-v', 'error', '-nostats', '-progress', 'pipe:1'];
@@ -120,7 +126,11 @@ export function buildChunkArgs(
     // filter's start_time), rather than ffmpeg's accurate seek, whose cut depends on float rounding.
     args.push('-noaccurate_seek', '-ss', secondsArg(chunk.startFrame / plan.fps));
   }
-  args.push(...sourceInputArgs(source), '-filter_complex', buildChunkFilterGraph(plan, chunk));
+  args.push(
+    ...sourceInputArgs(source),
+    '-filter_complex',
+    buildChunkFilterGraph(plan, chunk, opts.storyboard),
+  );
   const fast = chunk.fast ? fastX264(plan.preset) : '';
   const x264 = `keyint=${k}:min-keyint=${k}:scenecut=0${fast ? `:${fast}` : ''}`;
   plan.renditions.forEach((r, i) => {
@@ -138,15 +148,25 @@ export function buildChunkArgs(
     args.push('-map', '[poster]', '-map_metadata', '-1', '-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '3');
     args.push('-update', '1', path.join(outDir, POSTER_FILE));
   }
+  if (opts.storyboard) {
+    // The chunk's storyboard sheet (media/storyboard.ts): one image of its tiles.
+    args.push('-map', '[storyboard]', '-map_metadata', '-1', '-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '5');
+    args.push('-update', '1', path.join(outDir, sheetPath(chunk.index)));
+  }
   return args;
 }
 
 /**
- * The audio task: the whole file's first audio stream as AAC, fragmented MP4 on stdout, a fragment about
- * every `plan.segmentSeconds` (ffmpeg closes a fragment once it holds that much: 188 AAC frames, 4.011 s at
- * 48 kHz; the same cut every run, the AAC frame grid does not depend on anything else).
+ * An audio task: one audio stream of the whole file (`0:a:N`, the track's, mono kept mono) as AAC,
+ * fragmented MP4 on stdout, a fragment about every `plan.segmentSeconds` (ffmpeg closes a fragment once it
+ * holds that much: 188 AAC frames, 4.011 s at 48 kHz; the same cut every run, the AAC frame grid does not
+ * depend on anything else).
  */
-export function buildAudioArgs(plan: MediaPlan, source: SourceFile): string[] {
+export function buildAudioArgs(
+  plan: MediaPlan,
+  source: SourceFile,
+  track: Pick<AudioTrackPlan, 'stream' | 'channels' | 'bitrateKbps'> = audioTrackOf(plan, 0),
+): string[] {
   if (!plan.audio) throw new TypeError('buildAudioArgs: the plan has no audio');
   return [
     '-hide_banner',
@@ -156,7 +176,7 @@ export function buildAudioArgs(plan: MediaPlan, source: SourceFile): string[] {
     '-nostats',
     ...sourceInputArgs(source),
     '-map',
-    '0:a:0',
+    `0:a:${track.stream}`,
     '-vn',
     '-sn',
     '-dn',
@@ -168,7 +188,7 @@ export function buildAudioArgs(plan: MediaPlan, source: SourceFile): string[] {
     // of an audio stream that starts late, samples before 0 dropped. Without it a late start is lost.
     '-af',
     'aresample=first_pts=0',
-    ...audioEncoderArgs(plan.audio),
+    ...audioEncoderArgs({ ...plan.audio, channels: track.channels, bitrateKbps: track.bitrateKbps }),
     '-f',
     'mp4',
     '-movflags',

@@ -9,8 +9,9 @@ import path from 'node:path';
 import { errors } from '../core/errors.js';
 import { buildAudioArgs, buildChunkArgs, chunkOutputFile } from './chunkArgs.js';
 import { type ChunkSpec, frameOfSeq, segmentGrid, seqOfFrame } from './chunkPlan.js';
-import { AUDIO_NAME, INIT_SEGMENT, POSTER_FILE, type SourceFile } from './ffmpegArgs.js';
-import type { MediaPlan } from './ladder.js';
+import { INIT_SEGMENT, POSTER_FILE, type SourceFile } from './ffmpegArgs.js';
+import { fragmentKeyframe, type KeyframeRange } from './keyframes.js';
+import { type AudioTrackPlan, audioTrackOf, type MediaPlan } from './ladder.js';
 import {
   codecsString,
   FragmentReader,
@@ -20,6 +21,7 @@ import {
   trackTimescale,
 } from './mp4Boxes.js';
 import { isDamageLine } from './pipeline.js';
+import { chunkStoryboard, sheetPath, sheetSpan } from './storyboard.js';
 import { runTranscode } from './transcode.js';
 
 export interface ChunkOutput {
@@ -27,13 +29,15 @@ export interface ChunkOutput {
   path: string;
   /** Local file to upload. */
   file: string;
-  /** Rung name (plan.renditions[i].name) or AUDIO_NAME; null for the poster. */
+  /** Rung name (plan.renditions[i].name) or the audio track's (`audio`, `audio_1`, …); null for the poster. */
   rendition: string | null;
   /** Segments only. */
   seq: number | null;
   /** Seconds, segments only (from the boxes). */
   duration: number | null;
   bytes: number;
+  /** Video segments: each fragment's keyframe as a byte range of the file (I-frame playlists). */
+  iframes?: KeyframeRange[];
 }
 
 export function segmentPath(rendition: string, seq: number): string {
@@ -79,6 +83,8 @@ export interface EncodeVideoChunkOptions {
   sourceDurationMs?: number;
   /** x264 threads per rung (buildChunkArgs); x264's default when absent. */
   threads?: number;
+  /** The video's planned duration, which sets the storyboard's interval; no storyboard sheet when absent. */
+  storyboardDurationMs?: number;
 }
 
 export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
@@ -90,6 +96,9 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
   const { source, plan, chunk, outDir } = opts;
   const { k, segFrames } = segmentGrid(plan);
   await Promise.all(plan.renditions.map((r) => mkdir(path.join(outDir, r.name), { recursive: true })));
+  const board =
+    opts.storyboardDurationMs !== undefined ? chunkStoryboard(plan, chunk, opts.storyboardDurationMs) : null;
+  if (board) await mkdir(path.join(outDir, path.dirname(sheetPath(chunk.index))), { recursive: true });
   const startMs = (chunk.startFrame / plan.fps) * 1000;
   const spanMs =
     chunk.frames !== null
@@ -98,7 +107,7 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
   const warnings: string[] = [];
   await runTranscode({
     ffmpegPath: opts.ffmpegPath,
-    args: buildChunkArgs(plan, source, chunk, outDir, { threads: opts.threads }),
+    args: buildChunkArgs(plan, source, chunk, outDir, { threads: opts.threads, storyboard: board }),
     durationMs: spanMs,
     signal: opts.signal,
     timeLimitMs: opts.timeLimitMs,
@@ -125,16 +134,34 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
     outputs.push(fileOutput(`${r.name}/${INIT_SEGMENT}`, initFile, r.name, null, null, init.length));
 
     let at = chunk.startFrame;
-    const groups: { seq: number; parts: Buffer[]; samples: number; duration: number }[] = [];
+    const groups: {
+      seq: number;
+      parts: Buffer[];
+      samples: number;
+      duration: number;
+      iframes: KeyframeRange[];
+      bytes: number;
+    }[] = [];
     for (const frag of fragments) {
       const info = fragmentInfo(frag, init);
       if (info.sampleCount === 0) continue;
       const seq = seqOfFrame(at, k, segFrames);
       const group = groups.at(-1);
+      // Every fragment starts at a keyframe (frag_keyframe): its range for the I-frame playlist.
+      const key = fragmentKeyframe(frag, init);
+      if (!key.sync)
+        throw errors.transcodeFailed(`rendition ${r.name}: a fragment at frame ${at} is not a keyframe`);
+      const iframe = (into: number) => ({
+        offset: into,
+        length: key.length,
+        duration: key.duration / timescale,
+      });
       if (group && group.seq === seq) {
         group.parts.push(shiftTfdt(frag, offset));
         group.samples += info.sampleCount;
         group.duration += info.duration;
+        group.iframes.push(iframe(group.bytes));
+        group.bytes += frag.length;
       } else {
         if (at !== frameOfSeq(seq, k, segFrames) || !info.startsWithSync) {
           throw errors.transcodeFailed(
@@ -146,6 +173,8 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
           parts: [shiftTfdt(frag, offset)],
           samples: info.sampleCount,
           duration: info.duration,
+          iframes: [iframe(0)],
+          bytes: frag.length,
         });
       }
       at += info.sampleCount;
@@ -155,7 +184,10 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
       const file = path.join(outDir, rel);
       const data = Buffer.concat(g.parts);
       await writeFile(file, data);
-      outputs.push(fileOutput(rel, file, r.name, g.seq, g.duration / timescale, data.length));
+      outputs.push({
+        ...fileOutput(rel, file, r.name, g.seq, g.duration / timescale, data.length),
+        iframes: g.iframes,
+      });
     }
     await rm(whole, { force: true });
     const made = at - chunk.startFrame;
@@ -181,6 +213,18 @@ export async function encodeVideoChunk(opts: EncodeVideoChunkOptions): Promise<{
       () => 0,
     );
     if (size > 0) outputs.push(fileOutput(POSTER_FILE, file, null, null, null, size));
+  }
+  if (board) {
+    const rel = sheetPath(chunk.index);
+    const file = path.join(outDir, rel);
+    // None when a last chunk ended before its first tile's frame (a source shorter than it declared).
+    const size = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
+    // Its duration: the seconds of video the sheet stands for (storyboard.vtt adds them up).
+    const span = sheetSpan(board, chunk.startFrame, made, plan.fps);
+    if (size > 0) outputs.push(fileOutput(rel, file, null, null, span, size));
   }
   return { outputs, codecs, frames: made, warnings };
 }
@@ -217,6 +261,8 @@ export interface EncodeAudioOptions {
   sourceDurationMs?: number;
   /** init first, then each segment as soon as it is complete, in order; awaited. */
   onOutput: (out: ChunkOutput) => Promise<void>;
+  /** Which source stream, into which rendition (its name), how many channels: the first track by default. */
+  track?: Pick<AudioTrackPlan, 'stream' | 'name' | 'channels' | 'bitrateKbps'>;
   /**
    * ffmpeg's nice value (default 5): the video chunks beside it, the first one above all, get the cores
    * first. Its first segment needs a fraction of a second of CPU and is out long before the first chunk;
@@ -236,7 +282,9 @@ export interface EncodeAudioOptions {
 export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments: number; codecs: string }> {
   const { plan, outDir } = opts;
   if (!plan.audio) throw new TypeError('encodeAudio: the plan has no audio');
-  const dir = path.join(outDir, AUDIO_NAME);
+  const track = opts.track ?? audioTrackOf(plan, 0);
+  const name = track.name;
+  const dir = path.join(outDir, name);
   await mkdir(dir, { recursive: true });
   const reader = new FragmentReader();
   let init: Buffer | undefined;
@@ -251,10 +299,10 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
     endSec === undefined || atSec >= endSec - plan.segmentSeconds - 2 * SHORT_AUDIO_TAIL_SECONDS;
 
   const emit = async (data: Buffer, duration: number) => {
-    const rel = segmentPath(AUDIO_NAME, seq);
+    const rel = segmentPath(name, seq);
     const file = path.join(outDir, rel);
     await writeFile(file, data);
-    await opts.onOutput(fileOutput(rel, file, AUDIO_NAME, seq, duration / timescale, data.length));
+    await opts.onOutput(fileOutput(rel, file, name, seq, duration / timescale, data.length));
     seq++;
   };
   const take = async (got: { init?: Buffer; fragments: Buffer[] }) => {
@@ -265,9 +313,7 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
       offset = audioOffset(plan, timescale);
       const file = path.join(dir, INIT_SEGMENT);
       await writeFile(file, init);
-      await opts.onOutput(
-        fileOutput(`${AUDIO_NAME}/${INIT_SEGMENT}`, file, AUDIO_NAME, null, null, init.length),
-      );
+      await opts.onOutput(fileOutput(`${name}/${INIT_SEGMENT}`, file, name, null, null, init.length));
     }
     for (const frag of got.fragments) {
       if (!init) throw errors.transcodeFailed('audio fragments before the init segment');
@@ -286,7 +332,7 @@ export async function encodeAudio(opts: EncodeAudioOptions): Promise<{ segments:
 
   await runTranscode({
     ffmpegPath: opts.ffmpegPath,
-    args: buildAudioArgs(plan, opts.source),
+    args: buildAudioArgs(plan, opts.source, track),
     signal: opts.signal,
     timeLimitMs: opts.timeLimitMs,
     durationMs: opts.sourceDurationMs ?? 0,

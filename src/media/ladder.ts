@@ -4,7 +4,9 @@
  * Rungs are the SHORT side of the displayed frame, so 720 means 1280×720 for a landscape source and
  * 720×1280 for a portrait one. Never upscale, keep the aspect ratio, even dimensions.
  */
-import type { RenditionPlan, SourceInfo, TranscodePlan } from '../core/types.js';
+import type { RenditionPlan, SourceAudioStream, SourceInfo, TranscodePlan } from '../core/types.js';
+import { AUDIO_NAME } from './ffmpegArgs.js';
+import { languageName, toBcp47 } from './language.js';
 
 /** A source whose short side is at most this far below a rung still gets that rung, at its own size. */
 const NEAR_RUNG = 0.05;
@@ -51,15 +53,39 @@ export interface PosterPlan {
   height: number;
 }
 
+/** One audio rendition of the master's audio group: a source audio stream, encoded on its own. */
+export interface AudioTrackPlan {
+  /** N of `-map 0:a:N`. */
+  stream: number;
+  /** The rendition (its directory): `audio` for the first, then `audio_1`, `audio_2`, … */
+  name: string;
+  /** BCP 47 from the stream's tag; null when untagged (no LANGUAGE). */
+  language: string | null;
+  /** NAME in the master: the stream's title, else its language's name, else "Track N"; unique. */
+  label: string;
+  /** Whether the source stream carries a language or title tag (a lone untagged track adds nothing). */
+  tagged: boolean;
+  /** A mono stream stays mono; stereo and more become stereo. */
+  channels: 1 | 2;
+  bitrateKbps: number;
+}
+
 /** A TranscodePlan plus the poster (kept out of the shared type: only the media module needs it). */
 export interface MediaPlan extends TranscodePlan {
   poster: PosterPlan | null;
+  /** Every audio rendition, the first (`audio`) being the default; [] without audio. Absent in old plans. */
+  audioTracks?: AudioTrackPlan[];
 }
 
 export const KEYFRAME_SECONDS = 2;
 /** Two GOPs per segment: every segment is exactly 4 s (the last one shorter), within the 4–6 s rule. */
 export const SEGMENT_SECONDS = 4;
 export const AUDIO = { bitrateKbps: 128, channels: 2, sampleRate: 48000 } as const;
+/** A mono track's AAC bit rate: the same bits per channel as stereo. */
+export const AUDIO_MONO_KBPS = 64;
+/** Audio renditions at most, when the caller does not say (REEL_MAX_AUDIO_TRACKS). */
+export const DEFAULT_MAX_AUDIO_TRACKS = 8;
+const MAX_LABEL_CHARS = 64;
 export const POSTER_MAX_WIDTH = 1280;
 
 /** Table ceiling for a frame of this size and rate, before any cap from the source bit rate. */
@@ -151,9 +177,71 @@ export function outputFps(sourceFps: number): number {
   return Math.max(1, Math.round(fps));
 }
 
+/** The rendition of audio track `i`: `audio`, then `audio_1`, `audio_2`, … */
+export const audioRenditionName = (i: number): string => (i === 0 ? AUDIO_NAME : `${AUDIO_NAME}_${i}`);
+
+/** A NAME as the master can write it: no quotes or control characters, bounded. */
+function cleanLabel(raw: string | undefined): string {
+  const s = [...(raw ?? '')]
+    .map((c) => (c === '"' || c.charCodeAt(0) < 0x20 ? ' ' : c))
+    .join('')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return [...s].slice(0, MAX_LABEL_CHARS).join('').trim();
+}
+
+/**
+ * Pure: the source's audio streams (the first `max`, in order) as audio renditions. NAME: the stream's
+ * title, else its language's name in itself ("English", "Français"), else "Track N" (N counted from 1);
+ * a NAME already taken gets " (2)", " (3)", … after it, so every NAME in the group is unique.
+ */
+export function planAudioTracks(streams: readonly SourceAudioStream[], max: number): AudioTrackPlan[] {
+  const taken = new Set<string>();
+  return streams.slice(0, Math.max(1, max)).map((s, i) => {
+    const language = toBcp47(s.language);
+    const title = cleanLabel(s.title);
+    let label = title || (language ? cleanLabel(languageName(language)) : '') || `Track ${i + 1}`;
+    if (taken.has(label.toLowerCase())) {
+      let n = 2;
+      while (taken.has(`${label} (${n})`.toLowerCase())) n++;
+      label = `${label} (${n})`;
+    }
+    taken.add(label.toLowerCase());
+    const channels = s.channels === 1 ? 1 : 2;
+    return {
+      stream: s.index,
+      name: audioRenditionName(i),
+      language,
+      label,
+      tagged: language !== null || title !== '',
+      channels,
+      bitrateKbps: channels === 1 ? AUDIO_MONO_KBPS : AUDIO.bitrateKbps,
+    };
+  });
+}
+
+/**
+ * The track an audio task encodes (its chunk number is the track's index). A plan made before several
+ * tracks (no audioTracks) has one: the first audio stream, as `audio`, in stereo.
+ */
+export function audioTrackOf(plan: MediaPlan, index: number): AudioTrackPlan {
+  const track = plan.audioTracks?.[index];
+  if (track) return track;
+  if (index !== 0 || !plan.audio) throw new TypeError(`the plan has no audio track ${index}`);
+  return {
+    stream: 0,
+    name: AUDIO_NAME,
+    language: null,
+    label: AUDIO_NAME,
+    tagged: false,
+    channels: 2,
+    bitrateKbps: plan.audio.bitrateKbps,
+  };
+}
+
 export function planTranscode(
   source: SourceInfo,
-  opts: { rungs: number[]; preset: string; crf: number },
+  opts: { rungs: number[]; preset: string; crf: number; maxAudioTracks?: number },
 ): MediaPlan {
   const renditions = planLadder(source, opts.rungs);
   const top = renditions[0]!;
@@ -168,6 +256,12 @@ export function planTranscode(
     preset: opts.preset,
     crf: opts.crf,
     audio: source.hasAudio ? { ...AUDIO } : null,
+    audioTracks: source.hasAudio
+      ? planAudioTracks(
+          source.audioStreams?.length ? source.audioStreams : [{ index: 0, channels: 2 }],
+          opts.maxAudioTracks ?? DEFAULT_MAX_AUDIO_TRACKS,
+        )
+      : [],
     poster: {
       atSeconds: Math.min(1, (0.1 * source.durationMs) / 1000),
       width: posterWidth,

@@ -33,4 +33,7 @@ export const keys = {
   /** What one attempt at one task of a chunked video writes; published files keep these keys for good. */
   taskPrefix: (videoId: string, taskId: number, attempt: number) =>
     `videos/${assertId(videoId)}/t${taskId}-a${attempt}/`,
+  /** A caption track's WebVTT (under the video's prefix: deleting the video removes it). */
+  caption: (videoId: string, captionId: string) =>
+    `videos/${assertId(videoId)}/captions/${assertId(captionId)}.vtt`,
 };

@@ -121,6 +121,8 @@ export interface StartDirectUpload {
   apiKeyId?: string | undefined;
   /** The caller's own id for the video (checked by the route's schema). */
   externalId?: string | undefined;
+  /** MP4 downloads wanted. */
+  mp4?: boolean | undefined;
 }
 
 export type DirectUploads = ReturnType<typeof directUploads>;
@@ -153,6 +155,7 @@ export function directUploads(deps: DirectUploadDeps) {
           playbackPolicy: u.playbackPolicy ?? 'signed',
           apiKeyId: u.apiKeyId,
           externalId: u.externalId ?? null,
+          mp4: u.mp4,
         });
         await insertMultipart(tx, {
           video_id: videoId,

@@ -144,6 +144,13 @@ function parsePolicy(raw: string | null | undefined): PlaybackPolicy {
   throw errors.invalidMetadata('playback_policy must be "public" or "signed".');
 }
 
+/** tus metadata `mp4`: "true"/"1" asks for MP4 downloads; absent, empty, "false" or "0" does not. */
+function parseMp4(raw: string | null | undefined): boolean {
+  if (raw === undefined || raw === null || raw === '' || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
+  throw errors.invalidMetadata('mp4 must be "true", "1", "false" or "0".');
+}
+
 /** The Node request under the web Request that @tus/server hands its hooks. */
 const nodeRequest = (req: unknown): IncomingMessage | undefined =>
   (req as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
@@ -281,6 +288,7 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
           return {};
         }
         const playbackPolicy = parsePolicy(md.playback_policy);
+        const mp4 = parseMp4(md.mp4);
         // external_id: the caller's own id for the video; empty is none (control characters refused above).
         const externalId = md.external_id || null;
         const externalIdWrong = externalId === null ? undefined : externalIdProblem(externalId);
@@ -294,6 +302,7 @@ export function tusUploads(deps: TusUploadsDeps): TusUploads {
           playbackPolicy,
           apiKeyId,
           externalId,
+          mp4,
         });
         log.info({ videoId: upload.id, bytes: upload.size, apiKeyId }, 'upload created');
         return {};

@@ -80,11 +80,13 @@ describe('management API and tus uploads (no worker)', () => {
     expect(Object.keys(video).sort()).toEqual(
       [
         'createdAt',
+        'downloads',
         'durationMs',
         'error',
         'externalId',
         'height',
         'id',
+        'mp4',
         'playable',
         'playableAt',
         'playbackPolicy',

@@ -6,7 +6,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { errors } from '../../src/core/errors.js';
 import type { RenditionInfo } from '../../src/core/types.js';
-import { type ClaimedJob, claimJob } from '../../src/db/jobs.js';
+import {
+  type ClaimedJob,
+  claimJob,
+  claimOrphan,
+  markOrphanCollected,
+  recordAttemptPrefix,
+} from '../../src/db/jobs.js';
 import { claimTask, heartbeatTask, type NewTask } from '../../src/db/tasks.js';
 import { deleteVideoRow, getVideo, insertUploadingVideo, queueUploadedVideo } from '../../src/db/videos.js';
 import { retryVideo } from '../../src/jobs/queue.js';
@@ -186,6 +192,100 @@ describe.each([
     );
     expect(events.map((e) => e.event)).toEqual(['published', 'published', 'published', 'ready']);
     expect((await t.db.query(`SELECT state FROM jobs WHERE video_id = 'v2'`))[0]).toEqual({ state: 'done' });
+  });
+
+  it('the orphan collector and a late publication never both win an attempt prefix', async () => {
+    const { first } = await planned('v5', 2);
+    const [chunk0, audio] = first!;
+    const [p0, pa] = [`videos/v5/t${chunk0!.taskId}-a1/`, `videos/v5/t${audio!.taskId}-a1/`];
+    await recordAttemptPrefix(t.db, p0);
+    await recordAttemptPrefix(t.db, pa);
+    // The collector takes chunk 0's prefix (its lease had lapsed unseen): that attempt publishes nothing.
+    expect(await claimOrphan(t.db, p0, 60)).toBe(true);
+    expect(await publishTask(t.db, chunk0!, { files: [seg('720p', 0, 2)], complete: true, prefix: p0 })).toBe(
+      'stale',
+    );
+    expect(await t.db.query('SELECT path FROM outputs WHERE video_id = $1', ['v5'])).toEqual([]);
+    // The audio published first: the collector leaves its prefix alone, and its later commits go on.
+    const audioSeg = (seq: number) => ({ ...seg('audio', seq), key: `${pa}audio/${seq}` });
+    expect(await publishTask(t.db, audio!, { files: [audioSeg(0)], complete: false, prefix: pa })).toBe(
+      'published',
+    );
+    expect(await claimOrphan(t.db, pa, 60)).toBe(false);
+    expect(await publishTask(t.db, audio!, { files: [audioSeg(1)], complete: false, prefix: pa })).toBe(
+      'published',
+    );
+    // A collector that died holding a prefix is taken over once its grace is past.
+    expect(await claimOrphan(t.db, p0, 60)).toBe(false);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await claimOrphan(t.db, p0, 0)).toBe(true);
+    // Once collected, it stays collected: an attempt that wakes up later still publishes nothing.
+    await markOrphanCollected(t.db, p0);
+    expect(await claimOrphan(t.db, p0, 0)).toBe(false);
+    expect(await publishTask(t.db, chunk0!, { files: [seg('720p', 0, 2)], complete: true, prefix: p0 })).toBe(
+      'stale',
+    );
+  });
+
+  it('a finish task is claimed only after every other task; the video is ready at its commit, or without it when it fails', async () => {
+    for (const id of ['f1', 'f2']) {
+      await insertUploadingVideo(t.db, { id, title: id, filename: `${id}.mp4`, playbackPolicy: 'public' });
+      await queueUploadedVideo(t.db, {
+        id,
+        sourceKey: `sources/${id}/original`,
+        sourceSize: 1,
+        maxAttempts: 1,
+      });
+      const job = (await claimJob(t.db, 'planner', 30))!;
+      const spec = { plan: {}, demuxer: 'mov', durationMs: 4000 };
+      const [chunk0] = (await planVideo(
+        t.db,
+        job,
+        {
+          durationMs: 4000,
+          width: 640,
+          height: 360,
+          renditions: [rung('360p', 360)],
+          audio: null,
+          tasks: [
+            { kind: 'video', chunk: 0, rank: 0, spec: { ...spec, chunk: { index: 0 } }, claim: true },
+            { kind: 'finish', chunk: 0, rank: 1, spec: { ...spec, finish: { mp4: true } }, claim: false },
+          ],
+        },
+        30,
+      ))!;
+      // Nothing to claim while the chunk runs: the finish task waits for it.
+      expect(await claimTask(t.db, 'w', 30)).toBeNull();
+      expect(
+        await publishTask(t.db, chunk0!, { files: [seg('360p', 0, 4)], complete: true, prefix: `c-${id}/` }),
+      ).toBe('published');
+      expect((await getVideo(t.db, id))?.status).toBe('processing');
+      const finish = (await claimTask(t.db, 'w', 30))!;
+      expect([finish.videoId, finish.kind]).toEqual([id, 'finish']);
+      if (id === 'f1') {
+        const dl = { name: '360p', width: 640, height: 360, size: 1234 };
+        const file = {
+          path: 'download/360p.mp4',
+          key: 'k',
+          rendition: null,
+          seq: null,
+          duration: null,
+          bytes: 1234,
+        };
+        expect(
+          await publishTask(t.db, finish, { files: [file], complete: true, prefix: 'f/', downloads: [dl] }),
+        ).toBe('ready');
+        expect((await getVideo(t.db, id))?.downloads).toEqual([dl]);
+      } else {
+        expect(
+          await failTask(t.db, finish, { message: 'remux failed', code: 'X', permanent: true }, 1),
+        ).toEqual({
+          outcome: 'failed',
+        });
+        const v = await getVideo(t.db, id);
+        expect([v?.status, v?.downloads]).toEqual(['ready', null]);
+      }
+    }
   });
 
   it('a task that fails for good fails the video and cancels the rest; retry re-runs only what did not finish', async () => {

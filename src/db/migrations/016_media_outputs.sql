@@ -35,3 +35,9 @@ CREATE TABLE captions (
   UNIQUE (video_id, source_stream)
 );
 CREATE INDEX captions_video ON captions (video_id, created_at);
+
+-- When a collector took an orphan prefix (its objects are being deleted), and when it had deleted them: an
+-- attempt that still tries to publish it (its lease lapsed unseen) publishes nothing, before or after. A
+-- collector that died is taken over later; collected prefixes are forgotten after a day.
+ALTER TABLE orphan_prefixes ADD COLUMN collecting_at timestamptz;
+ALTER TABLE orphan_prefixes ADD COLUMN collected_at timestamptz;
