@@ -505,7 +505,6 @@ export function createPlayer(
 
   // ---- downloads ----
   const base = new URL(masterUrl, location.href);
-  const fileStem = title.replace(/[^\p{L}\p{N}._ -]+/gu, '').trim() || 'video';
   /** @param {Download[] | null | undefined} list */
   const setDownloads = (list) => {
     const items = [...(list ?? [])].sort((a, b) =>
@@ -522,7 +521,6 @@ export function createPlayer(
             ? `Audio only (M4A)${size}`
             : `${d.name} MP4${d.width && d.height ? ` · ${d.width}×${d.height}` : ''}${size}`,
           href: new URL(`download/${d.name}.${ext}`, base).href,
-          download: `${fileStem} (${d.name}).${ext}`,
         };
       }),
     );

@@ -104,6 +104,7 @@ export function createMenu({ label, content, className = '' }) {
             class: 'rp-menu-item',
             tabindex: '-1',
             href: entry.href,
+            // The file name comes from the server's Content-Disposition (<title>-<rung>.mp4).
             download: entry.download ?? true,
             text: entry.label,
             onclick: () => close(),
