@@ -31,7 +31,8 @@ const PAGE_SECURITY = (frameable: boolean, publicUrl: string | undefined) => {
   return [
     "default-src 'self'",
     `connect-src 'self'${playOrigin}`,
-    `media-src 'self' blob:${playOrigin}`,
+    // data:: hls.js gives each subtitle track a <track src="data:,WEBVTT"> and adds the cues itself.
+    `media-src 'self' blob: data:${playOrigin}`,
     `img-src 'self' data: blob:${playOrigin}`,
     "worker-src 'self' blob:",
     "script-src 'self'",

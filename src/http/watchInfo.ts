@@ -52,6 +52,20 @@ export function registerWatchInfo(app: FastifyInstance, deps: WatchInfoDeps): vo
               masterUrl: { type: 'string', description: 'relative to this page' },
               posterUrl: nullable('string'),
               expiresAt: nullable('string', { format: 'date-time' }),
+              downloads: {
+                type: 'array',
+                description: 'the MP4 downloads (`download/{name}.mp4`, `audio`: `download/audio.m4a`)',
+                items: {
+                  type: 'object',
+                  properties: {
+                    name: { type: 'string' },
+                    width: nullable('integer'),
+                    height: nullable('integer'),
+                    size: nullable('integer'),
+                  },
+                  required: ['name'],
+                },
+              },
             },
             required: ['id', 'title', 'status', 'playable', 'masterUrl', 'expiresAt'],
           },
@@ -80,6 +94,7 @@ export function registerWatchInfo(app: FastifyInstance, deps: WatchInfoDeps): vo
         masterUrl: `${base}/master.m3u8`,
         posterUrl: playable ? `${base}/poster.jpg` : null,
         expiresAt,
+        downloads: video.downloads ?? [],
       };
     },
   );

@@ -88,6 +88,7 @@ async function showPlayer() {
   player = createPlayer($('#player'), url, {
     title: /** @type {Video} */ (video).title,
     poster: new URL('poster.jpg', url).href,
+    downloads: downloadsOf(/** @type {Video} */ (video)),
     onFatal: (kind, detail) => {
       $('#error').textContent =
         kind === 'network'
@@ -99,6 +100,14 @@ async function showPlayer() {
   });
 }
 
+/**
+ * The MP4 downloads of a video made with `mp4: true` (its `downloads`, once made).
+ * @param {Video} v
+ * @returns {import('./player.js').Download[]}
+ */
+const downloadsOf = (v) =>
+  /** @type {{downloads?: import('./player.js').Download[] | null}} */ (v).downloads ?? [];
+
 /** @param {Video} v */
 function update(v) {
   const was = video?.status;
@@ -108,6 +117,7 @@ function update(v) {
   $('#title').textContent = v.title || 'Untitled';
   showFacts(v);
   showPending(v);
+  player?.setDownloads(downloadsOf(v));
   if (v.playable && !player) {
     void showPlayer().catch((err) => {
       $('#error').textContent = /** @type {Error} */ (err).message;

@@ -90,6 +90,7 @@ async function main() {
     title: v.title || 'Video',
     poster: v.posterUrl ?? undefined,
     compact: embed,
+    downloads: v.downloads ?? [],
     onFatal: async (kind) => {
       // A playback that started runs on its session to the end; if a part is refused, ask the server why.
       if (kind === 'network' && (await info()))
