@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FFMPEG, FFPROBE, makeClip } from '../fixtures/generate.js';
 import { parseAttributes, parseMasterPlaylist, resolveUri } from '../helpers/hls.js';
 import { publishFake } from '../helpers/publish.js';
-import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { startTestReel, type TestReel, waitUntilReady } from '../helpers/reel.js';
 import { tusUpload } from '../helpers/upload.js';
 
 const run = promisify(execFile);
@@ -125,16 +125,7 @@ describe('storyboards and I-frame playlists', () => {
     clip = await makeClip('boards-22s', { width: 640, height: 360, seconds: SECONDS, audio: true });
     const started = Date.now();
     id = await tusUpload(t, fs.readFileSync(clip), { filename: 'boards.mp4', playback_policy: 'signed' });
-    await waitFor(
-      'ready',
-      async () => {
-        const v = (await (await t.api(`/v1/videos/${id}`)).json()) as { status: string };
-        if (v.status === 'failed') throw new Error('the video failed');
-        return v.status === 'ready';
-      },
-      90_000,
-      100,
-    );
+    await waitUntilReady(t, id, 90_000);
     console.log(`boards: ${SECONDS} s clip ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const { url } = (await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string };
     base = url.slice(0, url.lastIndexOf('/') + 1);

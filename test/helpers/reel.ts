@@ -69,3 +69,21 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** Waits until the video is ready (polling its API view every 100 ms); throws when it fails. */
+export async function waitUntilReady(
+  t: Pick<TestReel, 'api'>,
+  id: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitFor(
+    `video ${id} ready`,
+    async () => {
+      const v = (await (await t.api(`/v1/videos/${id}`)).json()) as { status: string; error?: string };
+      if (v.status === 'failed') throw new Error(`the video failed: ${v.error ?? ''}`);
+      return v.status === 'ready';
+    },
+    timeoutMs,
+    100,
+  );
+}

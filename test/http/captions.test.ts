@@ -12,7 +12,7 @@ import { type Cue, parseSubtitles } from '../../src/media/subtitles.js';
 import { makeRichClip } from '../fixtures/generate.js';
 import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from '../helpers/hls.js';
 import { publishFake } from '../helpers/publish.js';
-import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { startTestReel, type TestReel, waitUntilReady } from '../helpers/reel.js';
 import { tusUpload } from '../helpers/upload.js';
 import { launchChromium, openPage } from '../web/browser.js';
 
@@ -105,16 +105,7 @@ describe('caption tracks', () => {
     // Below the 240p rung: one small rendition, the cheapest processing that still has every stream.
     const clip = await makeRichClip({ width: 320, height: 180 });
     id = await tusUpload(t, fs.readFileSync(clip), { filename: 'rich.mp4' });
-    await waitFor(
-      'ready',
-      async () => {
-        const v = (await (await t.api(`/v1/videos/${id}`)).json()) as { status: string };
-        if (v.status === 'failed') throw new Error('the video failed');
-        return v.status === 'ready';
-      },
-      60_000,
-      100,
-    );
+    await waitUntilReady(t, id, 60_000);
     playUrl = ((await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string }).url;
     const key = await t.api('/v1/keys', json({ name: 'viewer', scopes: ['read'] }));
     readKey = ((await key.json()) as { key: string }).key;

@@ -11,7 +11,7 @@ import { imagesRendered } from '../../src/http/playThumbnails.js';
 import { FFMPEG, FFPROBE, makeRichClip } from '../fixtures/generate.js';
 import { publishFake } from '../helpers/publish.js';
 import { rawRequest } from '../helpers/rawHttp.js';
-import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { startTestReel, type TestReel, waitUntilReady } from '../helpers/reel.js';
 import { tusUpload } from '../helpers/upload.js';
 
 const run = promisify(execFile);
@@ -101,16 +101,7 @@ describe('thumbnails and animated previews by URL', () => {
     clip = await makeRichClip();
     t = await startTestReel({ ladder: '360,240', 'thumbnail-renders': '1', 'thumbnails-kept': String(KEPT) });
     id = await tusUpload(t, fs.readFileSync(clip), { filename: 'rich.mp4' });
-    await waitFor(
-      'ready',
-      async () => {
-        const v = (await (await t.api(`/v1/videos/${id}`)).json()) as { status: string };
-        if (v.status === 'failed') throw new Error('the video failed');
-        return v.status === 'ready';
-      },
-      60_000,
-      100,
-    );
+    await waitUntilReady(t, id, 60_000);
     const { url } = (await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string };
     base = url.replace(/master\.m3u8$/, '');
     token = base.split('/').at(-2)!;

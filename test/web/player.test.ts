@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRichClip } from '../fixtures/generate.js';
-import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
+import { startTestReel, type TestReel, waitUntilReady } from '../helpers/reel.js';
 import { tusUpload } from '../helpers/upload.js';
 import { launchChromium, openPage, screenshot } from './browser.js';
 
@@ -63,16 +63,7 @@ describe('the player in Chromium', () => {
       playback_policy: 'public',
       mp4: 'true',
     });
-    await waitFor(
-      'ready',
-      async () => {
-        const v = (await (await t.api(`/v1/videos/${id}`)).json()) as { status: string };
-        if (v.status === 'failed') throw new Error('the video failed');
-        return v.status === 'ready';
-      },
-      60_000,
-      100,
-    );
+    await waitUntilReady(t, id, 60_000);
     watchUrl = `${t.url}/watch/${id}/public`;
   }, 90_000);
   afterAll(async () => {
