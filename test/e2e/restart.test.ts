@@ -98,7 +98,9 @@ describe('restart safety', () => {
       ...text.split('\n').filter((l) => l && !l.startsWith('#')),
       ...[...text.matchAll(/URI="([^"]+)"/g)].map((m) => m[1]!),
     ];
-    expect(playlists.length).toBe(4);
+    // Three rungs, their three I-frame playlists, and the audio.
+    expect(playlists.length).toBe(7);
+    expect(playlists.filter((p) => p.endsWith('/iframes.m3u8'))).toHaveLength(3);
     for (const p of playlists) {
       const media = new URL(p, playUrl);
       const lines = (await (await fetch(media)).text()).split('\n');
