@@ -93,3 +93,12 @@ export async function activeApiKeyIds(db: Queryable, ids: string[]): Promise<Set
   );
   return new Set(rows.map((r) => r.id));
 }
+
+/** One key by id (revoked ones too), never its secret; null when there is none. */
+export async function getApiKey(db: Queryable, id: string): Promise<ApiKeyRow | null> {
+  const rows = await db.query<ApiKeyRow>(
+    'SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys WHERE id = $1',
+    [id],
+  );
+  return rows[0] ?? null;
+}

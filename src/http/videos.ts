@@ -9,6 +9,7 @@ import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
 import { needScope } from './auth.js';
 import { registerCaptions } from './captions.js';
+import { registerCurrentKey } from './currentKey.js';
 import type { KeyRevocations } from './keyRevocations.js';
 import { registerKeys } from './keys.js';
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './listCursor.js';
@@ -152,6 +153,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
 
   app.addSchema(videoSchema);
   registerKeys(app, { db, log, requireApiKey: deps.requireApiKey, revocations: deps.revocations });
+  registerCurrentKey(app, { db, requireApiKey: deps.requireApiKey });
 
   app.register(async (api) => {
     api.addHook('onRequest', deps.requireApiKey);
