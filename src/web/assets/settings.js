@@ -78,8 +78,7 @@ async function start() {
 function showNotAdmin(err) {
   const access = SCOPE_LABEL[widest(me.scopes)].toLowerCase();
   $('#not-admin-text').textContent =
-    `API keys and webhooks can only be managed with an admin key. This browser uses “${me.name || me.id}”, ` +
-    `a key with ${access} access, and the server said: ${err.message}`;
+    `This browser uses “${me.name || me.id}”, a key with ${access} access. The server answered: “${err.message}”`;
   $('#not-admin').hidden = false;
 }
 
