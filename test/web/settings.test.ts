@@ -97,10 +97,17 @@ describe('the settings page in Chromium', () => {
     fetch(t.url + path, { ...init, headers: { Authorization: `Bearer ${key}` } });
 
   it('an admin creates a read key (shown once, works for read, refused for write) and revokes it', async () => {
+    // A name that is markup is shown as text.
+    const marked = await createApiKey(t.reel.db, '<img src=x onerror="window.__pwned=1">', ['read']);
     const { page, problems } = await signedIn(t.apiKey);
-    await page.goto(`${t.url}/settings`);
+    const res = await page.goto(`${t.url}/settings`);
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
     await page.getByRole('heading', { name: 'API keys' }).waitFor();
     expect(await page.locator('#keys-body tr', { hasText: 'This browser' }).count()).toBe(1);
+    const markedRow = page.locator(`#keys-body tr[data-key-id="${marked.id}"]`);
+    expect(await markedRow.locator('.key-name').textContent()).toBe('<img src=x onerror="window.__pwned=1">');
+    expect(await page.locator('#keys-body img').count()).toBe(0);
+    expect(await page.evaluate(() => 'window.__pwned' in window || '__pwned' in window)).toBe(false);
 
     // Keyboard only: the name, then the scope by arrow key, then Enter.
     await page.getByLabel('Name', { exact: true }).focus();
