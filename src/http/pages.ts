@@ -82,6 +82,7 @@ export async function registerPages(app: FastifyInstance, deps: PagesDeps): Prom
     app.get('/', hidden, page('index.html'));
     app.get('/upload', hidden, page('upload.html'));
     app.get('/videos/:id', hidden, page('video.html'));
+    app.get('/analytics', hidden, page('analytics.html'));
   }
   if (roles.has('play')) {
     app.get('/watch/:videoId/:access', hidden, page('watch.html'));
