@@ -207,8 +207,8 @@ export function registerBeacons(app: FastifyInstance, deps: BeaconsDeps): void {
             `and ${MAX_EVENTS} events; REEL_BEACONS_PER_MINUTE per viewer and video (429 ` +
             `${errors.tooManyBeacons.code}). \`access\` is what the playback URL holds: \`public\`, or the ` +
             "signed video's playback or session token. Always 204 for a well-formed beacon, counted or not " +
-            '(an unknown or unplayable video, or a refused token, is ignored): it reveals nothing. No API key: ' +
-            'the play role answers it.',
+            '(an unknown or unplayable video, or a refused token, is ignored): it reveals nothing. The play ' +
+            'role answers it. No API key.',
           body: bodySchema,
           response: { 204: noContent, '4xx': errorRef },
         },
