@@ -10,8 +10,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rollUpAnalytics } from '../../src/analytics/rollup.js';
 import { histogramQuantile, STARTUP_BUCKETS, startupBucket } from '../../src/analytics/stats.js';
 import { errors } from '../../src/core/errors.js';
-import { countViewEvents } from '../../src/db/analytics.js';
+import {
+  countViewEvents,
+  insertViewEvent,
+  libraryTotals,
+  todaysSalt,
+  videoDays,
+} from '../../src/db/analytics.js';
+import { insertUploadingVideo } from '../../src/db/videos.js';
 import { WindowLimiter } from '../../src/http/beacons.js';
+import { postgresDb, type TestDb } from '../helpers/db.js';
 import { publishFake } from '../helpers/publish.js';
 import { rawRequest } from '../helpers/rawHttp.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
@@ -444,5 +452,65 @@ describe('viewing analytics (one server, PGlite)', () => {
     expect(after.views).toBe(2);
     const left = await db().query("SELECT 1 FROM viewer_days WHERE video_id = 'vid_stats'");
     expect(left).toEqual([]);
+  });
+});
+
+describe('the rollup on Postgres: the same SQL, and two rollups at once count every event once', () => {
+  let pg: TestDb;
+  beforeAll(async () => {
+    pg = await postgresDb();
+  });
+  afterAll(() => pg?.drop());
+
+  it('adds 300 events from two concurrent rollups into one day, with unique viewers', async () => {
+    const db = pg.db;
+    await insertUploadingVideo(db, {
+      id: 'vid_pg',
+      title: 'On Postgres',
+      filename: 'a.mp4',
+      playbackPolicy: 'public',
+    });
+    const { day } = await todaysSalt(db, 'salt-1');
+    expect((await todaysSalt(db, 'salt-2')).day).toBe(day);
+    const base = {
+      videoId: 'vid_pg',
+      day,
+      referrer: null,
+      startupMs: 700,
+      playingMs: 1000,
+      bitrateBits: 1_000_000,
+      bitrateMs: 1000,
+      rebuffers: 0,
+      rebufferMs: 0,
+      switches: 0,
+      errors: 0,
+      reached: 1,
+    };
+    for (let i = 0; i < 300; i++)
+      await insertViewEvent(db, {
+        ...base,
+        started: true,
+        viewer: `viewer-${i % 30}`,
+        referrer: i % 2 ? 'https://a.example' : null,
+      });
+    const [a, b] = await Promise.all([
+      rollUpAnalytics(db, { maxRawEvents: 1_000_000 }),
+      rollUpAnalytics(db, { maxRawEvents: 1_000_000 }),
+    ]);
+    expect(a.events + b.events).toBe(300);
+    expect(await countViewEvents(db)).toBe(0);
+    const [d] = await videoDays(db, 'vid_pg', day, day);
+    expect(d).toMatchObject({
+      views: 300,
+      uniqueViewers: 30,
+      watchMs: 300_000,
+      referrers: { 'https://a.example': 150 },
+    });
+    expect(d!.retention[0]).toBe(300);
+    const lib = await libraryTotals(db, day, day, 10);
+    expect(lib.videos).toEqual([
+      expect.objectContaining({ videoId: 'vid_pg', title: 'On Postgres', views: 300, uniqueViewers: 30 }),
+    ]);
+    expect(lib.days).toEqual([expect.objectContaining({ day, views: 300 })]);
   });
 });
