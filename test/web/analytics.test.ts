@@ -1,5 +1,5 @@
 /**
- * Viewing analytics in Debian's Chromium against a real Reel: a published 4 s video played to its end on the
+ * Viewing analytics in Debian's Chromium against a real Reel: a published 2 s video played to its end on the
  * public watch page (opened from another site) sends its beacons (start with the startup time and the
  * referring origin only, time played at the rendition's bit rate, every 5 % point), with no cookie; after a
  * rollup, the video page shows the figures and the two charts, and /analytics the library. Screenshots at
@@ -44,7 +44,7 @@ describe('viewing analytics in Chromium', () => {
     [t, browser, clip] = await Promise.all([
       startTestReel({ ladder: '240', 'analytics-rollup-seconds': '3600' }),
       launchChromium(),
-      makeClip('analytics-240p', { width: 320, height: 240, seconds: 4 }),
+      makeClip('analytics-240p', { width: 320, height: 240, seconds: 2 }),
     ]);
     id = await tusUpload(t, fs.readFileSync(clip), {
       filename: 'walk.mp4',
@@ -120,7 +120,7 @@ describe('viewing analytics in Chromium', () => {
     expect(start[0]!.startupMs!).toBeLessThan(15_000);
     const played = events.filter((e) => e.type === 'play');
     expect(played.every((e) => (e.bitrate ?? 0) > 0)).toBe(true);
-    expect(played.reduce((s, e) => s + (e.ms ?? 0), 0)).toBeGreaterThan(2500);
+    expect(played.reduce((s, e) => s + (e.ms ?? 0), 0)).toBeGreaterThan(1200);
     const points = new Set(events.flatMap((e) => e.points ?? []));
     expect([...points].sort((a, b) => a - b)).toEqual(Array.from({ length: 21 }, (_, i) => i));
     await context.close();
