@@ -213,6 +213,36 @@ export const SETTINGS = [
   }),
   setting({
     section: 'http',
+    key: 'beaconsPerMinute',
+    flag: 'beacons-per-minute',
+    env: 'REEL_BEACONS_PER_MINUTE',
+    default: '30',
+    description:
+      'viewing beacons (POST /v1/beacons) one viewer (IP address) may send a minute for one video; more get 429 (a player sends one every 10 s)',
+    parse: int(1, 100_000),
+  }),
+  setting({
+    section: 'http',
+    key: 'analyticsRollupSeconds',
+    flag: 'analytics-rollup-seconds',
+    env: 'REEL_ANALYTICS_ROLLUP_SECONDS',
+    default: '60',
+    description:
+      'how often a process with the upload role rolls raw viewing events up into per-video, per-day rows (what the analytics API shows)',
+    parse: num(1),
+  }),
+  setting({
+    section: 'http',
+    key: 'analyticsMaxRawEvents',
+    flag: 'analytics-max-raw-events',
+    env: 'REEL_ANALYTICS_MAX_RAW_EVENTS',
+    default: '1000000',
+    description:
+      'most raw viewing events kept while waiting for the rollup; the oldest beyond it are dropped (and a warning logged)',
+    parse: int(1000),
+  }),
+  setting({
+    section: 'http',
     key: 'bodyIdleSeconds',
     flag: 'body-idle-seconds',
     env: 'REEL_BODY_IDLE_SECONDS',

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { rollUpAnalytics } from './analytics/rollup.js';
 import type { Config } from './config.js';
 import type { Db, ObjectStore } from './core/ports.js';
 import { countActiveApiKeys, createApiKey } from './db/apiKeys.js';
@@ -13,6 +14,7 @@ import { expireLeasesOfDeadProcess } from './db/jobs.js';
 import { openDb } from './db/open.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth, needScope } from './http/auth.js';
+import { registerBeacons } from './http/beacons.js';
 import { registerImports } from './http/imports.js';
 import { KeyRevocations } from './http/keyRevocations.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
@@ -152,8 +154,10 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       registerSigningKeys(app, { db, log, requireApiKey, customerKeys: tokenKeys.customer });
       registerWebhooks(app, { db, config, log, requireApiKey });
     }
-    if (roles.has('play'))
+    if (roles.has('play')) {
       registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });
+      registerBeacons(app, { db, tokenKeys, config, log });
+    }
   }
   const listen = async (server: FastifyInstance, port: number) => {
     await server.listen({ port, host: config.host });
@@ -179,6 +183,12 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       void uploads.recover().catch((err) => log.warn({ err }, 'upload recovery failed'));
     };
     timers.push(setInterval(housekeeping, 10 * 60_000));
+    // Viewing analytics: raw beacons into per-video, per-day rows (safe to run in every upload process).
+    const rollUp = () =>
+      void rollUpAnalytics(db, { maxRawEvents: config.analyticsMaxRawEvents, log }).catch((err) =>
+        log.warn({ err }, 'viewing analytics rollup failed; will try again'),
+      );
+    timers.push(setInterval(rollUp, config.analyticsRollupSeconds * 1000));
   }
   worker?.start();
   // Webhook deliveries go out from the processes with the upload role (the API: every deployment has one),

@@ -333,6 +333,19 @@ export const errors = {
     (max: number) =>
       `The caption file is larger than ${max} bytes, the most this server accepts (REEL_MAX_CAPTION_BYTES).`,
   ),
+  beaconTooLarge: define(
+    'REEL_BEACON_TOO_LARGE',
+    413,
+    'A viewing beacon (POST /v1/beacons) is larger than a player ever sends.',
+    (max: number) => `A beacon is at most ${max} bytes: send fewer events per batch.`,
+  ),
+  tooManyBeacons: define(
+    'REEL_TOO_MANY_BEACONS',
+    429,
+    'This viewer sent more beacons for this video than REEL_BEACONS_PER_MINUTE allows; the next minute takes them again.',
+    (perMinute: number) =>
+      `Too many beacons: a viewer may send ${perMinute} a minute for one video (REEL_BEACONS_PER_MINUTE). Batch the events (a player sends one every 10 s).`,
+  ),
   invalidCursor: define(
     'REEL_INVALID_CURSOR',
     400,

@@ -83,6 +83,7 @@ export async function registerPages(app: FastifyInstance, deps: PagesDeps): Prom
     app.get('/upload', hidden, page('upload.html'));
     app.get('/videos/:id', hidden, page('video.html'));
     app.get('/settings', hidden, page('settings.html'));
+    app.get('/analytics', hidden, page('analytics.html'));
   }
   if (roles.has('play')) {
     app.get('/watch/:videoId/:access', hidden, page('watch.html'));

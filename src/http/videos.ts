@@ -7,6 +7,7 @@ import type { Db, ObjectStore } from '../core/ports.js';
 import { deleteVideoRow, getVideo, type ListFilters, listVideos, toView } from '../db/videos.js';
 import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
+import { registerAnalytics } from './analytics.js';
 import { needScope } from './auth.js';
 import { registerCaptions } from './captions.js';
 import { registerCurrentKey } from './currentKey.js';
@@ -252,6 +253,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
 
     registerVideoUpdate(api, { db, store, log, maxAttempts: config.maxAttempts });
     registerCaptions(api, { db, store, config, log });
+    registerAnalytics(api, { db });
 
     api.delete<{ Params: IdParams }>(
       '/v1/videos/:id',

@@ -264,6 +264,10 @@ export function followEvents(path, { onEvent, onState }) {
 
 /** Header behaviour shared by the pages that need a key. */
 export function setUpHeader() {
+  // Viewing analytics (/analytics), before the API reference.
+  const nav = $('header.top nav');
+  if (nav && !nav.querySelector('a[href="/analytics"]'))
+    nav.querySelector('a[href="/docs"]')?.before(h('a', { href: '/analytics', text: 'Analytics' }));
   const forget = $('#forget-key');
   forget?.addEventListener('click', () => {
     if (!confirm('Forget the API key in this browser? You will be asked for it again.')) return;

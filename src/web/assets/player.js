@@ -5,6 +5,7 @@
 // a quality menu and the stats the viewer can read: the rendition playing, the bandwidth estimate, the
 // buffer ahead, dropped frames.
 import Hls from '/assets/vendor/hls.mjs';
+import { startBeacon } from './beacon.js';
 import { fmtBitrate, fmtBytes, h } from './common.js';
 import { icon, setIcon } from './playerIcons.js';
 import { createMenu } from './playerMenu.js';
@@ -762,10 +763,14 @@ export function createPlayer(
     onFatal?.('unsupported', {});
   }
 
+  // ---- viewing analytics: batched beacons, no cookies (beacon.js) ----
+  const beacon = startBeacon(video, masterUrl, state.hls);
+
   return {
     video,
     setDownloads,
     destroy() {
+      beacon.stop();
       clearInterval(timer);
       state.hls?.destroy();
     },

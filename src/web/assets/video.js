@@ -4,6 +4,7 @@
 // processing its progress moves live, and the player appears as soon as it is playable (its first seconds
 // are published): it plays what is there while the rest is encoded.
 
+import { mountVideoAnalytics } from './analytics.js';
 import {
   $,
   ApiError,
@@ -164,6 +165,7 @@ try {
   /** @type {Video} */
   const first = await api(`/v1/videos/${encodeURIComponent(id)}`);
   update(first);
+  mountVideoAnalytics($('#analytics'), first.id);
   if (first.status !== 'ready') {
     stopEvents = followEvents('/v1/events', {
       onEvent(event, data) {
