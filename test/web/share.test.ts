@@ -99,12 +99,12 @@ describe('share links in Chromium', () => {
     // The embed code plays through the share link; its options are in its URL.
     const code = page.getByLabel('Embed code');
     expect(await code.inputValue()).toContain(`<iframe src="${link}/embed"`);
-    await page.getByLabel(/^Autoplay/).check();
+    await page.getByRole('checkbox', { name: /Autoplay/ }).check();
     expect(await code.inputValue()).toContain(`src="${link}/embed?autoplay=1&amp;muted=1"`);
-    await page.getByLabel('Loop', { exact: true }).check();
+    await page.getByRole('checkbox', { name: 'Loop' }).check();
     await page.getByLabel('Start at').fill('2');
     expect(await code.inputValue()).toContain(`${link}/embed?autoplay=1&amp;muted=1&amp;loop=1&amp;start=2"`);
-    await page.getByLabel('Muted', { exact: true }).uncheck();
+    await page.getByRole('checkbox', { name: 'Muted', exact: true }).uncheck();
     expect(await code.inputValue()).toContain('autoplay=1&amp;muted=0');
 
     for (const { name, viewport } of SIZES) {
@@ -129,12 +129,18 @@ describe('share links in Chromium', () => {
     expect(await shortItem.getByRole('button', { name: 'Copy link' }).isEnabled()).toBe(true);
     await expect.poll(() => shortItem.textContent(), { timeout: 5_000 }).toMatch(/Expired/);
     expect(await shortItem.getByRole('button', { name: 'Expired' }).isDisabled()).toBe(true);
+    await shortItem.scrollIntoViewIfNeeded();
+    await screenshot(page, 'share-panel-expired-1440');
     // …nor is it offered for the embed code.
     expect(await page.getByLabel('Plays through').locator('option').count()).toBe(1);
 
     // Revoke: gone from the list, and its page says so.
     page.once('dialog', (d) => void d.accept());
-    await item.getByRole('button', { name: /^Revoke/ }).click();
+    await page
+      .locator('.share-item')
+      .filter({ hasText: 'Blog post' })
+      .getByRole('button', { name: /^Revoke/ })
+      .click();
     await expect.poll(() => page.locator(`.share-item input[value="${link}"]`).count()).toBe(0);
     const viewer = await openPage(await context());
     await viewer.page.goto(link);
