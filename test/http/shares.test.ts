@@ -31,7 +31,7 @@ interface SharePlayback {
   posterUrl: string | null;
 }
 
-const TTL = 2;
+const TTL = 3;
 
 describe('share links', () => {
   let t: TestReel;
