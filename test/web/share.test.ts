@@ -2,13 +2,14 @@
  * Share links in Debian's Chromium (issue 14) against a real Reel whose playback tokens last 3 s: the video
  * page's Share panel makes a link, lists it with its expiry kept up to date (a link that expires while the
  * page is open can no longer be copied) and builds the embed code; the link's page plays the signed video
- * after its first token expired (it fetches fresh ones); the embed does not play by itself, does with
+ * after its first token expired (it fetches fresh ones, and again when a start is refused); the embed does not play by itself, does with
  * autoplay&muted, and two embeds on one page never play over each other. Screenshots of the panel and the
  * /s/ page at 1440×900, 1366×768 and 390×844, and in dark mode, go to test-artifacts/screenshots/.
  */
 import fs from 'node:fs';
 import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors } from '../../src/core/errors.js';
 import { makeClip } from '../fixtures/generate.js';
 import { startTestReel, type TestReel, waitUntilReady } from '../helpers/reel.js';
 import { tusUpload } from '../helpers/upload.js';
@@ -172,6 +173,28 @@ describe('share links in Chromium', () => {
     await page.emulateMedia({ colorScheme: 'dark' });
     await screenshot(page, 'share-page-dark-1440');
     expect(problems).toEqual([]);
+
+    // A start refused (a page left open past its token, or its session): a fresh token, and it plays on.
+    const { page: later } = await openPage(await context());
+    let masters = 0;
+    await later.route('**/master.m3u8', (route) =>
+      masters++ === 0
+        ? route.fulfill({
+            status: 403,
+            contentType: 'application/json',
+            body: JSON.stringify(errors.expiredToken().toBody()),
+          })
+        : route.continue(),
+    );
+    const asked: string[] = [];
+    later.on('request', (r) => {
+      if (r.url().includes('/playback')) asked.push(r.url().slice(t.url.length));
+    });
+    await later.goto(s.url);
+    await playing(later);
+    expect(masters).toBe(2);
+    // Only the page load counts a view; the renewal says so.
+    expect(asked).toEqual([`/s/${s.id}/playback`, `/s/${s.id}/playback?renew=1`]);
   });
 
   it('the embed does not play by itself; with autoplay&muted it does; two embeds never play over each other', async () => {

@@ -158,11 +158,13 @@ function play(v, options) {
       // A share link: the playback's token or session ran out (a page left open for hours): a fresh one
       // carries on where it was, at most once a minute; a revoked or expired link is told by info().
       if (kind === 'network' && shareId && Date.now() - renewedAt > 60_000) {
-        const where = player?.video.currentTime ?? 0;
-        const playing = player ? !player.video.paused : false;
+        const v = player?.video;
+        const where = v?.currentTime ?? 0;
+        // Refused before it ever played: as the link asked; else it goes on only if it was playing.
+        const autoplay = !v || v.played.length === 0 ? options.autoplay : !v.paused;
         renewedAt = Date.now();
         const fresh = await info();
-        if (fresh) play(fresh, { ...options, start: where, autoplay: playing });
+        if (fresh) play(fresh, { ...options, start: where, autoplay });
         return;
       }
       // A playback that started runs on its session to the end; if a part is refused, ask the server why.
