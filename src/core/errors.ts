@@ -454,6 +454,33 @@ export const errors = {
     (size: number, max: number) =>
       `The file is ${size} bytes; this upload link takes at most ${max} bytes. Ask whoever gave it to you for a link that takes a larger file.`,
   ),
+  // share links (issue 14): /s/{id} plays one video for anyone with the link, until it expires or is revoked
+  shareNotFound: define(
+    'REEL_SHARE_NOT_FOUND',
+    404,
+    'No share link has this id (never made, mistyped, or its video was deleted), or it belongs to another video.',
+    () =>
+      'This share link does not exist: it may have been mistyped, or its video was deleted. Ask whoever shared it for a new link.',
+  ),
+  shareRevoked: define(
+    'REEL_SHARE_REVOKED',
+    410,
+    "The share link was revoked by the video's owner.",
+    () => 'This share link was turned off by the person who shared it. Ask them for a new link.',
+  ),
+  shareExpired: define(
+    'REEL_SHARE_EXPIRED',
+    410,
+    'The share link expired (its owner chose how long it lasts).',
+    (expiredAt: string) => `This share link expired at ${expiredAt}. Ask whoever shared it for a new link.`,
+  ),
+  shareLimit: define(
+    'REEL_SHARE_LIMIT',
+    409,
+    'The video already has as many working share links as one video may have: revoke some first.',
+    (max: number) =>
+      `This video already has ${max} working share links, the most one video may have. Revoke the ones no longer needed, then make a new one.`,
+  ),
   rangeNotSatisfiable: define(
     'REEL_RANGE_NOT_SATISFIABLE',
     416,

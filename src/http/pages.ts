@@ -44,6 +44,20 @@ const PAGE_SECURITY = (frameable: boolean, publicUrl: string | undefined) => {
   ].join('; ');
 };
 
+/** Sends one of the pages with its security headers (shares.ts answers /s/… with it, with its status). */
+export async function sendPage(
+  reply: FastifyReply,
+  name: string,
+  frameable: boolean,
+  publicUrl: string | undefined,
+): Promise<FastifyReply> {
+  reply.header('Content-Security-Policy', PAGE_SECURITY(frameable, publicUrl));
+  reply.header('X-Content-Type-Options', 'nosniff');
+  reply.header('Referrer-Policy', 'same-origin');
+  reply.header('Cache-Control', 'no-cache');
+  return reply.type('text/html; charset=utf-8').send(await fsp.readFile(path.join(WEB_DIR, name)));
+}
+
 export async function registerPages(app: FastifyInstance, deps: PagesDeps): Promise<void> {
   const { config } = deps;
   const roles = new Set(config.roles);
@@ -69,13 +83,8 @@ export async function registerPages(app: FastifyInstance, deps: PagesDeps): Prom
 
   const page =
     (name: string, frameable = false) =>
-    async (_req: FastifyRequest, reply: FastifyReply) => {
-      reply.header('Content-Security-Policy', PAGE_SECURITY(frameable, config.publicUrl));
-      reply.header('X-Content-Type-Options', 'nosniff');
-      reply.header('Referrer-Policy', 'same-origin');
-      reply.header('Cache-Control', 'no-cache');
-      return reply.type('text/html; charset=utf-8').send(await fsp.readFile(path.join(WEB_DIR, name)));
-    };
+    async (_req: FastifyRequest, reply: FastifyReply) =>
+      sendPage(reply, name, frameable, config.publicUrl);
   const hidden = { schema: { hide: true } };
 
   if (roles.has('upload')) {

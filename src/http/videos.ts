@@ -27,6 +27,7 @@ import {
   playbackPolicy,
   videoStatus,
 } from './schemas.js';
+import { registerShares } from './shares.js';
 import { signPlaybackToken, type TokenKeys } from './tokens.js';
 import { registerVideoUpdate } from './videoUpdate.js';
 
@@ -254,6 +255,7 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
     registerVideoUpdate(api, { db, store, log, maxAttempts: config.maxAttempts });
     registerCaptions(api, { db, store, config, log });
     registerAnalytics(api, { db });
+    registerShares(api, { db, config, log });
 
     api.delete<{ Params: IdParams }>(
       '/v1/videos/:id',

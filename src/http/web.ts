@@ -4,15 +4,16 @@
  * and the watch page's info (watchInfo.ts), each under the role that serves it.
  */
 import type { FastifyInstance } from 'fastify';
-import type { HttpConfig, ProcessConfig } from '../config.js';
+import type { AccessConfig, HttpConfig, ProcessConfig } from '../config.js';
 import { registerDocs } from './docs.js';
 import { type EventsDeps, registerEvents } from './events.js';
 import { registerPages } from './pages.js';
+import { registerSharePages } from './shares.js';
 import type { TokenKeys } from './tokens.js';
 import { registerWatchInfo } from './watchInfo.js';
 
 export interface WebDeps extends EventsDeps {
-  config: ProcessConfig & HttpConfig;
+  config: ProcessConfig & HttpConfig & AccessConfig;
   tokenKeys: TokenKeys;
 }
 
@@ -23,4 +24,5 @@ export async function registerWeb(app: FastifyInstance, deps: WebDeps): Promise<
   await registerPages(app, deps);
   if (roles.has('upload')) registerEvents(app, deps);
   if (roles.has('play')) registerWatchInfo(app, deps);
+  if (roles.has('play')) registerSharePages(app, deps);
 }

@@ -335,13 +335,14 @@ describe('the web app in Chromium', () => {
     expect(videoId).not.toBe('');
     const owner = await openPage(await signedIn());
     await owner.page.goto(`${t.url}/videos/${videoId}`);
-    const linkInput = owner.page.getByLabel('Link that plays for anyone');
-    await expect.poll(() => linkInput.inputValue(), { timeout: 30_000 }).toMatch(/\/watch\//);
+    // The Share panel makes share links (issue 14): no one-hour token link is offered for copying.
+    await owner.page.getByRole('button', { name: 'Create share link' }).click();
+    const linkInput = owner.page.getByLabel('Share link', { exact: true });
+    await expect.poll(() => linkInput.inputValue(), { timeout: 30_000 }).toMatch(/\/s\//);
     const link = await linkInput.inputValue();
-    expect(link).toMatch(new RegExp(`^${t.url}/watch/${videoId}/[\\w-]+\\.[\\w-]+\\.[\\w-]+$`));
-    expect(await owner.page.locator('#share-expiry').textContent()).toMatch(/until .*\(in (59|60) minutes\)/);
+    expect(link).toMatch(new RegExp(`^${t.url}/s/[0-9A-Za-z]{22}$`));
     const embed = await owner.page.getByLabel('Embed code').inputValue();
-    expect(embed).toContain(`<iframe src="${t.url}/embed/${videoId}/`);
+    expect(embed).toContain(`<iframe src="${link}/embed"`);
     await screenshot(owner.page, '10-player-share');
 
     // A fresh context: no API key anywhere.
@@ -356,20 +357,25 @@ describe('the web app in Chromium', () => {
     expect(await unlabelled(viewer.page)).toEqual([]);
     await screenshot(viewer.page, '11-watch');
 
-    // The embed plays too.
+    // The embed plays too, once asked (embeds do not play by themselves).
     const embedUrl = /src="([^"]+)"/.exec(embed)![1]!;
     await viewer.page.goto(embedUrl);
+    await viewer.page.getByRole('button', { name: 'Play', exact: true }).click();
     await waitForPlayback(viewer.page, 0.5);
     await screenshot(viewer.page, '12-embed');
 
-    // One character of the signature changed.
-    const token = link.split('/').pop()!;
+    // A token link (GET /v1/videos/{id}/playback) with one character of the signature changed.
+    const { url: tokenUrl } = (await (await t.api(`/v1/videos/${videoId}/playback`)).json()) as {
+      url: string;
+    };
+    const token = new URL(tokenUrl).pathname.split('/')[3]!;
+    const tokenLink = `${t.url}/watch/${videoId}/${token}`;
     const [head, payload, sig] = token.split('.') as [string, string, string];
     const i = Math.floor(sig.length / 2);
     const tampered = `${head}.${payload}.${sig.slice(0, i)}${sig[i] === 'A' ? 'B' : 'A'}${sig.slice(i + 1)}`;
     expect((await fetch(`${t.url}/play/${videoId}/${tampered}/master.m3u8`)).status).toBe(403);
     const fresh = await openPage(viewerContext);
-    await fresh.page.goto(link.replace(token, tampered));
+    await fresh.page.goto(tokenLink.replace(token, tampered));
     const alert = fresh.page.getByRole('alert');
     await alert.waitFor();
     expect(await alert.textContent()).toMatch(/does not match its signature.*REEL_INVALID_TOKEN/s);

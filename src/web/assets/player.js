@@ -48,13 +48,30 @@ const loadPolicy = (/** @type {number} */ retries) => ({
  * refusal (4xx), 'media', or 'unsupported'); network failures show the player's own error with Retry.
  * @param {HTMLElement} container
  * @param {string} masterUrl
+ * Embeds (issue 14): `autoplay` (default true) starts playback once the stream is ready (the browser may
+ * refuse with sound); `muted` true/false forces the sound off/on for this player without remembering it
+ * (undefined: the viewer's remembered choice); `loop`; `start` in seconds; `exclusive`: a player that starts
+ * with sound pauses every other exclusive player of this site in the browser that plays with sound
+ * (two embeds on a page never play over each other).
  * @param {{title?: string, poster?: string, compact?: boolean, downloads?: Download[] | null,
+ *   autoplay?: boolean, muted?: boolean, loop?: boolean, start?: number, exclusive?: boolean,
  *   onFatal?: (kind: 'network' | 'media' | 'unsupported', detail: Record<string, unknown>) => void}} [options]
  */
 export function createPlayer(
   container,
   masterUrl,
-  { title = 'Video', poster, onFatal, compact = false, downloads = [] } = {},
+  {
+    title = 'Video',
+    poster,
+    onFatal,
+    compact = false,
+    downloads = [],
+    autoplay = true,
+    muted,
+    loop = false,
+    start = 0,
+    exclusive = false,
+  } = {},
 ) {
   // ---- elements ----
   const video = /** @type {HTMLVideoElement} */ (
@@ -380,7 +397,10 @@ export function createPlayer(
   const saved = Number(localStorage.getItem(VOLUME_ITEM));
   if (localStorage.getItem(VOLUME_ITEM) !== null && Number.isFinite(saved))
     video.volume = Math.max(0, Math.min(1, saved));
-  video.muted = localStorage.getItem(MUTED_ITEM) === 'true';
+  video.muted = muted ?? localStorage.getItem(MUTED_ITEM) === 'true';
+  // Sound forced by the embed's options is not the viewer's choice: remembered only once they change it.
+  let remember = muted === undefined;
+  video.loop = loop;
   const showVolume = () => {
     const silent = video.muted || video.volume === 0;
     setIcon(muteButton, silent ? 'muted' : 'volume');
@@ -392,22 +412,26 @@ export function createPlayer(
   showVolume();
   video.addEventListener('volumechange', () => {
     showVolume();
+    if (!remember) return;
     localStorage.setItem(VOLUME_ITEM, String(video.volume));
     localStorage.setItem(MUTED_ITEM, String(video.muted));
   });
   const toggleMute = () => {
+    remember = true;
     video.muted = !video.muted;
     if (!video.muted && video.volume === 0) video.volume = 0.5;
     say(video.muted ? 'Muted' : `Sound on, volume ${Math.round(video.volume * 100)}%`);
   };
   /** @param {number} delta */
   const changeVolume = (delta) => {
+    remember = true;
     video.volume = Math.max(0, Math.min(1, Math.round((video.volume + delta) * 100) / 100));
     if (video.volume > 0) video.muted = false;
     say(`Volume ${Math.round(video.volume * 100)}%`);
   };
   muteButton.addEventListener('click', toggleMute);
   volume.addEventListener('input', () => {
+    remember = true;
     video.volume = Number(volume.value);
     video.muted = video.volume === 0;
   });
@@ -674,6 +698,19 @@ export function createPlayer(
   };
   const timer = setInterval(updateStats, 500);
 
+  // ---- one exclusive player with sound at a time (embeds): same-origin frames share the channel ----
+  const channel = exclusive && 'BroadcastChannel' in window ? new BroadcastChannel('reel.player') : null;
+  const audible = () => !video.paused && !video.muted && video.volume > 0;
+  video.addEventListener('playing', () => {
+    if (audible()) channel?.postMessage('playing');
+  });
+  video.addEventListener('volumechange', () => {
+    if (audible()) channel?.postMessage('playing');
+  });
+  channel?.addEventListener('message', () => {
+    if (audible()) video.pause();
+  });
+
   // ---- the stream ----
   if (Hls.isSupported()) {
     // startPosition 0: a video still processing has an EVENT playlist, which hls.js would otherwise join at
@@ -681,7 +718,7 @@ export function createPlayer(
     const hls = new Hls({
       capLevelToPlayerSize: false,
       startLevel: -1,
-      startPosition: 0,
+      startPosition: start,
       manifestLoadPolicy: loadPolicy(1),
       playlistLoadPolicy: loadPolicy(2),
       fragLoadPolicy: loadPolicy(2),
@@ -698,7 +735,7 @@ export function createPlayer(
         h('option', { value: '-1', text: 'Automatic' }),
         ...order.map(([level, i]) => h('option', { value: String(i), text: levelLabel(level) })),
       );
-      tryPlay();
+      if (autoplay) tryPlay();
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, updateStats);
     hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, showCaptions);
@@ -752,7 +789,14 @@ export function createPlayer(
     quality.disabled = true;
     quality.replaceChildren(h('option', { text: 'Chosen by the browser' }));
     video.src = masterUrl;
-    video.addEventListener('loadedmetadata', tryPlay, { once: true });
+    video.addEventListener(
+      'loadedmetadata',
+      () => {
+        if (start) video.currentTime = start;
+        if (autoplay) tryPlay();
+      },
+      { once: true },
+    );
     video.addEventListener('error', () => {
       showError('The video could not be loaded.', () => {
         video.load();
@@ -772,6 +816,7 @@ export function createPlayer(
     destroy() {
       beacon.stop();
       clearInterval(timer);
+      channel?.close();
       state.hls?.destroy();
     },
   };

@@ -1,6 +1,6 @@
 // @ts-check
-// One video, for its owner: the player with quality menu and stats, a share link that plays for anyone
-// (a token link for a signed video, with its expiry), an embed code, retry and delete. While the video is
+// One video, for its owner: the player with quality menu and stats, the Share panel (share.js: share links
+// that last as long as the owner chooses, and the embed code builder), retry and delete. While the video is
 // processing its progress moves live, and the player appears as soon as it is playable (its first seconds
 // are published): it plays what is there while the rest is encoded.
 
@@ -10,16 +10,14 @@ import {
   ApiError,
   announce,
   api,
-  copyFrom,
-  fmtDate,
   fmtDuration,
-  fmtFromNow,
   followEvents,
   requireKey,
   STATUS_LABEL,
   setUpHeader,
 } from './common.js';
 import { createPlayer } from './player.js';
+import { setUpShare } from './share.js';
 
 const id = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 /** @typedef {import('./common.js').Video} Video */
@@ -38,7 +36,7 @@ function showFacts(v) {
   if (v.width && v.height) facts.push(`${v.width}×${v.height} source`);
   if (v.renditions.length)
     facts.push(`${v.renditions.length} renditions (${v.renditions.map((r) => r.name).join(', ')})`);
-  facts.push(v.playbackPolicy === 'public' ? 'Public' : 'Signed: plays through expiring links');
+  facts.push(v.playbackPolicy === 'public' ? 'Public' : 'Signed: plays only through share links');
   $('#facts').textContent = facts.join(' · ');
 }
 
@@ -63,28 +61,10 @@ function showPending(v) {
         : `${STATUS_LABEL[v.status]}. ${wait}`;
 }
 
-async function showShare() {
-  const { url, expiresAt } = await api(`/v1/videos/${id}/playback`);
-  // The access part of /play/{id}/{access}/master.m3u8: a token, or "public".
-  const access = new URL(url).pathname.split('/')[3];
-  const origin = location.origin;
-  const link = `${origin}/watch/${encodeURIComponent(id)}/${access}`;
-  $('#share-link').value = link;
-  $('#share-expiry').textContent = expiresAt
-    ? `Anyone with this link can watch until ${fmtDate(expiresAt)} (${fmtFromNow(expiresAt)}). After that it stops working; make a new one here.`
-    : 'Anyone with this link can watch: the video is public. The link does not expire.';
-  $('#new-link').hidden = !expiresAt;
-  const name = /** @type {Video} */ (video).title || 'Video';
-  const title = name.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
-  $('#embed').value =
-    `<iframe src="${origin}/embed/${encodeURIComponent(id)}/${access}" title="${title}" width="640" height="360" ` +
-    'style="border:0;max-width:100%;aspect-ratio:16/9;height:auto" allow="autoplay; fullscreen; picture-in-picture" allowfullscreen></iframe>';
-  $('#share').hidden = false;
-  return url;
-}
-
 async function showPlayer() {
-  const url = await showShare();
+  // The owner's own playback (a one-hour token is fine here: this page asks for a new one when loaded).
+  // Links for others are share links (share.js), never this token.
+  const { url } = await api(`/v1/videos/${id}/playback`);
   if (player) return;
   player = createPlayer($('#player'), url, {
     title: /** @type {Video} */ (video).title,
@@ -131,16 +111,6 @@ function update(v) {
 
 setUpHeader();
 /** @typedef {MouseEvent & {currentTarget: HTMLElement}} Click */
-$('#copy-link').addEventListener('click', (/** @type {Click} */ e) =>
-  copyFrom($('#share-link'), e.currentTarget),
-);
-$('#copy-embed').addEventListener('click', (/** @type {Click} */ e) =>
-  copyFrom($('#embed'), e.currentTarget),
-);
-$('#new-link').addEventListener('click', async () => {
-  await showShare();
-  announce('A new link was made.');
-});
 $('#retry').addEventListener('click', async () => {
   try {
     update(await api(`/v1/videos/${id}/retry`, { method: 'POST' }));
@@ -166,6 +136,7 @@ try {
   const first = await api(`/v1/videos/${encodeURIComponent(id)}`);
   update(first);
   mountVideoAnalytics($('#analytics'), first.id);
+  setUpShare(id, () => video?.title ?? '');
   if (first.status !== 'ready') {
     stopEvents = followEvents('/v1/events', {
       onEvent(event, data) {

@@ -1,14 +1,46 @@
 // @ts-check
-// The page a share link opens (/watch/{id}/{access}) and the embed (/embed/{id}/{access}): no API key, only
-// the playback access in the link. When the link cannot play, the page says why.
+// The page a link opens (/watch/{id}/{access}) and the embed (/embed/{id}/{access}): no API key, only the
+// playback access in the link. Share links (/s/{shareId}, /s/{shareId}/embed, issue 14) carry no token:
+// the page asks the server for a fresh one (GET /s/{shareId}/playback) at each load and whenever a playback
+// is refused, so the link works for as long as the share lives. When the link cannot play, the page says why.
+// Embed options in the query: autoplay, muted, loop, start (seconds); no autoplay by default.
 
 import { $, fmtDate, fmtFromNow } from './common.js';
 import { createPlayer } from './player.js';
 
-const [, kind, rawId, access] = location.pathname.split('/');
-const id = decodeURIComponent(rawId ?? '');
-const embed = kind === 'embed';
+const parts = location.pathname.split('/');
+const query = new URLSearchParams(location.search);
+/** The share id of a /s/ link, else ''. */
+const shareId = parts[1] === 's' ? decodeURIComponent(parts[2] ?? '') : '';
+const [, kind, rawId, access] = parts;
+const id = shareId ? '' : decodeURIComponent(rawId ?? '');
+const embed = shareId ? parts[3] === 'embed' || query.has('embed') : kind === 'embed';
 if (embed) document.body.classList.add('embed');
+
+/**
+ * A yes/no option of the query: `autoplay`, `autoplay=1` and `autoplay=true` are yes; `=0`, `=false`, no.
+ * @param {string} name
+ * @returns {boolean | undefined} undefined when absent
+ */
+function flag(name) {
+  const v = query.get(name);
+  if (v === null) return undefined;
+  return !/^(0|false|no|off)$/i.test(v);
+}
+const startAt = Number(query.get('start') ?? query.get('t') ?? 0);
+/** What the link asks of the player. Embeds do not play by themselves unless asked; autoplay implies muted
+ * (browsers refuse autoplay with sound) unless muted=0 is explicit. */
+const playOptions = (() => {
+  const autoplay = flag('autoplay') ?? !embed;
+  const muted = flag('muted') ?? (flag('autoplay') ? true : undefined);
+  return {
+    autoplay,
+    ...(muted === undefined ? {} : { muted }),
+    loop: flag('loop') ?? false,
+    start: Number.isFinite(startAt) && startAt > 0 ? startAt : 0,
+    exclusive: embed,
+  };
+})();
 
 /** What each refusal means for the person holding the link. @type {Record<string, string>} */
 const REASONS = {
@@ -25,6 +57,11 @@ const REASONS = {
     'This link was copied from a playback already under way: it cannot start the video. Ask whoever shared it for the video’s own link.',
   REEL_VIDEO_NOT_FOUND: 'This video does not exist. It may have been deleted.',
   REEL_INVALID_ID: 'This link is damaged: the video id is not valid.',
+  REEL_SHARE_NOT_FOUND:
+    'This link does not exist: it may have been mistyped or cut short, or its video was deleted. Ask whoever shared it for a new link.',
+  REEL_SHARE_REVOKED: 'This link was turned off by the person who shared it. Ask them for a new link.',
+  REEL_SHARE_EXPIRED:
+    'This link has expired: it worked for a time its owner chose. Ask whoever shared it for a new link.',
 };
 
 /**
@@ -42,11 +79,20 @@ function problem(text, detail = '') {
   }
 }
 
-/** Fetches the link's info; on a refusal, shows the reason and returns null. */
+let asked = false;
+
+/** Fetches the link's info (a share link's: with a fresh playback URL); on a refusal, shows why, returns null. */
 async function info() {
   let res;
   try {
-    res = await fetch(`/watch/${encodeURIComponent(id)}/${access}/info`, { cache: 'no-store' });
+    if (shareId) {
+      // The first request of this page load counts one view; later ones (renewals, polls) do not.
+      const renew = asked ? '?renew=1' : '';
+      asked = true;
+      res = await fetch(`/s/${encodeURIComponent(shareId)}/playback${renew}`, { cache: 'no-store' });
+      const body = res.ok ? await res.json() : null;
+      if (body) return { ...body, masterUrl: body.url, linkExpiresAt: body.shareExpiresAt };
+    } else res = await fetch(`/watch/${encodeURIComponent(id)}/${access}/info`, { cache: 'no-store' });
   } catch {
     problem('The server cannot be reached. Check your connection and reload.');
     return null;
@@ -61,7 +107,7 @@ async function info() {
 }
 
 async function main() {
-  if (!id || !access) {
+  if (!shareId && (!id || !access)) {
     problem('This link is incomplete: it needs a video and an access part (/watch/{video}/{access}).');
     return;
   }
@@ -83,15 +129,44 @@ async function main() {
   }
   $('#problem').hidden = true;
   $('#player').hidden = false;
-  if (v.expiresAt && !embed) {
-    $('#expiry').textContent = `This link works until ${fmtDate(v.expiresAt)} (${fmtFromNow(v.expiresAt)}).`;
+  // A share link's own expiry (its tokens are renewed behind it); a token link's is its token's.
+  const until = shareId ? v.linkExpiresAt : v.expiresAt;
+  if (until && !embed) {
+    $('#expiry').textContent = `This link works until ${fmtDate(until)} (${fmtFromNow(until)}).`;
   }
-  createPlayer($('#player'), v.masterUrl, {
+  play(v, playOptions);
+}
+
+/** @type {ReturnType<typeof createPlayer> | null} */
+let player = null;
+let renewedAt = 0;
+
+/**
+ * @param {{masterUrl: string, title?: string, posterUrl?: string | null, downloads?: import('./player.js').Download[]}} v
+ * @param {typeof playOptions} options
+ */
+function play(v, options) {
+  player?.destroy();
+  $('#player').replaceChildren();
+  player = createPlayer($('#player'), v.masterUrl, {
     title: v.title || 'Video',
     poster: v.posterUrl ?? undefined,
     compact: embed,
     downloads: v.downloads ?? [],
+    ...options,
     onFatal: async (kind) => {
+      // A share link: the playback's token or session ran out (a page left open for hours): a fresh one
+      // carries on where it was, at most once a minute; a revoked or expired link is told by info().
+      if (kind === 'network' && shareId && Date.now() - renewedAt > 60_000) {
+        const v = player?.video;
+        const where = v?.currentTime ?? 0;
+        // Refused before it ever played: as the link asked; else it goes on only if it was playing.
+        const autoplay = !v || v.played.length === 0 ? options.autoplay : !v.paused;
+        renewedAt = Date.now();
+        const fresh = await info();
+        if (fresh) play(fresh, { ...options, start: where, autoplay });
+        return;
+      }
       // A playback that started runs on its session to the end; if a part is refused, ask the server why.
       if (kind === 'network' && (await info()))
         problem('Playback stopped: the server refused a part of the video.');
