@@ -1,5 +1,6 @@
 // @ts-check
 // Shared by the pages: the API key (asked once, kept in this browser), API calls, the live feed, formats.
+import { showUploadIndicator } from './uploadActivity.js';
 
 /**
  * A video as the API answers it (GET /v1/videos/{id}).
@@ -264,6 +265,8 @@ export function followEvents(path, { onEvent, onState }) {
 
 /** Header behaviour shared by the pages that need a key. */
 export function setUpHeader() {
+  // Uploads running in this browser (any tab), linked to the upload page.
+  showUploadIndicator();
   const forget = $('#forget-key');
   forget?.addEventListener('click', () => {
     if (!confirm('Forget the API key in this browser? You will be asked for it again.')) return;
