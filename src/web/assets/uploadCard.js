@@ -21,7 +21,7 @@ const REFRESH_MS = 4000;
  *   upload: import('tus-js-client').Upload | null, name: string, message: string, error: string}} UploadState
  */
 
-const FIRST_CHECK_MS = 1200;
+const FIRST_CHECK_MS = 2500;
 /** As the upload page's file input. */
 const ACCEPT = 'video/*,.mkv,.mov,.mp4,.m4v,.webm,.avi,.mts,.m2ts,.ts,.3gp';
 
@@ -79,10 +79,19 @@ const busy = (id) =>
 async function refresh(id) {
   const s = stateOf(id);
   s.checkedAt = Date.now();
+  const auth = { Authorization: `Bearer ${getKey()}` };
   try {
+    // Still uploading? (An upload that just ended has no tus resource any more; its card is about to move
+    // on, with the next live event.)
+    const video = await fetch(`/v1/videos/${encodeURIComponent(id)}`, { headers: auth, cache: 'no-store' });
+    if (video.status === 404) return;
+    if (video.ok && (await video.json()).status !== 'uploading') {
+      s.done = true;
+      return;
+    }
     const res = await fetch(`${ENDPOINT}/${encodeURIComponent(id)}`, {
       method: 'HEAD',
-      headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${getKey()}` },
+      headers: { 'Tus-Resumable': '1.0.0', ...auth },
       cache: 'no-store',
     });
     if (res.status === 404 || res.status === 410) s.gone = true;
