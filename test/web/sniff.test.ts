@@ -115,9 +115,14 @@ describe('sniff: a file’s first bytes', () => {
 
   it('accepts a video in every allowed container, under the label the server gives it', async () => {
     const seen = new Set<string>();
-    for (const [name, file] of Object.entries(videos)) {
-      const sniffed = sniff(await head(file));
-      const format = await formatName(file);
+    const verdicts = await Promise.all(
+      Object.entries(videos).map(async ([name, file]) => ({
+        name,
+        sniffed: sniff(await head(file)),
+        format: await formatName(file),
+      })),
+    );
+    for (const { name, sniffed, format } of verdicts) {
       const expected = containerOf(format)?.label;
       expect(expected, `${name}: ffprobe says ${format}, an allowed container`).toBeDefined();
       expect(sniffed, name).toEqual({ ok: true, container: expected });

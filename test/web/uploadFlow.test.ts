@@ -153,6 +153,7 @@ describe('uploads that cannot strand a file', () => {
     await indicator.waitFor();
     expect(await indicator.textContent()).toMatch(/^Uploading · \d+%$/);
     expect(await indicator.getAttribute('href')).toBe('/upload');
+    await screenshot(lib.page, 'uploadux-library-indicator');
     // Its card says it is being sent from another tab (no resume offered there).
     const id = await waitFor('the upload’s video id', () =>
       item.evaluate(() => {

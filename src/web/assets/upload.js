@@ -433,13 +433,20 @@ class Item {
 }
 
 let lastPublished = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let trailing;
 /**
  * Tells the other pages (header indicator, library) what this page is uploading.
  * @param {boolean} [throttled] at most twice a second (progress events)
  */
 function publishActivity(throttled = false) {
   const now = performance.now();
-  if (throttled && now - lastPublished < 500) return;
+  clearTimeout(trailing);
+  if (throttled && now - lastPublished < 500) {
+    // The last figures of a burst are published too, a moment later.
+    trailing = setTimeout(() => publishActivity(), 500);
+    return;
+  }
   lastPublished = now;
   publishUploads(
     items
