@@ -124,6 +124,22 @@ describe('uploads that cannot strand a file', () => {
     expect(await rows.nth(1).getByRole('alert').textContent()).toMatch(/“playlist\.mp4”.*an HLS playlist/);
     await page.waitForTimeout(300);
     expect(await page.locator('main').textContent()).not.toMatch(/Uploaded/);
+    // Files wait for Start when the setting is off (remembered across reloads); the button stays in view.
+    await page.getByLabel('Start uploads as soon as files are added').uncheck();
+    await page.reload();
+    const autoStart = page.getByLabel('Start uploads as soon as files are added');
+    await autoStart.waitFor();
+    expect(await autoStart.isChecked()).toBe(false);
+    await page.getByLabel('Choose files').setInputFiles({
+      name: 'waiting.mp4',
+      mimeType: 'video/mp4',
+      buffer: mp4Like(CHUNK, 9),
+    });
+    await page.getByRole('button', { name: 'Start upload' }).waitFor();
+    expect(await page.locator('.upload-item').getAttribute('data-state')).toBe('ready');
+    expect(await page.locator('#queue-actions').evaluate((el) => getComputedStyle(el).position)).toBe(
+      'sticky',
+    );
     expect(sent).toEqual([]);
     const list = (await (await t.api('/v1/videos')).json()) as { data: unknown[] };
     expect(list.data).toEqual([]);
