@@ -187,6 +187,12 @@ describe('uploads that cannot strand a file', () => {
       .toMatch(/\d+% uploaded.*another tab/);
     expect(await card.getByText('Pick the file again').count()).toBe(0);
 
+    // Offline: the figures say so at once, with no speed; back online it goes on by itself.
+    await context.setOffline(true);
+    await expect.poll(() => item.locator('.figures').textContent()).toMatch(/\(\d+%\) · offline$/);
+    expect(await item.locator('.message').textContent()).toMatch(/^Offline\./);
+    await context.setOffline(false);
+
     // Paused: no speed, no time left, even a while later.
     await item.getByRole('button', { name: 'Pause dropped.mp4' }).click();
     expect(await item.getAttribute('data-state')).toBe('paused');
