@@ -161,6 +161,10 @@ describe('uploads that cannot strand a file', () => {
       .toMatch(/\/s · .* left/);
     // Privacy per file: the row has its own choice.
     expect(await item.getByLabel('Who can watch').inputValue()).toBe('signed');
+    // Changed while it uploads: the video is changed (PATCH) once it exists.
+    await item.getByLabel('Who can watch').selectOption('public');
+    await item.getByLabel('Title', { exact: true }).fill('Dropped clip');
+    await item.getByLabel('Title', { exact: true }).press('Tab');
 
     // Another page of the app, in another tab: its header shows the upload and leads to the upload page.
     const lib = await openPage(context);
@@ -223,6 +227,11 @@ describe('uploads that cannot strand a file', () => {
     delay.ms = 0;
     await expect.poll(() => item.getAttribute('data-state'), { timeout: 20_000 }).toBe('done');
     await expect.poll(() => indicator.isHidden()).toBe(true);
+    const saved = (await (await t.api(`/v1/videos/${id}`)).json()) as {
+      title: string;
+      playbackPolicy: string;
+    };
+    expect(saved).toMatchObject({ title: 'Dropped clip', playbackPolicy: 'public' });
     // Done: leaving asks nothing.
     await up.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Library' }).click();
     await up.page.waitForURL(`${t.url}/`);
