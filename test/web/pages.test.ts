@@ -75,7 +75,8 @@ describe('the web app in Chromium', () => {
       (items: Record<string, string>) => {
         for (const [k, v] of Object.entries(items)) localStorage.setItem(k, v);
       },
-      { 'reel.apiKey': t.apiKey, ...extra },
+      // Files wait for "Start upload" (the page starts them at once by default).
+      { 'reel.apiKey': t.apiKey, 'reel.uploadAutoStart': 'false', ...extra },
     );
     return context;
   }
@@ -127,6 +128,7 @@ describe('the web app in Chromium', () => {
       await up.page.keyboard.press('Tab');
     }
     expect(await up.page.evaluate(() => document.activeElement?.id)).toBe('files');
+    await up.page.getByLabel('Start uploads as soon as files are added').uncheck();
     await up.page.getByLabel('Choose files').setInputFiles(clip);
     await up.page.getByLabel('Title', { exact: true }).fill('Web test clip');
     expect(await unlabelled(up.page)).toEqual([]);

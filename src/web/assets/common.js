@@ -1,5 +1,6 @@
 // @ts-check
 // Shared by the pages: the API key (asked once, kept in this browser), API calls, the live feed, formats.
+import { showUploadIndicator } from './uploadActivity.js';
 
 /**
  * A video as the API answers it (GET /v1/videos/{id}).
@@ -268,6 +269,8 @@ export function setUpHeader() {
   const nav = $('header.top nav');
   if (nav && !nav.querySelector('a[href="/analytics"]'))
     nav.querySelector('a[href="/docs"]')?.before(h('a', { href: '/analytics', text: 'Analytics' }));
+  // Uploads running in this browser (any tab), linked to the upload page.
+  showUploadIndicator();
   const forget = $('#forget-key');
   forget?.addEventListener('click', () => {
     if (!confirm('Forget the API key in this browser? You will be asked for it again.')) return;

@@ -13,6 +13,7 @@ import {
   STATUS_LABEL,
   setUpHeader,
 } from './common.js';
+import { uploadingCardPart } from './uploadCard.js';
 
 const list = $('#videos');
 const live = $('#live');
@@ -118,6 +119,8 @@ function render(video) {
       h('h2', { class: 'title' }, h('a', { href, text: title })),
       statusLine,
       progress,
+      // How far the upload got, and how to resume or discard it (uploadCard.js).
+      video.status === 'uploading' ? uploadingCardPart(video) : null,
       video.status === 'failed' && video.error ? h('p', { class: 'error', text: video.error }) : null,
       actions,
     ),
