@@ -66,6 +66,9 @@ export function startBeacon(video, masterUrl, hls) {
     const ms = Math.round(now - playingSince);
     playingSince = now;
     if (ms <= 0) return;
+    // Playing before hls.js reported its first LEVEL_SWITCHED: the level it is loading is the one playing.
+    if (!bitrate && hls)
+      bitrate = hls.levels[hls.currentLevel >= 0 ? hls.currentLevel : hls.loadLevel]?.bitrate ?? 0;
     const last = events[events.length - 1];
     if (last?.type === 'play' && (last.bitrate ?? 0) === bitrate) last.ms = Number(last.ms) + ms;
     else push(bitrate ? { type: 'play', ms, bitrate } : { type: 'play', ms });
