@@ -19,6 +19,7 @@ import {
   setUpHeader,
 } from './common.js';
 import { createPlayer } from './player.js';
+import { createEditPanel } from './videoEdit.js';
 
 const id = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 /** @typedef {import('./common.js').Video} Video */
@@ -29,6 +30,8 @@ let video = null;
 let player = null;
 /** @type {(() => void) | null} */
 let stopEvents = null;
+/** @type {import('./videoEdit.js').EditPanel | null} */
+let edit = null;
 
 /** @param {Video} v */
 function showFacts(v) {
@@ -44,7 +47,8 @@ function showFacts(v) {
 /** @param {Video} v */
 function showPending(v) {
   const pending = $('#pending');
-  pending.hidden = v.status === 'ready';
+  // A failed video says so once, in #error (with the reason), not in this panel too.
+  pending.hidden = v.status === 'ready' || v.status === 'failed';
   const wait = v.playable
     ? 'You can watch it already: the rest plays as it is encoded.'
     : 'The player appears when the first seconds are ready.';
@@ -117,6 +121,13 @@ function update(v) {
   $('#title').textContent = v.title || 'Untitled';
   showFacts(v);
   showPending(v);
+  if (edit) edit.update(v);
+  else
+    edit = createEditPanel($('#edit'), v, (saved, changed) => {
+      update(saved);
+      // A new privacy changes the share link and the embed code.
+      if (changed.includes('playbackPolicy') && saved.playable) void showShare().catch(() => undefined);
+    });
   player?.setDownloads(downloadsOf(v));
   if (v.playable && !player) {
     void showPlayer().catch((err) => {
@@ -181,6 +192,9 @@ try {
     });
   }
 } catch (err) {
-  $('#title').textContent = err instanceof ApiError && err.status === 404 ? 'No such video' : 'Video';
+  const missing = err instanceof ApiError && err.status === 404;
+  $('#title').textContent = missing ? 'No such video' : 'Video';
+  // Nothing to delete or retry: the page offers only the way back.
+  if (missing) $('#manage').hidden = true;
   $('#error').textContent = /** @type {Error} */ (err).message;
 }
