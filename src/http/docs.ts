@@ -60,6 +60,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         title: 'Reel API',
         version: VERSION,
         description:
+          '[← Back to the Reel web app](/) · [Library](/) · [Upload](/upload)\n\n' +
           'Upload videos (tus 1.0), follow their processing, and play them back as adaptive HLS. ' +
           'Management and upload calls need `Authorization: Bearer <api key>`; playback needs no key, only a ' +
           'playback token in the path for signed videos. Each operation names the scope its key needs ' +
