@@ -295,6 +295,9 @@ function showEmpty() {
   const none = cards.size === 0 && !loading;
   $('#empty').hidden = !none || filtered();
   $('#no-match').hidden = !none || !filtered();
+  // Nothing to search, sort or select in an empty library.
+  $('#filters').closest('search').hidden = none && !filtered();
+  $('.list-head').hidden = none;
 }
 
 async function load({ older = false } = {}) {
