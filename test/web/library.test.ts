@@ -384,4 +384,16 @@ describe('the library in Chromium', () => {
     expect(Number.parseFloat(chip)).toBeLessThan(3);
     await docs.screenshot({ path: await screenshotPath('library-docs-dark') });
   });
+
+  it('a processing card estimates the time left from the progress it has seen move', async () => {
+    await publishFake(t, 'libeta', 'signed', 'processing');
+    await t.reel.db.query(`UPDATE videos SET title = 'Busy', progress = 0.1 WHERE id = 'libeta'`);
+    const { page } = await openLibrary(await signedIn(), '?q=Busy');
+    const pct = page.locator('.card[data-id="libeta"] .pct');
+    await expect.poll(() => pct.textContent()).toBe('10%');
+    await new Promise((r) => setTimeout(r, 3200));
+    await t.reel.db.query(`UPDATE videos SET progress = 0.3 WHERE id = 'libeta'`);
+    // About 3.2 s for 20 %: 70 % more takes about 11 s.
+    await expect.poll(() => pct.textContent(), { timeout: 10_000 }).toMatch(/^30%, about \d+ s left$/);
+  });
 });
