@@ -293,6 +293,12 @@ export const errors = {
     'Only a failed video can be retried.',
     (id: string, status: string) => `Video "${id}" is ${status}; only failed videos can be retried.`,
   ),
+  posterNotAvailable: define(
+    'REEL_POSTER_NOT_AVAILABLE',
+    409,
+    'A poster frame can be chosen only for a ready video processed in chunks (its frames come from its published segments).',
+    (id: string, why: string) => `A poster cannot be chosen for video "${id}": ${why}.`,
+  ),
   webhookNotFound: define(
     'REEL_WEBHOOK_NOT_FOUND',
     404,

@@ -34,6 +34,9 @@ export interface VideoRow {
   downloads: VideoDownload[] | null;
   /** Every audio rendition (the first is `audio`, the default); null: `audio` is the only one. */
   audio_tracks: AudioTrack[] | null;
+  /** A poster chosen after upload (migration 019): its object, and the time of its frame (seconds). */
+  poster_key?: string | null;
+  poster_time?: number | null;
 }
 
 /** A published MP4 (or M4A) download: `download/{name}.mp4` (`audio` → `download/audio.m4a`). */
@@ -100,6 +103,10 @@ export interface VideoView {
   mp4: boolean;
   /** The published downloads ([] when none, or when mp4 is false). */
   downloads: VideoDownload[];
+  /** Bytes of the uploaded source, once uploaded. */
+  sourceSize: number | null;
+  /** The time (seconds) of the frame chosen as the poster after upload; null: the transcode's own. */
+  posterTime: number | null;
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -132,6 +139,8 @@ export function toView(row: VideoRow): VideoView {
     mp4: row.mp4 === true,
     // Hidden as soon as mp4 is false, even while a finish task that was making them commits.
     downloads: row.mp4 === true ? (row.downloads ?? []) : [],
+    sourceSize: row.source_size === null || row.source_size === undefined ? null : Number(row.source_size),
+    posterTime: row.poster_time === null || row.poster_time === undefined ? null : Number(row.poster_time),
   };
 }
 
@@ -223,12 +232,21 @@ export async function getVideo(db: Queryable, id: string): Promise<VideoRow | nu
   return rows[0] ?? null;
 }
 
-/** A place in the list of videos, newest first: the exact creation time (UTC, microseconds) and the id. */
+/**
+ * A place in the list of videos: the exact creation time (UTC, microseconds) and the id; in the title
+ * order, the title too.
+ */
 export interface ListPosition {
   /** e.g. 2026-03-01T10:00:00.123456Z */
   createdAt: string;
   id: string;
+  /** Only in the title order (sort=title). */
+  title?: string | undefined;
 }
+
+/** The orders of GET /v1/videos: newest first (the default), oldest first, by title (A→Z). */
+export const LIST_SORTS = ['newest', 'oldest', 'title'] as const;
+export type ListSort = (typeof LIST_SORTS)[number];
 
 /** What GET /v1/videos may filter on; every filter given must match. */
 export interface ListFilters {
@@ -237,28 +255,51 @@ export interface ListFilters {
   externalId?: string | undefined;
   /** A case-insensitive substring of the title. */
   q?: string | undefined;
+  /** Only videos with this playback policy. */
+  policy?: PlaybackPolicy | undefined;
 }
 
 /** A LIKE pattern that matches `text` anywhere, its own % _ and \ taken literally (ESCAPE '\'). */
 export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /**
- * A page of videos, newest first (ties by id), after a position or created before a time, that match the
- * filters; `next` is the position of its last video when more follow.
+ * A page of videos in `sort` order (default newest first; ties by id), after a position or created before
+ * a time, that match the filters; `next` is the position of its last video when more follow. The title
+ * order compares titles case-insensitively (lower()), then creation time and id.
  */
 export async function listVideos(
   db: Queryable,
-  opts: { limit: number; after?: ListPosition | undefined; before?: string | undefined } & ListFilters,
+  opts: {
+    limit: number;
+    after?: ListPosition | undefined;
+    before?: string | undefined;
+    sort?: ListSort | undefined;
+  } & ListFilters,
 ): Promise<{ rows: VideoRow[]; next: ListPosition | null }> {
+  const sort = opts.sort ?? 'newest';
+  const after =
+    sort === 'newest'
+      ? '($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))'
+      : sort === 'oldest'
+        ? '($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::text))'
+        : '($2::timestamptz IS NULL OR (lower(title), created_at, id) > (lower($9::text), $2::timestamptz, $3::text))';
+  const order =
+    sort === 'newest'
+      ? 'created_at DESC, id DESC'
+      : sort === 'oldest'
+        ? 'created_at ASC, id ASC'
+        : 'lower(title) ASC, created_at ASC, id ASC';
   const rows = await db.query<VideoRow & { position_at: string }>(
     `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at
        FROM videos
-      WHERE ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))
+      WHERE ${after}
         AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz)
         AND ($5::text IS NULL OR status = $5::text)
         AND ($6::text IS NULL OR external_id = $6::text)
         AND ($7::text IS NULL OR title ILIKE $7::text ESCAPE '\\')
-      ORDER BY created_at DESC, id DESC LIMIT $1`,
+        AND ($8::text IS NULL OR playback_policy = $8::text)
+        AND ($9::text IS NULL OR TRUE)
+      ORDER BY ${order} LIMIT $1`,
     [
       opts.limit + 1,
       opts.after?.createdAt ?? null,
@@ -267,13 +308,18 @@ export async function listVideos(
       opts.status ?? null,
       opts.externalId ?? null,
       opts.q === undefined ? null : containsPattern(opts.q),
+      opts.policy ?? null,
+      sort === 'title' ? (opts.after?.title ?? '') : null,
     ],
   );
   const page = rows.slice(0, opts.limit);
   const last = page[page.length - 1];
   return {
     rows: page,
-    next: rows.length > opts.limit && last ? { createdAt: last.position_at, id: last.id } : null,
+    next:
+      rows.length > opts.limit && last
+        ? { createdAt: last.position_at, id: last.id, ...(sort === 'title' ? { title: last.title } : {}) }
+        : null,
   };
 }
 

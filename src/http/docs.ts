@@ -60,6 +60,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         title: 'Reel API',
         version: VERSION,
         description:
+          '[← Back to the Reel web app](/) · [Library](/) · [Upload](/upload)\n\n' +
           'Upload videos (tus 1.0), follow their processing, and play them back as adaptive HLS. ' +
           'Management and upload calls need `Authorization: Bearer <api key>`; playback needs no key, only a ' +
           'playback token in the path for signed videos. Each operation names the scope its key needs ' +
@@ -95,6 +96,19 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
+    // Swagger UI pads its code chips by 5 px top and bottom: on wrapped lines they covered the line above
+    // (plain to see in dark mode, where the chips are black). Slim chips, and room between the lines.
+    theme: {
+      css: [
+        {
+          filename: 'reel-docs.css',
+          content:
+            '.swagger-ui .markdown code,.swagger-ui .renderedMarkdown code{padding:0.05em 0.3em;' +
+            'box-decoration-break:clone;-webkit-box-decoration-break:clone}' +
+            '.swagger-ui .markdown p,.swagger-ui .renderedMarkdown p{line-height:1.7}',
+        },
+      ],
+    },
   });
 }
 

@@ -10,23 +10,36 @@ import { isId } from '../core/ids.js';
 import type { ListPosition } from '../db/videos.js';
 
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-/** The longest cursor this server gives: 27 characters of time, a space and an id of 64. */
-export const MAX_CURSOR_LENGTH = 124;
+/**
+ * The longest cursor this server gives: 27 characters of time, a space and an id of 64, and in the title
+ * order a space and the title (at most 200 characters, 800 bytes) in base64url.
+ */
+export const MAX_CURSOR_LENGTH = 1600;
 
 export function encodeCursor(p: ListPosition): string {
-  return Buffer.from(`${p.createdAt} ${p.id}`).toString('base64url');
+  const title = p.title === undefined ? '' : ` ${Buffer.from(p.title).toString('base64url')}`;
+  return Buffer.from(`${p.createdAt} ${p.id}${title}`).toString('base64url');
 }
 
-/** The place a cursor names; throws REEL_INVALID_CURSOR (400) for anything this server did not give. */
-export function decodeCursor(cursor: string): ListPosition {
+/**
+ * The place a cursor names; throws REEL_INVALID_CURSOR (400) for anything this server did not give, and
+ * for a cursor of another order (a title cursor in a time order, or the reverse).
+ */
+export function decodeCursor(cursor: string, order: 'time' | 'title' = 'time'): ListPosition {
   const text = cursor.length <= MAX_CURSOR_LENGTH ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const [createdAt = '', id = '', ...rest] = text.split(' ');
   // Buffer skips characters that are not base64url: only a cursor that encodes back to itself is one.
   const canonical = Buffer.from(text).toString('base64url') === cursor;
-  if (!canonical || rest.length > 0 || !TIME.test(createdAt) || !isId(id) || !isRealTime(createdAt)) {
+  const titled =
+    order === 'title' ? rest.length === 1 && /^[A-Za-z0-9_-]*$/.test(rest[0]!) : rest.length === 0;
+  if (!canonical || !titled || !TIME.test(createdAt) || !isId(id) || !isRealTime(createdAt)) {
     throw errors.invalidCursor();
   }
-  return { createdAt, id };
+  if (order === 'time') return { createdAt, id };
+  const title = Buffer.from(rest[0]!, 'base64url').toString('utf8');
+  if (Buffer.from(title).toString('base64url') !== rest[0] || title.length > 200)
+    throw errors.invalidCursor();
+  return { createdAt, id, title };
 }
 
 /** A calendar time that exists (no 31 February, no hour 25). */

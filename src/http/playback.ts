@@ -178,10 +178,13 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
         reply.header('Cache-Control', cacheControl(grant, growing ? 'growing' : 'playlist'));
         return sendPlaylist(reply, deps, video, isMaster ? grant : undefined, text);
       }
-      const published = await outputKey(db, videoId, file);
-      if (!published) throw errors.objectNotFound(file);
-      key = published.key;
-      size = published.bytes;
+      // A poster chosen after upload (http/videoPoster.ts) is served in place of the transcode's.
+      const published = file === 'poster.jpg' && video.poster_key ? null : await outputKey(db, videoId, file);
+      if (published) {
+        key = published.key;
+        size = published.bytes;
+      } else if (file === 'poster.jpg' && video.poster_key) key = video.poster_key;
+      else throw errors.objectNotFound(file);
     } else key = video.output_prefix + file;
 
     if (deps.delivery === 'redirect' && store.presignGet && ext !== 'm3u8') {
@@ -199,7 +202,11 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
     // Segments never change once published (a new publication has a new prefix, a chunk's files keep their
     // place); playlists are short-lived so that a re-publication is picked up.
-    reply.header('Cache-Control', cacheControl(grant, ext === 'm3u8' ? 'playlist' : 'media'));
+    // The poster may be chosen again (PATCH posterTime): short-lived like a playlist.
+    reply.header(
+      'Cache-Control',
+      cacheControl(grant, ext === 'm3u8' || file === 'poster.jpg' ? 'playlist' : 'media'),
+    );
     if (download) {
       reply.header('Content-Disposition', contentDisposition(video.title, file));
       // Not immutable: the same URL answers 404 once the downloads are removed, other bytes once remade.

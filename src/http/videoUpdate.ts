@@ -10,7 +10,7 @@ import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
 import type { PlaybackPolicy } from '../core/types.js';
 import { lockVideoWork } from '../db/tasks.js';
-import { toView } from '../db/videos.js';
+import { getVideo, toView } from '../db/videos.js';
 import { applyMp4, updateVideo } from '../db/videoUpdate.js';
 import { assertId } from '../storage/keys.js';
 import { needScope } from './auth.js';
@@ -24,21 +24,23 @@ import {
   plainText,
   playbackPolicy,
 } from './schemas.js';
+import { choosePoster, MAX_POSTER_TIME } from './videoPoster.js';
 
 /** As for a title in tus metadata (uploads/tus.ts). */
 const MAX_TITLE = 200;
-const FIELDS = ['title', 'externalId', 'playbackPolicy', 'mp4'] as const;
+const FIELDS = ['title', 'externalId', 'playbackPolicy', 'mp4', 'posterTime'] as const;
 
 interface PatchBody {
   title?: string;
   externalId?: string | null;
   playbackPolicy?: PlaybackPolicy;
   mp4?: boolean;
+  posterTime?: number | null;
 }
 
 export function registerVideoUpdate(
   api: FastifyInstance,
-  deps: { db: Db; store: ObjectStore; log: Logger; maxAttempts: number },
+  deps: { db: Db; store: ObjectStore; log: Logger; maxAttempts: number; ffmpegPath: string },
 ): void {
   api.patch<{ Params: IdParams; Body: PatchBody }>(
     '/v1/videos/:id',
@@ -57,7 +59,7 @@ export function registerVideoUpdate(
       preHandler: needScope('write'),
       schema: {
         tags: ['videos'],
-        summary: "Change a video's title, externalId, playback policy or MP4 downloads",
+        summary: "Change a video's title, externalId, playback policy, MP4 downloads or poster",
         description: withScope(
           'write',
           'Send only what changes; `externalId: null` removes it. A property this call does not know, or ' +
@@ -65,7 +67,11 @@ export function registerVideoUpdate(
             'a video made signed no longer plays with `public` (caches that hold its public playlists may ' +
             'serve them for up to 10 s). `mp4: true` on a video already processing or ready makes its MP4 ' +
             'downloads from its published segments (it stays ready meanwhile; `downloads` lists them when ' +
-            'done); `mp4: false` removes them at once (their URLs answer 404). Answers the video.',
+            'done); `mp4: false` removes them at once (their URLs answer 404). `posterTime` (seconds) makes ' +
+            "the frame at that time the video's poster.jpg, rendered from its published segments like " +
+            'thumbnail.jpg?time= (a ready video processed in chunks only, 409 ' +
+            `${errors.posterNotAvailable.code} otherwise; 400 past its end); \`posterTime: null\` goes back ` +
+            'to the poster the transcode made; poster.jpg may be cached for 10 s. Answers the video.',
         ),
         ...authenticated,
         params: idParams,
@@ -83,6 +89,13 @@ export function registerVideoUpdate(
             },
             externalId: { ...externalIdSchema, type: ['string', 'null'] },
             playbackPolicy,
+            posterTime: {
+              type: ['number', 'null'],
+              minimum: 0,
+              maximum: MAX_POSTER_TIME,
+              description:
+                'seconds from the start: the frame to use as poster.jpg; null: the original poster',
+            },
             mp4: {
               type: 'boolean',
               description: 'MP4 downloads: download/{rung}.mp4 and download/audio.m4a under the playback URL',
@@ -97,6 +110,12 @@ export function registerVideoUpdate(
       const body = req.body;
       const title = body.title?.trim();
       if (title === '') throw errors.invalidRequest('Invalid request: body/title must not be blank.');
+      if (body.posterTime !== undefined) {
+        // First, so that a poster refused changes nothing else.
+        const current = await getVideo(deps.db, id);
+        if (!current) throw errors.videoNotFound(id);
+        await choosePoster(deps, current, body.posterTime);
+      }
       const { row, removed } = await deps.db.transaction(async (tx) => {
         // Task commits lock the job row, then the video's: so does a change of mp4 (no deadlock).
         if (body.mp4 !== undefined) await lockVideoWork(tx, id);

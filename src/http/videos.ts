@@ -1,10 +1,18 @@
 /** The management API: videos (list, get, update, delete, retry, playback URL), and API keys (keys.ts). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { AccessConfig, HttpConfig, QueueConfig } from '../config.js';
+import type { AccessConfig, HttpConfig, QueueConfig, TranscodeConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
-import { deleteVideoRow, getVideo, type ListFilters, listVideos, toView } from '../db/videos.js';
+import {
+  deleteVideoRow,
+  getVideo,
+  LIST_SORTS,
+  type ListFilters,
+  type ListSort,
+  listVideos,
+  toView,
+} from '../db/videos.js';
 import { retryVideo } from '../jobs/queue.js';
 import { assertId, keys } from '../storage/keys.js';
 import { registerAnalytics } from './analytics.js';
@@ -34,7 +42,7 @@ import { registerVideoUpdate } from './videoUpdate.js';
 export interface VideosDeps {
   db: Db;
   store: ObjectStore;
-  config: HttpConfig & AccessConfig & QueueConfig;
+  config: HttpConfig & AccessConfig & QueueConfig & Pick<TranscodeConfig, 'ffmpegPath'>;
   log: Logger;
   tokenKeys: TokenKeys;
   requireApiKey: (req: FastifyRequest) => Promise<void>;
@@ -116,6 +124,11 @@ const videoSchema = {
         required: ['name', 'width', 'height', 'size'],
       },
     },
+    sourceSize: nullable('integer', { description: 'bytes of the uploaded source; null until uploaded' }),
+    posterTime: nullable('number', {
+      description:
+        'the time (seconds) of the frame chosen as poster.jpg by PATCH posterTime; null: the poster the transcode made',
+    }),
   },
   required: [
     'id',
@@ -135,6 +148,8 @@ const videoSchema = {
     'externalId',
     'mp4',
     'downloads',
+    'sourceSize',
+    'posterTime',
   ],
 } as const;
 
@@ -148,6 +163,7 @@ interface ListQuery extends ListFilters {
   limit: number;
   cursor?: string;
   before?: string;
+  sort?: ListSort;
 }
 
 export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
@@ -172,11 +188,12 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
         preHandler: needScope('read'),
         schema: {
           tags: ['videos'],
-          summary: 'List videos, newest first, optionally filtered',
+          summary: 'List videos, newest first (or oldest first, or by title), optionally filtered',
           description: withScope(
             'read',
-            'Filters (`status`, `externalId`, `q`) combine: a video is listed when it matches every one given. ' +
-              'The cursor is only a position in the list: send the same filters again with it for the next page.',
+            'Filters (`status`, `policy`, `externalId`, `q`) combine: a video is listed when it matches every ' +
+              'one given. The cursor is only a position in the list: send the same filters and `sort` again ' +
+              'with it for the next page (a cursor of another sort is refused, 400).',
           ),
           ...authenticated,
           querystring: {
@@ -195,6 +212,14 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
                   'deprecated, use cursor: videos created strictly before this time (videos created in the same millisecond as the last one of a page are skipped)',
               },
               status: { ...videoStatus, description: 'only videos in this status' },
+              policy: { ...playbackPolicy, description: 'only videos with this playback policy' },
+              sort: {
+                type: 'string',
+                enum: LIST_SORTS,
+                default: 'newest',
+                description:
+                  'newest (created, newest first), oldest (created, oldest first), title (A→Z, case-insensitive)',
+              },
               externalId: { ...externalIdSchema, description: 'only videos with exactly this externalId' },
               q: {
                 type: 'string',
@@ -223,7 +248,10 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       async (req) => {
         const q = req.query;
         if (q.cursor !== undefined && q.before !== undefined) throw errors.invalidCursor();
-        const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+        const sort = q.sort ?? 'newest';
+        if (sort !== 'newest' && q.before !== undefined) throw errors.invalidCursor();
+        const after =
+          q.cursor === undefined ? undefined : decodeCursor(q.cursor, sort === 'title' ? 'title' : 'time');
         const { rows, next } = await listVideos(db, {
           limit: q.limit,
           after,
@@ -231,6 +259,8 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
           status: q.status,
           externalId: q.externalId,
           q: q.q,
+          policy: q.policy,
+          sort,
         });
         return { data: rows.map(toView), nextCursor: next && encodeCursor(next) };
       },
@@ -252,7 +282,13 @@ export function registerVideos(app: FastifyInstance, deps: VideosDeps): void {
       async (req) => toView(await loadVideo(req.params.id)),
     );
 
-    registerVideoUpdate(api, { db, store, log, maxAttempts: config.maxAttempts });
+    registerVideoUpdate(api, {
+      db,
+      store,
+      log,
+      maxAttempts: config.maxAttempts,
+      ffmpegPath: config.ffmpegPath,
+    });
     registerCaptions(api, { db, store, config, log });
     registerAnalytics(api, { db });
     registerShares(api, { db, config, log });

@@ -109,7 +109,7 @@ describe('ids in paths', () => {
 });
 
 describe('query strings', () => {
-  it.each(['limit=0', 'limit=101', 'limit=ten', `cursor=${'x'.repeat(125)}`, 'before=yesterday'])(
+  it.each(['limit=0', 'limit=101', 'limit=ten', `cursor=${'x'.repeat(1601)}`, 'before=yesterday'])(
     'GET /v1/videos?%s is refused with 400 REEL_INVALID_REQUEST',
     async (query) => {
       const { status, body } = await call('GET', `/v1/videos?${query}`);

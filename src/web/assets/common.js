@@ -128,6 +128,10 @@ function showKeyGate(reason) {
       localStorage.setItem(KEY_ITEM, key);
       gate.hidden = true;
       if (app) app.hidden = false;
+      for (const a of document.querySelectorAll('.top nav a[data-current]')) {
+        a.setAttribute('aria-current', 'page');
+        a.removeAttribute('data-current');
+      }
       $('#forget-key')?.removeAttribute('hidden');
       $('#main').focus();
       announce('API key saved.');
@@ -140,6 +144,11 @@ function showKeyGate(reason) {
   }
   if (app) app.hidden = true;
   gate.hidden = false;
+  // The key screen is none of the pages in the menu: none is marked current while it shows.
+  for (const a of document.querySelectorAll('.top nav a[aria-current]')) {
+    a.removeAttribute('aria-current');
+    a.setAttribute('data-current', 'page');
+  }
   $('#key-error').textContent = reason ?? '';
   $('#api-key').value = '';
   $('#api-key').focus();

@@ -18,6 +18,7 @@ import {
 } from './common.js';
 import { createPlayer } from './player.js';
 import { setUpShare } from './share.js';
+import { createEditPanel } from './videoEdit.js';
 
 const id = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 /** @typedef {import('./common.js').Video} Video */
@@ -28,6 +29,8 @@ let video = null;
 let player = null;
 /** @type {(() => void) | null} */
 let stopEvents = null;
+/** @type {import('./videoEdit.js').EditPanel | null} */
+let edit = null;
 
 /** @param {Video} v */
 function showFacts(v) {
@@ -43,7 +46,8 @@ function showFacts(v) {
 /** @param {Video} v */
 function showPending(v) {
   const pending = $('#pending');
-  pending.hidden = v.status === 'ready';
+  // A failed video says so once, in #error (with the reason), not in this panel too.
+  pending.hidden = v.status === 'ready' || v.status === 'failed';
   const wait = v.playable
     ? 'You can watch it already: the rest plays as it is encoded.'
     : 'The player appears when the first seconds are ready.';
@@ -98,6 +102,9 @@ function update(v) {
   $('#title').textContent = v.title || 'Untitled';
   showFacts(v);
   showPending(v);
+  if (edit) edit.update(v);
+  // Share links (share.js) mint their own tokens: a new privacy needs no new link.
+  else edit = createEditPanel($('#edit'), v, (saved) => update(saved));
   player?.setDownloads(downloadsOf(v));
   if (v.playable && !player) {
     void showPlayer().catch((err) => {
@@ -154,6 +161,9 @@ try {
     });
   }
 } catch (err) {
-  $('#title').textContent = err instanceof ApiError && err.status === 404 ? 'No such video' : 'Video';
+  const missing = err instanceof ApiError && err.status === 404;
+  $('#title').textContent = missing ? 'No such video' : 'Video';
+  // Nothing to delete or retry: the page offers only the way back.
+  if (missing) $('#manage').hidden = true;
   $('#error').textContent = /** @type {Error} */ (err).message;
 }
