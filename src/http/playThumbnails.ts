@@ -23,7 +23,7 @@ import {
   stillRequest,
 } from '../media/thumbnailPlan.js';
 import { renderImage } from '../media/thumbnailRender.js';
-import { cacheControl, type PlaybackDeps } from './playback.js';
+import { type PlaybackDeps, setCaching } from './playback.js';
 import type { PlaybackGrant } from './tokens.js';
 
 const CONTENT_TYPES = { jpg: 'image/jpeg', webp: 'image/webp', png: 'image/png' } as const;
@@ -77,7 +77,7 @@ export async function serveImage(
   const key = imageCacheKey(video.id, image);
   const send = (how: 'cached' | 'rendered') => {
     reply.header('Content-Type', CONTENT_TYPES[image.kind === 'still' ? image.format : 'webp']);
-    reply.header('Cache-Control', cacheControl(grant, ready ? 'media' : 'playlist'));
+    setCaching(req, reply, grant, ready ? 'media' : 'playlist');
     reply.header('X-Reel-Image', how);
   };
   const kept = await store.stat(key);

@@ -10,7 +10,7 @@
 
 import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rangeParser from 'range-parser';
 import type { AccessConfig, TranscodeConfig } from '../config.js';
 import { errors } from '../core/errors.js';
@@ -52,6 +52,31 @@ const GROWING_PLAYLIST_MAX_AGE = 1;
 const SEGMENT_MAX_AGE = 31536000;
 
 export type Kind = 'playlist' | 'growing' | 'media';
+
+/** The header the shipped edge (deploy/nginx) adds to every request it forwards to Reel. */
+export const EDGE_HEADER = 'x-reel-edge';
+
+/**
+ * Cache-Control for the viewer and, for a request from the edge (EDGE_HEADER), `X-Accel-Expires`: how
+ * long the edge may keep ONE copy, keyed without the token, for every viewer. The edge checks each
+ * viewer's token itself (auth_request to /play-auth, http/edgeAuth.ts), so a token URL's segment is shared
+ * there although it is `private` to every other cache; nginx reads X-Accel-Expires before Cache-Control
+ * and never passes it on. `shared: false` (a master that carries a new session token) is never kept.
+ */
+export function setCaching(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  grant: PlaybackGrant | undefined,
+  kind: Kind,
+  shared = true,
+): void {
+  reply.header('Cache-Control', cacheControl(grant, kind));
+  if (req.headers[EDGE_HEADER] === '1') {
+    const seconds =
+      kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
+    reply.header('X-Accel-Expires', shared ? seconds : 0);
+  }
+}
 
 /**
  * Public URLs may sit in shared caches. Token URLs are private (a shared cache would go on serving them
@@ -159,7 +184,7 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     if (chunked && TEXT_FILE.test(file)) {
       const { text, contentType, growing } = await renderText(deps, video, file);
       reply.header('Content-Type', contentType);
-      reply.header('Cache-Control', cacheControl(grant, growing ? 'growing' : 'playlist'));
+      setCaching(req, reply, grant, growing ? 'growing' : 'playlist');
       return sendPlaylist(reply, deps, video, undefined, text);
     }
     if (!FILE.test(file) && !(chunked && PUBLISHED_FILE.test(file)))
@@ -175,7 +200,7 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
       if (ext === 'm3u8') {
         const { text, growing } = await renderPlaylist(db, video, file);
         reply.header('Content-Type', CONTENT_TYPES.m3u8);
-        reply.header('Cache-Control', cacheControl(grant, growing ? 'growing' : 'playlist'));
+        setCaching(req, reply, grant, growing ? 'growing' : 'playlist', !(isMaster && grant));
         return sendPlaylist(reply, deps, video, isMaster ? grant : undefined, text);
       }
       // A poster chosen after upload (http/videoPoster.ts) is served in place of the transcode's.
@@ -203,15 +228,10 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     // Segments never change once published (a new publication has a new prefix, a chunk's files keep their
     // place); playlists are short-lived so that a re-publication is picked up.
     // The poster may be chosen again (PATCH posterTime): short-lived like a playlist.
-    reply.header(
-      'Cache-Control',
-      cacheControl(grant, ext === 'm3u8' || file === 'poster.jpg' ? 'playlist' : 'media'),
-    );
-    if (download) {
-      reply.header('Content-Disposition', contentDisposition(video.title, file));
-      // Not immutable: the same URL answers 404 once the downloads are removed, other bytes once remade.
-      reply.header('Cache-Control', cacheControl(grant, 'playlist'));
-    }
+    // Downloads are not immutable: the same URL answers 404 once they are removed, other bytes once remade.
+    const kind = ext === 'm3u8' || file === 'poster.jpg' || download ? 'playlist' : 'media';
+    setCaching(req, reply, grant, kind, !(isMaster && grant));
+    if (download) reply.header('Content-Disposition', contentDisposition(video.title, file));
 
     if (isMaster && grant) {
       const text = (await buffer(await store.get(key))).toString('utf8');
