@@ -276,8 +276,12 @@ export async function recordAttempt(db: Queryable, d: ClaimedDelivery, o: Attemp
 /** Milliseconds until the next delivery is due or a lease runs out (0: now); null when none waits. */
 export async function msUntilNextDelivery(db: Queryable): Promise<number | null> {
   const [row] = await db.query<{ ms: number | string | null }>(
-    `SELECT GREATEST(0, EXTRACT(EPOCH FROM (min(CASE WHEN state = 'pending' THEN run_after ELSE lease_expires_at END) - now())) * 1000) AS ms
-       FROM webhook_deliveries WHERE state IN ('pending', 'running')`,
+    // GREATEST ignores NULL: with nothing pending, min() is NULL and must stay "nothing due" (it read 0
+    // before, and an idle deliverer looked again every 10 ms).
+    `SELECT GREATEST(0, EXTRACT(EPOCH FROM (due - now())) * 1000) AS ms
+       FROM (SELECT min(CASE WHEN state = 'pending' THEN run_after ELSE lease_expires_at END) AS due
+               FROM webhook_deliveries WHERE state IN ('pending', 'running')) next
+      WHERE due IS NOT NULL`,
   );
   return row?.ms === null || row?.ms === undefined ? null : Number(row.ms);
 }
