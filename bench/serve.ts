@@ -53,7 +53,7 @@ const PROCESSES = Number(process.env.BENCH_PROCESSES ?? os.availableParallelism(
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
 const VIEWERS = Number(process.env.BENCH_VIEWERS ?? 4);
 const CLIP_SECONDS = Number(process.env.BENCH_CLIP_SECONDS ?? 30);
-const CRF = process.env.BENCH_CRF ?? '17';
+const CRF = process.env.BENCH_CRF ?? '16';
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p)) ?? 'nginx';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,6 +63,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // on an error or Ctrl-C. Processes are started in their own group, so a kill takes their children along.
 
 const cleanups: (() => Promise<void> | void)[] = [];
+
+/** Registers `fn` for the clean-up; the function returned runs it now instead (once). */
+function onCleanup(fn: () => Promise<void> | void): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const once = () => {
+    done ??= Promise.resolve().then(fn);
+    return done;
+  };
+  cleanups.push(once);
+  return once;
+}
 const groups = new Set<number>();
 const dirs = new Set<string>();
 
@@ -241,6 +252,8 @@ interface Row {
   connections: number;
   /** Every request made for the row: the checks, the warm-up and the measured run. */
   made?: number;
+  /** A reference measured at the start and again at the end: each run's requests per second. */
+  runs?: number[];
   /** Edge rows: segment requests that reached Reel, and access checks (/play-auth) that did. */
   origin?: { segments: number; checks: number };
 }
@@ -277,6 +290,27 @@ async function measure(
   return row;
 }
 
+/**
+ * Measures a reference row again (warm-up included) and merges both runs into it, so that Reel's rows, measured
+ * in between, are compared with the reference's mean over the whole run rather than with its first minute.
+ */
+function remeasure(row: Row, base: string, paths: string[]): void {
+  const first = row.load!;
+  wrk(base, paths, 1, row.connections);
+  const again = wrk(base, paths, SECONDS, row.connections);
+  row.runs = [rate(first), rate(again)];
+  row.load = {
+    requests: first.requests + again.requests,
+    bytes: first.bytes + again.bytes,
+    seconds: first.seconds + again.seconds,
+    errors: first.errors + again.errors,
+    non2xx: first.non2xx + again.non2xx,
+    p50ms: (first.p50ms + again.p50ms) / 2,
+    p99ms: Math.max(first.p99ms, again.p99ms),
+  };
+  console.log(`  ${row.name} (-c${row.connections}), again: ${num(rate(again))} req/s`);
+}
+
 function missing(name: string, kind: Kind, why: string, connections = CONNECTIONS): Row {
   const row: Row = { name, kind, missing: why, connections };
   rows.push(row);
@@ -305,9 +339,9 @@ function line(row: Row): string {
 }
 
 function table(): string {
-  const head = ['row', 'c', 'req/s', 'bytes/s', 'p50', 'p99', 'vs nginx', 'errors'];
+  const head = ['row', 'c', 'req/s', 'bytes/s', 'p50', 'p99', 'vs nginx', 'notes'];
   const body = rows.map((row) => {
-    if (!row.load) return [row.name, String(row.connections), row.missing ?? '', '', '', '', '', ''];
+    if (!row.load) return [row.name, String(row.connections), '', '', '', '', '', row.missing ?? ''];
     const l = row.load;
     const r = ratio(row);
     return [
@@ -318,7 +352,13 @@ function table(): string {
       `${l.p50ms.toFixed(1)} ms`,
       `${l.p99ms.toFixed(1)} ms`,
       r === undefined ? '' : `${(r * 100).toFixed(0)}%`,
-      failed(l) ? `${l.non2xx} non-2xx, ${l.errors} socket` : '0',
+      [
+        failed(l) ? `FAILED: ${l.non2xx} non-2xx, ${l.errors} socket errors` : '',
+        row.runs ? `mean of runs at start and end: ${row.runs.map(num).join(', ')}` : '',
+        row.origin ? `${row.origin.segments} of ${row.made} reached Reel, ${row.origin.checks} checks` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -415,6 +455,7 @@ async function prepare(clip: string, databaseUrl: string | undefined): Promise<P
     },
     dataDir,
   );
+  const close = onCleanup(() => t.close());
   try {
     const bytes = fs.readFileSync(clip);
     const publicId = await tusUpload(t, bytes, { filename: 'public.mp4', playback_policy: 'public' });
@@ -472,7 +513,7 @@ async function prepare(clip: string, databaseUrl: string | undefined): Promise<P
       mediaText: pub.mediaText,
     };
   } finally {
-    await t.close();
+    await close();
   }
 }
 
@@ -528,8 +569,7 @@ http {
       await sleep(50);
     }
   }
-  const stop = () => p.stop();
-  cleanups.push(stop);
+  const stop = onCleanup(() => p.stop());
   return { url, stop };
 }
 
@@ -604,8 +644,7 @@ async function serveReel(p: Prepared, processes: number): Promise<Served> {
   }
   // With several processes, wait until the port answers (every child may take a moment longer).
   await sleep(processes > 1 ? 1500 : 200);
-  const stop = () => proc.stop();
-  cleanups.push(stop);
+  const stop = onCleanup(() => proc.stop());
   return { url, logFile, stop };
 }
 
@@ -625,6 +664,13 @@ function expectedSizes(p: Prepared): Map<string, number> {
 /** The rows of one Reel configuration: public and signed, segment, media playlist and master. */
 async function reelRows(label: string, base: string, p: Prepared, ref: Record<Kind, Row>): Promise<void> {
   const expect = expectedSizes(p);
+  // A fresh process: every path once through it for a few seconds (JIT, caches, pools), not counted.
+  wrk(
+    base,
+    [p.publicMedia, ...p.signedMedia, ...p.publicSegments, ...p.signedSegments, p.publicMaster],
+    3,
+    CONNECTIONS,
+  );
 
   await measure(`${label}, public, segment`, 'segment', base, p.publicSegments, {
     reference: ref.segment,
@@ -668,8 +714,7 @@ async function startEdgeTier(origin: string): Promise<Edge | string> {
   };
   if (typeof mod.startEdge !== 'function') return 'not available (test/helpers/nginx.ts has no startEdge)';
   const edge = await mod.startEdge({ upstreams: [new URL(origin).host], workers: 1 });
-  cleanups.push(() => edge.stop());
-  return edge;
+  return { url: edge.url, stop: onCleanup(() => edge.stop()) };
 }
 
 /** Requests Reel logged (one "request completed" line each) for segments and for access checks. */
@@ -715,6 +760,7 @@ async function main(): Promise<void> {
   );
   const clip = await makeSource();
 
+  const processingStarted = performance.now();
   console.log('processing (embedded)…');
   const embedded = await prepare(clip, undefined);
   let pg: PrivatePostgres | undefined;
@@ -723,12 +769,13 @@ async function main(): Promise<void> {
     console.log('processing (Postgres)…');
     pg = await startPrivatePostgres();
     const db = pg;
-    cleanups.push(() => db.destroy());
+    onCleanup(() => db.destroy());
     onPostgres = await prepare(clip, await pg.createDatabase());
   }
+  const processing = (performance.now() - processingStarted) / 1000;
   const sizes = embedded.publicSegments.map((s) => embedded.files.get(s)!.bytes);
   console.log(
-    `media: ${embedded.publicSegments.length} segments of 1080p (${num(Math.min(...sizes) / 1000)}–${num(Math.max(...sizes) / 1000)} kB), ${VIEWERS} viewers' tokens`,
+    `media: ${embedded.publicSegments.length} segments of 1080p (${num(Math.min(...sizes) / 1000)}–${num(Math.max(...sizes) / 1000)} kB, mean ${num(sizes.reduce((a, b) => a + b, 0) / sizes.length / 1000)} kB), ${VIEWERS} viewers' tokens; processed in ${processing.toFixed(0)} s`,
   );
 
   // 1. nginx, the reference.
@@ -791,11 +838,16 @@ async function main(): Promise<void> {
             );
           }
           await edge.stop();
+          remeasure(plain, nginx.url, embedded.publicSegments);
         }
       }
       await served.stop();
     }
   }
+  // The references again: the machine's load may have changed since the start.
+  remeasure(ref.segment, nginx.url, embedded.publicSegments);
+  remeasure(ref.playlist, nginx.url, [embedded.publicMedia]);
+  remeasure(ref.master, nginx.url, [embedded.publicMaster]);
   await nginx.stop();
 
   console.log(`\nmachine at the end: ${machine()}\n`);
