@@ -165,6 +165,16 @@ export const SETTINGS = [
   }),
   setting({
     section: 'http',
+    key: 'playCacheMb',
+    flag: 'play-cache-mb',
+    env: 'REEL_PLAY_CACHE_MB',
+    default: '128',
+    description:
+      'memory the play role keeps hot media files in (segments, init segments, storyboard sheets; least recently used out first), MB per process; 0 reads every request from the store',
+    parse: int(0, 1024 * 1024),
+  }),
+  setting({
+    section: 'http',
     key: 'trustProxy',
     flag: 'trust-proxy',
     env: 'REEL_TRUST_PROXY',

@@ -17,9 +17,12 @@ import { apiKeyAuth, needScope } from './http/auth.js';
 import { registerBeacons } from './http/beacons.js';
 import { registerImports } from './http/imports.js';
 import { KeyRevocations } from './http/keyRevocations.js';
+import { MediaCache } from './http/mediaCache.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
+import { PlayCache } from './http/playCache.js';
 import { registerSigningKeys } from './http/signingKeys.js';
+import { VerifiedTokens } from './http/tokenCache.js';
 import { openTokenKeys } from './http/tokenKeyRing.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
@@ -88,6 +91,10 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   }
 
   const tokenKeys = await openTokenKeys(db, config, log);
+  // The play role answers ready videos from memory, kept right by the database's announcements.
+  const playCache = roles.has('play') ? new PlayCache(db) : undefined;
+  await playCache?.start(config.databaseUrl, log);
+  const verifiedTokens = roles.has('play') ? new VerifiedTokens(tokenKeys) : undefined;
 
   const metrics = new Metrics(db);
   const worker = roles.has('worker')
@@ -155,7 +162,16 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       registerWebhooks(app, { db, config, log, requireApiKey });
     }
     if (roles.has('play')) {
-      registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });
+      registerPlayback(app, {
+        db,
+        store,
+        tokenKeys,
+        config,
+        delivery: config.playbackDelivery,
+        playCache,
+        tokens: verifiedTokens,
+        mediaCache: new MediaCache(config.playCacheMb * 1024 * 1024),
+      });
       registerBeacons(app, { db, tokenKeys, config, log });
     }
   }
@@ -217,6 +233,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       for (const t of timers) clearInterval(t);
       tokenKeys.stop();
       await app?.close();
+      await playCache?.stop();
       await metricsApp?.close();
       await listener?.close();
       await revocationListener?.close();
