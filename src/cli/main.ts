@@ -1,5 +1,6 @@
 /** The `reel` command line: serve, worker, upload, keys. */
 import { parseArgs } from 'node:util';
+import { httpProcesses, isClusterChild, startCluster, startHttpChild } from '../cluster.js';
 import { loadCliConfig, loadConfig, SETTINGS, settingsHelp } from '../config.js';
 import { createLogger } from '../log.js';
 import { startReel } from '../server.js';
@@ -107,9 +108,15 @@ export async function main(argv: string[]): Promise<void> {
 
 async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
   const log = createLogger(config.logLevel);
-  const reel = await startReel(config, log);
+  if (isClusterChild()) {
+    stopOnSignals(await startHttpChild(config, log), config, log);
+    return;
+  }
+  const processes = httpProcesses(config);
+  const reel = processes > 1 ? await startCluster(config, log, processes) : await startReel(config, log);
   const lines = [`Reel is running: roles ${config.roles.join(', ')}`];
   if (reel.url) lines.push(`  URL:      ${reel.url}`);
+  if (processes > 1) lines.push(`  serving:  ${processes} HTTP processes share this URL`);
   if (reel.metricsUrl && reel.metricsUrl !== reel.url) lines.push(`  metrics:  ${reel.metricsUrl}/metrics`);
   if (!config.databaseUrl) lines.push(`  data:     ${config.dataDir}`);
   if (reel.createdApiKey) {
@@ -121,7 +128,14 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
     lines.push('  API key:  use the key printed on first start, or REEL_API_KEY');
   }
   process.stderr.write(`${lines.join('\n')}\n`);
+  stopOnSignals(reel, config, log);
+}
 
+function stopOnSignals(
+  reel: { close(graceMs: number): Promise<void> },
+  config: ReturnType<typeof loadConfig>,
+  log: ReturnType<typeof createLogger>,
+): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
