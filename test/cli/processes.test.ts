@@ -20,38 +20,32 @@ interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
+  pids: number[];
 }
 
-/** Requests over one kept-alive TCP connection, so that one server process answers all of them. */
-function connection(base: string) {
+/**
+ * Requests over kept-alive connections, each answer with the process that served it: the one holding
+ * the server side of the connection when the answer arrived (the primary, which only hands accepted
+ * connections on, left out).
+ */
+function client(base: string, primary: number) {
+  const serverPort = Number(new URL(base).port);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const localPorts = new Set<number>();
   const request = (method: string, target: string, headers: Record<string, string> = {}, body?: Buffer) =>
     new Promise<Answer>((resolve, reject) => {
       const req = http.request(new URL(target, base), { method, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
+        res.on('end', () => {
+          const pids = serverPids(serverPort, req.socket!.localPort!).filter((p) => p !== primary);
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), pids });
+        });
         res.on('error', reject);
-      });
-      req.on('socket', (s) => {
-        if (s.localPort) localPorts.add(s.localPort);
-        else s.once('connect', () => localPorts.add(s.localPort!));
       });
       req.on('error', reject);
       req.end(body);
     });
-  return {
-    request,
-    /** The one local port this connection used (it never had to reconnect). */
-    localPort(): number {
-      expect([...localPorts]).toHaveLength(1);
-      return [...localPorts][0]!;
-    },
-    close: () => agent.destroy(),
-  };
+  return { request, close: () => agent.destroy() };
 }
 
 /** The processes holding the server side of the connection from `clientPort` to `serverPort`. */
@@ -62,7 +56,7 @@ function serverPids(serverPort: number, clientPort: number): number[] {
     'established',
     `( sport = :${serverPort} and dport = :${clientPort} )`,
   ]).toString();
-  return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+  return [...new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])))];
 }
 
 /** The node processes whose parent is `pid` (ffmpeg children of a worker role are left out). */
@@ -110,7 +104,7 @@ describe('reel serve --processes on Postgres', () => {
     await pg?.destroy();
   });
 
-  it('two HTTP processes share the port: an upload through one plays through the other; a killed one is replaced; SIGTERM stops them all', async () => {
+  it('two HTTP processes share the port: an upload begun through one finishes through the other and plays; a killed one is replaced; SIGTERM stops them all', async () => {
     const databaseUrl = await pg.createDatabase();
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reel-procs-'));
     const clip = await makeClip('procs-240p', { width: 320, height: 240, seconds: 2 });
@@ -138,68 +132,72 @@ describe('reel serve --processes on Postgres', () => {
       const children = nodeChildren(primary);
       expect(children).toHaveLength(2);
 
-      // Connections are handed out in turn: two connections, two processes (the one holding each socket).
-      const a = connection(url!);
-      const b = connection(url!);
-      expect((await a.request('GET', '/healthz')).status).toBe(200);
-      expect((await b.request('GET', '/healthz')).status).toBe(200);
-      const pidOf = (c: ReturnType<typeof connection>) => {
-        const pids = serverPids(port, c.localPort()).filter((p) => p !== primary);
-        expect(pids).toHaveLength(1);
-        return pids[0]!;
-      };
-      const [pidA, pidB] = [pidOf(a), pidOf(b)];
-      expect(pidA).not.toBe(pidB);
-      expect(children.sort()).toEqual([pidA, pidB].sort());
+      // Connections are handed out in turn: two connections, two processes.
+      const a = client(url!, primary);
+      const b = client(url!, primary);
+      const pidA = (await a.request('GET', '/healthz')).pids;
+      const pidB = (await b.request('GET', '/healthz')).pids;
+      expect(pidA).toHaveLength(1);
+      expect(pidB).toHaveLength(1);
+      expect(pidA).not.toEqual(pidB);
+      expect(children.sort()).toEqual([...pidA, ...pidB].sort());
 
-      // An upload through A (tus, by hand over A's connection)…
+      // An upload (tus, by hand) begun through A and finished through B: the staging directory and the
+      // upload locks are shared…
       const bytes = fs.readFileSync(clip);
+      const half = Math.floor(bytes.length / 2);
       const created = await a.request('POST', '/v1/uploads', {
         ...auth,
         ...tusHeaders.create(bytes.length, { filename: 'procs.mp4' }),
       });
       expect(created.status, created.body.toString()).toBe(201);
       const location = new URL(String(created.headers.location), url).pathname;
-      const patched = await a.request('PATCH', location, { ...auth, ...tusHeaders.patch(0) }, bytes);
-      expect(patched.status, patched.body.toString()).toBe(204);
+      const first = await a.request(
+        'PATCH',
+        location,
+        { ...auth, ...tusHeaders.patch(0) },
+        bytes.subarray(0, half),
+      );
+      expect(first.status, first.body.toString()).toBe(204);
+      const rest = await b.request(
+        'PATCH',
+        location,
+        { ...auth, ...tusHeaders.patch(half) },
+        bytes.subarray(half),
+      );
+      expect(rest.status, rest.body.toString()).toBe(204);
+      expect([created.pids, first.pids, rest.pids]).toEqual([pidA, pidA, pidB]);
       const id = location.split('/').pop()!;
 
-      // …transcoded by the primary's worker role, and played through B.
+      // …transcoded by the primary's worker role, and played through A.
       await waitFor(
         'the video to be ready',
         async () => {
-          const v = JSON.parse((await b.request('GET', `/v1/videos/${id}`, auth)).body.toString());
+          const v = (await (await fetch(`${url}/v1/videos/${id}`, { headers: auth })).json()) as {
+            status: string;
+          };
           if (v.status === 'failed') throw new Error(JSON.stringify(v));
           return v.status === 'ready';
         },
         60_000,
       );
       const playback = JSON.parse(
-        (await b.request('GET', `/v1/videos/${id}/playback`, auth)).body.toString(),
+        (await a.request('GET', `/v1/videos/${id}/playback`, auth)).body.toString(),
       );
-      const master = await b.request('GET', playback.url);
+      const firstUri = (text: Buffer) =>
+        text
+          .toString()
+          .split('\n')
+          .find((l) => l && !l.startsWith('#'))!;
+      const master = await a.request('GET', playback.url);
       expect(master.status).toBe(200);
-      const variant = new URL(
-        master.body
-          .toString()
-          .split('\n')
-          .find((l) => l && !l.startsWith('#'))!,
-        playback.url,
-      );
-      const media = await b.request('GET', variant.href);
+      const variant = new URL(firstUri(master.body), playback.url);
+      const media = await a.request('GET', variant.href);
       expect(media.status).toBe(200);
-      const segment = new URL(
-        media.body
-          .toString()
-          .split('\n')
-          .find((l) => l && !l.startsWith('#'))!,
-        variant,
-      );
-      const seg = await b.request('GET', segment.href);
+      const seg = await a.request('GET', new URL(firstUri(media.body), variant).href);
       expect(seg.status).toBe(200);
       expect(seg.body.length).toBeGreaterThan(1000);
-      expect(pidOf(a)).toBe(pidA);
-      expect(pidOf(b)).toBe(pidB);
+      expect([master.pids, media.pids, seg.pids]).toEqual([pidA, pidA, pidA]);
       a.close();
       b.close();
 
@@ -207,33 +205,34 @@ describe('reel serve --processes on Postgres', () => {
       // (A connection the primary hands to a child in the moment it dies is lost with it, as are those the
       // child held: node:cluster's round-robin cannot take it back. So the check starts once the primary
       // has seen the death, while the other process serves alone.)
-      process.kill(pidA, 'SIGKILL');
+      const [killed, survivor] = [pidA[0]!, pidB[0]!];
+      process.kill(killed, 'SIGKILL');
       await server.waitForOutput(/an HTTP process exited; starting another/, 20_000);
       for (let i = 0; i < 6; i++) {
-        const c = connection(url!);
-        expect((await c.request('GET', '/healthz')).status).toBe(200);
+        const c = client(url!, primary);
+        const answer = await c.request('GET', '/healthz');
         c.close();
+        expect(answer.status).toBe(200);
+        expect(answer.pids).toEqual([survivor]);
       }
       const replaced = await waitFor(
         'a new HTTP process in place of the killed one',
         async () => {
           const now = nodeChildren(primary);
-          return now.length === 2 && !now.includes(pidA) && now.includes(pidB) ? now : undefined;
+          return now.length === 2 && !now.includes(killed) && now.includes(survivor) ? now : undefined;
         },
         30_000,
       );
-      const fresh = replaced.find((p) => p !== pidB)!;
+      const fresh = replaced.find((p) => p !== survivor)!;
       // The new one serves too: some connection lands on it.
       await waitFor(
         'a connection served by the new process',
         async () => {
-          const c = connection(url!);
-          try {
-            expect((await c.request('GET', `/v1/videos/${id}`, auth)).status).toBe(200);
-            return serverPids(port, c.localPort()).includes(fresh);
-          } finally {
-            c.close();
-          }
+          const c = client(url!, primary);
+          const answer = await c.request('GET', `/v1/videos/${id}`, auth);
+          c.close();
+          expect(answer.status).toBe(200);
+          return answer.pids.includes(fresh);
         },
         20_000,
       );
@@ -241,7 +240,7 @@ describe('reel serve --processes on Postgres', () => {
       // SIGTERM on the primary: every child exits, then the primary (0), and the port is free.
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(0);
-      for (const p of [pidB, fresh]) expect(alive(p)).toBe(false);
+      for (const p of [survivor, fresh]) expect(alive(p)).toBe(false);
       expect(await portIsFree(port)).toBe(true);
     } finally {
       server.child.kill('SIGKILL');
