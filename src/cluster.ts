@@ -121,7 +121,9 @@ export async function startCluster(config: Config, log: Logger, processes: numbe
       url ??= m.url;
       if (phase === 'starting' && ++ready === processes) started?.resolve();
     });
-    child.worker.on('error', (err) => log.warn({ err, pid: child.worker.process.pid }, 'HTTP process error'));
+    child.worker.on('error', (err) =>
+      log.warn({ err, childPid: child.worker.process.pid }, 'HTTP process error'),
+    );
     child.worker.on('exit', (code, signal) => {
       live.delete(child);
       if (phase === 'closing') {
@@ -141,7 +143,7 @@ export async function startCluster(config: Config, log: Logger, processes: numbe
       }
       const delay = RESTART_DELAY_MS * 2 ** quickDeaths[slot]!;
       log.warn(
-        { pid: child.worker.process.pid, code, signal, reason, restartInMs: delay },
+        { childPid: child.worker.process.pid, code, signal, reason, restartInMs: delay },
         'an HTTP process exited; starting another',
       );
       const timer = setTimeout(() => {

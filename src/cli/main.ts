@@ -109,7 +109,10 @@ export async function main(argv: string[]): Promise<void> {
 async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
   const log = createLogger(config.logLevel);
   if (isClusterChild()) {
-    stopOnSignals(await startHttpChild(config, log), config, log);
+    // The primary stops its children (with SIGTERM): Ctrl-C, which reaches the whole process group, is
+    // left to it, so that no child is seen to die before the primary knows it is stopping.
+    process.on('SIGINT', () => undefined);
+    stopOnSignals(await startHttpChild(config, log), config, log, ['SIGTERM']);
     return;
   }
   const processes = httpProcesses(config);
@@ -135,6 +138,7 @@ function stopOnSignals(
   reel: { close(graceMs: number): Promise<void> },
   config: ReturnType<typeof loadConfig>,
   log: ReturnType<typeof createLogger>,
+  signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
 ): void {
   let stopping = false;
   const stop = (signal: string) => {
@@ -152,6 +156,5 @@ function stopOnSignals(
         process.exit(1);
       });
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  for (const signal of signals) process.on(signal, () => stop(signal));
 }
