@@ -93,6 +93,16 @@ export const SETTINGS = [
   }),
   setting({
     section: 'process',
+    key: 'processes',
+    flag: 'processes',
+    env: 'REEL_PROCESSES',
+    default: 'auto',
+    description:
+      'HTTP processes (the upload and play roles) sharing the port: a whole number, or auto (one per core on Postgres); embedded (no DATABASE_URL) runs one, as PGlite is a single-process database: set DATABASE_URL to run more',
+    parse: (raw, name): number | 'auto' => (raw.trim() === 'auto' ? 'auto' : int(1, 1024)(raw.trim(), name)),
+  }),
+  setting({
+    section: 'process',
     key: 'shutdownGraceSeconds',
     flag: 'shutdown-grace-seconds',
     env: 'REEL_SHUTDOWN_GRACE_SECONDS',

@@ -75,7 +75,14 @@ export async function openStorage(
   }
 }
 
-export async function startReel(config: Config, log: Logger): Promise<Reel> {
+export async function startReel(
+  config: Config,
+  log: Logger,
+  opts: {
+    /** False in the HTTP processes of a cluster: their primary created (and printed) the first key. */
+    createFirstKey?: boolean;
+  } = {},
+): Promise<Reel> {
   const { db, store, unlock } = await openStorage(config);
   const timers: NodeJS.Timeout[] = [];
   const roles = new Set(config.roles);
@@ -86,7 +93,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   }
 
   let createdApiKey: string | undefined;
-  if (!config.apiKey && (await countActiveApiKeys(db)) === 0) {
+  if (opts.createFirstKey !== false && !config.apiKey && (await countActiveApiKeys(db)) === 0) {
     createdApiKey = (await createApiKey(db, 'first key')).secret;
   }
 
