@@ -15,6 +15,7 @@ import { openDb } from './db/open.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth, needScope } from './http/auth.js';
 import { registerBeacons } from './http/beacons.js';
+import { registerEdgeAuth } from './http/edgeAuth.js';
 import { registerImports } from './http/imports.js';
 import { KeyRevocations } from './http/keyRevocations.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
@@ -157,6 +158,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
     if (roles.has('play')) {
       registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });
       registerBeacons(app, { db, tokenKeys, config, log });
+      registerEdgeAuth(app, { db, tokenKeys });
     }
   }
   const listen = async (server: FastifyInstance, port: number) => {
