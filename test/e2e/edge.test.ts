@@ -19,7 +19,7 @@ import {
   markReady,
   publishSegments,
 } from '../helpers/chunked.js';
-import { haveNginx, startEdge, type TestNginx } from '../helpers/nginx.js';
+import { haveNginx, renderEdgeConfig, startEdge, type TestNginx } from '../helpers/nginx.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
 
 const SEG = '240p/seg_00000.m4s';
@@ -121,6 +121,21 @@ describe.skipIf(!haveNginx())('the nginx edge in front of Reel', () => {
         '2',
       ]);
     }
+  });
+
+  it('/play-auth never answers nginx a status it cannot read: a malformed id is 403, X-Reel-Status 400', async () => {
+    const bad = await get(`${t.url}/play-auth/bad.id/public/media`);
+    expect([bad.status, bad.headers.get('x-reel-status')]).toEqual([403, '400']);
+    expect((await get(`${t.url}/play/bad.id/public/${SEG}`)).status).toBe(400);
+  });
+
+  it('/play-auth is in the API document, with the playback routes', async () => {
+    const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { tags?: string[]; responses: Record<string, unknown> }>>;
+    };
+    const op = doc.paths['/play-auth/{videoId}/{access}/{purpose}']?.get;
+    expect(op?.tags).toEqual(['playback']);
+    expect(Object.keys(op?.responses ?? {})).toContain('204');
   });
 
   it('a signed segment is fetched from Reel once for every token; the bytes are Reel’s', async () => {
@@ -272,6 +287,38 @@ describe.skipIf(!haveNginx())('the nginx edge in front of Reel', () => {
     // And at the edge, a viewer's own X-Reel-Edge changes nothing either.
     const viaEdge = await get(`${edge.url}/play/edgeSigned/public/${SEG}`, { headers: edgeHeader });
     expect(viaEdge.status).toBe(401);
+  });
+
+  it('a CORS preflight and a HEAD pass the edge; a query string is part of the cache key', async () => {
+    const url = `${edge.url}/play/edgePublic/public/240p/init.mp4`;
+    const pre = await fetch(url, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://player.example', 'Access-Control-Request-Method': 'GET' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    const head = await fetch(url, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-length')]).toEqual([
+      200,
+      String(fileBytes('240p/init.mp4').length),
+    ]);
+    const q1 = await get(`${url}?v=1`);
+    const q2 = await get(`${url}?v=1`);
+    expect([q1.headers.get('x-cache-status'), q2.headers.get('x-cache-status')]).toEqual(['MISS', 'HIT']);
+  });
+
+  it('renders the shipped file for several Reel processes', () => {
+    const conf = renderEdgeConfig({
+      listen: 9999,
+      upstreams: ['10.0.0.1:3000', '10.0.0.2:3000'],
+      cacheDir: '/c',
+    });
+    expect(conf).toMatch(
+      /^ {4}server 10\.0\.0\.1:3000 max_fails=0;\n {4}server 10\.0\.0\.2:3000 max_fails=0;$/m,
+    );
+    expect(conf).toMatch(/^ {4}listen 9999;$/m);
+    expect(conf).toContain('proxy_cache_path /c/reel-media ');
+    expect(conf).not.toMatch(/^proxy_cache_path \/var/m);
   });
 
   it('the API passes through the edge uncached', async () => {
