@@ -61,9 +61,12 @@ describe.skipIf(!haveNginx())('the nginx edge in front of Reel', () => {
   const fileBytes = (file: string) => fs.readFileSync(path.join(ladder.dir, file));
 
   beforeAll(async () => {
-    t = await startTestReel({ roles: 'upload,play' });
+    // Reel starts while ffmpeg makes the ladder.
+    [t, ladder] = await Promise.all([
+      startTestReel({ roles: 'upload,play' }),
+      makeChunkedLadder('edge-src', { width: 426, height: 240, seconds: 8, audio: true }, [240]),
+    ]);
     keys = await openTokenKeys(t.reel.db, t.reel.config, pino({ level: 'silent' }));
-    ladder = await makeChunkedLadder('edge-src', { width: 426, height: 240, seconds: 8, audio: true }, [240]);
     for (const [id, policy] of [
       ['edgeSigned', 'signed'],
       ['edgePublic', 'public'],
