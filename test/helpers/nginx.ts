@@ -2,7 +2,7 @@
  * Debian's nginx with the shipped edge configuration (deploy/nginx/reel-edge.conf), started on a free port
  * in a temp dir without root: `renderEdgeConfig` rewrites only the listen port, the upstream servers and
  * the caches' directory; a minimal nginx.conf (daemon off, pid, logs and temp paths in the temp dir) includes
- * it. `scripts/setup.sh --test` installs nginx where it is missing.
+ * it with what Debian's own nginx.conf sets in http { }. `scripts/setup.sh --test` installs nginx where it is missing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const NGINX = process.env.REEL_NGINX ?? '/usr/sbin/nginx';
+const MIME_TYPES = '/etc/nginx/mime.types';
 export const EDGE_CONF = path.resolve(import.meta.dirname, '../../deploy/nginx/reel-edge.conf');
 
 export interface EdgeConfigOptions {
@@ -105,6 +106,13 @@ pid ${path.join(dir, 'nginx.pid')};
 error_log ${errorLog} warn;
 events { worker_connections 4096; }
 http {
+  # As Debian's /etc/nginx/nginx.conf has it.
+  sendfile on;
+  tcp_nopush on;
+  types_hash_max_size 2048;
+  ${fs.existsSync(MIME_TYPES) ? `include ${MIME_TYPES};` : ''}
+  default_type application/octet-stream;
+  gzip on;
   log_format edge '$upstream_cache_status $status $request_uri';
   access_log ${accessLog} edge;
   client_body_temp_path ${temp('client')};
