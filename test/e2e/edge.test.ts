@@ -179,6 +179,7 @@ describe.skipIf(!haveNginx())('the nginx edge in front of Reel', () => {
     await get(url(await token('edgeSigned'))); // cached
     const none = await get(url('public'));
     expect([none.status, none.code]).toEqual([401, errors.missingToken.code]);
+    expect(none.headers.get('x-cache-status')).toBe('REFUSED');
     const other = await get(url(await token('edgePublic')));
     expect([other.status, other.code]).toEqual([403, errors.tokenForOtherVideo.code]);
     const expired = await get(url(await token('edgeSigned', -60)));
