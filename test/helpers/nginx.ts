@@ -49,7 +49,9 @@ export interface NginxOptions {
   upstreams: string[];
   /** nginx worker processes (default 1). */
   workers?: number;
-  /** Extra lines inside http { } of the wrapper (e.g. an access log format). */
+  /** false: no access log (a benchmark); default: one line per request in accessLog. */
+  accessLog?: boolean;
+  /** Extra lines inside http { } of the wrapper (e.g. another server for comparison). */
   httpExtra?: string;
 }
 
@@ -114,7 +116,7 @@ http {
   default_type application/octet-stream;
   gzip on;
   log_format edge '$upstream_cache_status $status $request_uri';
-  access_log ${accessLog} edge;
+  access_log ${opts.accessLog === false ? 'off' : `${accessLog} edge`};
   client_body_temp_path ${temp('client')};
   proxy_temp_path ${temp('proxy')};
   fastcgi_temp_path ${temp('fastcgi')};
