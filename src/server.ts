@@ -15,6 +15,7 @@ import { openDb } from './db/open.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth, needScope } from './http/auth.js';
 import { registerBeacons } from './http/beacons.js';
+import { registerEdgeAuth } from './http/edgeAuth.js';
 import { registerImports } from './http/imports.js';
 import { KeyRevocations } from './http/keyRevocations.js';
 import { MediaCache } from './http/mediaCache.js';
@@ -180,6 +181,7 @@ export async function startReel(
         mediaCache: new MediaCache(config.playCacheMb * 1024 * 1024),
       });
       registerBeacons(app, { db, tokenKeys, config, log });
+      registerEdgeAuth(app, { db, tokenKeys });
     }
   }
   const listen = async (server: FastifyInstance, port: number) => {

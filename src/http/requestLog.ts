@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 
-const PLAY = /^(\/play\/[^/?]+\/)([^/?]+)/;
+const PLAY = /^(\/play(?:-auth)?\/[^/?]+\/)([^/?]+)/;
 /** An upload link's secret (/v1/upload-links/{secret}/…) is a credential too. */
 const UPLOAD_LINK = /^(\/v1\/upload-links\/)([^/?]+)/;
 
