@@ -33,6 +33,8 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpe
 if [ "${1:-}" = "--test" ]; then
   # The browser tests drive Debian's Chromium (no browser download is needed).
   command -v chromium >/dev/null || missing+=(chromium)
+  # The edge test runs Debian's nginx (not always on a non-root PATH: look for the binary itself).
+  [ -x /usr/sbin/nginx ] || missing+=(nginx)
 fi
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 

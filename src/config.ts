@@ -93,6 +93,16 @@ export const SETTINGS = [
   }),
   setting({
     section: 'process',
+    key: 'processes',
+    flag: 'processes',
+    env: 'REEL_PROCESSES',
+    default: 'auto',
+    description:
+      'HTTP processes (the upload and play roles) sharing the port: a whole number, or auto (one per core on Postgres); embedded (no DATABASE_URL) runs one, as PGlite is a single-process database: set DATABASE_URL to run more',
+    parse: (raw, name): number | 'auto' => (raw.trim() === 'auto' ? 'auto' : int(1, 1024)(raw.trim(), name)),
+  }),
+  setting({
+    section: 'process',
     key: 'shutdownGraceSeconds',
     flag: 'shutdown-grace-seconds',
     env: 'REEL_SHUTDOWN_GRACE_SECONDS',
@@ -162,6 +172,16 @@ export const SETTINGS = [
       }
       return url.href.replace(/\/+$/, '');
     },
+  }),
+  setting({
+    section: 'http',
+    key: 'playCacheMb',
+    flag: 'play-cache-mb',
+    env: 'REEL_PLAY_CACHE_MB',
+    default: '128',
+    description:
+      'memory the play role keeps hot media files in (segments, init segments, storyboard sheets; least recently used out first), MB per process; 0 reads every request from the store',
+    parse: int(0, 1024 * 1024),
   }),
   setting({
     section: 'http',

@@ -15,11 +15,15 @@ import { openDb } from './db/open.js';
 import { createHttpApp } from './http/app.js';
 import { apiKeyAuth, needScope } from './http/auth.js';
 import { registerBeacons } from './http/beacons.js';
+import { registerEdgeAuth } from './http/edgeAuth.js';
 import { registerImports } from './http/imports.js';
 import { KeyRevocations } from './http/keyRevocations.js';
+import { MediaCache } from './http/mediaCache.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
+import { PlayCache } from './http/playCache.js';
 import { registerSigningKeys } from './http/signingKeys.js';
+import { VerifiedTokens } from './http/tokenCache.js';
 import { openTokenKeys } from './http/tokenKeyRing.js';
 import { registerUploads, type Uploads } from './http/uploads.js';
 import { registerVideos } from './http/videos.js';
@@ -72,7 +76,14 @@ export async function openStorage(
   }
 }
 
-export async function startReel(config: Config, log: Logger): Promise<Reel> {
+export async function startReel(
+  config: Config,
+  log: Logger,
+  opts: {
+    /** False in the HTTP processes of a cluster: their primary created (and printed) the first key. */
+    createFirstKey?: boolean;
+  } = {},
+): Promise<Reel> {
   const { db, store, unlock } = await openStorage(config);
   const timers: NodeJS.Timeout[] = [];
   const roles = new Set(config.roles);
@@ -83,11 +94,15 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
   }
 
   let createdApiKey: string | undefined;
-  if (!config.apiKey && (await countActiveApiKeys(db)) === 0) {
+  if (opts.createFirstKey !== false && !config.apiKey && (await countActiveApiKeys(db)) === 0) {
     createdApiKey = (await createApiKey(db, 'first key')).secret;
   }
 
   const tokenKeys = await openTokenKeys(db, config, log);
+  // The play role answers ready videos from memory, kept right by the database's announcements.
+  const playCache = roles.has('play') ? new PlayCache(db) : undefined;
+  await playCache?.start(config.databaseUrl, log);
+  const verifiedTokens = roles.has('play') ? new VerifiedTokens(tokenKeys) : undefined;
 
   const metrics = new Metrics(db);
   const worker = roles.has('worker')
@@ -155,8 +170,18 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       registerWebhooks(app, { db, config, log, requireApiKey });
     }
     if (roles.has('play')) {
-      registerPlayback(app, { db, store, tokenKeys, config, delivery: config.playbackDelivery });
+      registerPlayback(app, {
+        db,
+        store,
+        tokenKeys,
+        config,
+        delivery: config.playbackDelivery,
+        playCache,
+        tokens: verifiedTokens,
+        mediaCache: new MediaCache(config.playCacheMb * 1024 * 1024),
+      });
       registerBeacons(app, { db, tokenKeys, config, log });
+      registerEdgeAuth(app, { db, tokenKeys });
     }
   }
   const listen = async (server: FastifyInstance, port: number) => {
@@ -217,6 +242,7 @@ export async function startReel(config: Config, log: Logger): Promise<Reel> {
       for (const t of timers) clearInterval(t);
       tokenKeys.stop();
       await app?.close();
+      await playCache?.stop();
       await metricsApp?.close();
       await listener?.close();
       await revocationListener?.close();

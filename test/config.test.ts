@@ -1,4 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { httpProcesses } from '../src/cluster.js';
 import {
   type AccessConfig,
   type CliConfig,
@@ -129,5 +130,26 @@ describe('configuration', () => {
       /REEL_PUBLIC_URL must be an absolute URL/,
     );
     expect(() => loadConfig({}, { REEL_PUBLIC_URL: 'javascript:alert(1)' })).toThrow(/REEL_PUBLIC_URL/);
+  });
+  it('REEL_PROCESSES is auto or a whole number ≥ 1; httpProcesses resolves it (embedded: one, more refused)', () => {
+    expect(loadConfig({}, {}).processes).toBe('auto');
+    expect(loadConfig({}, { REEL_PROCESSES: '3' }).processes).toBe(3);
+    expect(loadConfig({ processes: 'auto' }, { REEL_PROCESSES: '3' }).processes).toBe('auto');
+    expect(() => loadConfig({ processes: '0' }, {})).toThrow(/--processes must be a whole number from 1/);
+    expect(() => loadConfig({}, { REEL_PROCESSES: 'x' })).toThrow(/REEL_PROCESSES must be a whole number/);
+    expect(() => loadConfig({}, { REEL_PROCESSES: '2.5' })).toThrow(/REEL_PROCESSES/);
+
+    const pg = 'postgres://db/reel';
+    const cfg = (env: Record<string, string>) => loadConfig({}, env);
+    expect(httpProcesses(cfg({ DATABASE_URL: pg }), 6)).toBe(6);
+    expect(httpProcesses(cfg({ DATABASE_URL: pg, REEL_PROCESSES: '3' }), 6)).toBe(3);
+    expect(httpProcesses(cfg({}), 6)).toBe(1);
+    expect(httpProcesses(cfg({ REEL_PROCESSES: '1' }), 6)).toBe(1);
+    expect(() => httpProcesses(cfg({ REEL_PROCESSES: '4' }), 6)).toThrow(
+      /embedded mode runs one process.*Set DATABASE_URL/,
+    );
+    // No HTTP role (reel worker): one process whatever the setting.
+    expect(httpProcesses(cfg({ REEL_ROLES: 'worker', REEL_PROCESSES: '4' }), 6)).toBe(1);
+    expect(httpProcesses(cfg({ DATABASE_URL: pg, REEL_ROLES: 'worker' }), 6)).toBe(1);
   });
 });

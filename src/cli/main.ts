@@ -1,5 +1,6 @@
 /** The `reel` command line: serve, worker, upload, keys. */
 import { parseArgs } from 'node:util';
+import { httpProcesses, isClusterChild, startCluster, startHttpChild } from '../cluster.js';
 import { loadCliConfig, loadConfig, SETTINGS, settingsHelp } from '../config.js';
 import { createLogger } from '../log.js';
 import { startReel } from '../server.js';
@@ -107,9 +108,18 @@ export async function main(argv: string[]): Promise<void> {
 
 async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
   const log = createLogger(config.logLevel);
-  const reel = await startReel(config, log);
+  if (isClusterChild()) {
+    // The primary stops its children (with SIGTERM): Ctrl-C, which reaches the whole process group, is
+    // left to it, so that no child is seen to die before the primary knows it is stopping.
+    process.on('SIGINT', () => undefined);
+    stopOnSignals(await startHttpChild(config, log), config, log, ['SIGTERM']);
+    return;
+  }
+  const processes = httpProcesses(config);
+  const reel = processes > 1 ? await startCluster(config, log, processes) : await startReel(config, log);
   const lines = [`Reel is running: roles ${config.roles.join(', ')}`];
   if (reel.url) lines.push(`  URL:      ${reel.url}`);
+  if (processes > 1) lines.push(`  serving:  ${processes} HTTP processes share this URL`);
   if (reel.metricsUrl && reel.metricsUrl !== reel.url) lines.push(`  metrics:  ${reel.metricsUrl}/metrics`);
   if (!config.databaseUrl) lines.push(`  data:     ${config.dataDir}`);
   if (reel.createdApiKey) {
@@ -121,7 +131,15 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
     lines.push('  API key:  use the key printed on first start, or REEL_API_KEY');
   }
   process.stderr.write(`${lines.join('\n')}\n`);
+  stopOnSignals(reel, config, log);
+}
 
+function stopOnSignals(
+  reel: { close(graceMs: number): Promise<void> },
+  config: ReturnType<typeof loadConfig>,
+  log: ReturnType<typeof createLogger>,
+  signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
+): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -138,6 +156,5 @@ async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
         process.exit(1);
       });
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  for (const signal of signals) process.on(signal, () => stop(signal));
 }

@@ -15,6 +15,8 @@ export interface ListenOptions {
   onNotify: (payload: string) => void;
   /** Told after each successful LISTEN, the first one included. */
   onConnect?: () => void;
+  /** Told when a connection that had LISTENed drops (notifications may be missed until onConnect). */
+  onDisconnect?: () => void;
   /** Names the listener in log lines ("job notifications"). */
   label?: string;
 }
@@ -51,7 +53,10 @@ export function listenOnChannel(
     c.on('error', (err) => {
       log.warn({ err: err.message }, `${label}: connection lost; reconnecting`);
     });
+    let listening = false;
     c.on('end', () => {
+      if (listening) opts.onDisconnect?.();
+      listening = false;
       if (closed || client !== c) return;
       client = undefined;
       retryLater();
@@ -59,6 +64,7 @@ export function listenOnChannel(
     try {
       await c.connect();
       await c.query(`LISTEN ${channel}`);
+      listening = true;
       delay = MIN_DELAY_MS;
       opts.onConnect?.();
     } catch (err) {

@@ -54,6 +54,8 @@ export function createHttpApp(log: Logger, config: HttpConfig): FastifyInstance 
 
   // Request logs carry the video id, like the worker's.
   app.addHook('preHandler', async (req, reply) => {
+    // Not playback: its success lines are debug only, and its URLs name the video already.
+    if (req.url.startsWith('/play/')) return;
     const p = (req.params ?? {}) as Record<string, string | undefined>;
     const videoId = p['videoId'] ?? (/^\/v1\/(videos|uploads)\//.test(req.url) ? p['id'] : undefined);
     if (videoId) {

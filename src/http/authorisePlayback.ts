@@ -4,6 +4,7 @@
  */
 import { errors } from '../core/errors.js';
 import type { VideoRow } from '../db/videos.js';
+import type { VerifiedTokens } from './tokenCache.js';
 import { type PlaybackGrant, type TokenKeys, verifyPlaybackToken } from './tokens.js';
 
 /** What a playback URL grants: undefined for `public`, else the verified token's grant. */
@@ -13,10 +14,13 @@ export async function authorisePlayback(
   access: string,
   /** 'start': a master playlist (a playback begins); 'media': anything a playback under way fetches. */
   purpose: 'start' | 'media',
+  /** Tokens already verified by this process (the play role's, http/tokenCache.ts). */
+  verified?: VerifiedTokens,
 ): Promise<PlaybackGrant | undefined> {
   if (access === 'public') {
     if (video.playback_policy !== 'public') throw errors.missingToken();
     return undefined;
   }
+  if (verified) return verified.verify(access, video.id, purpose);
   return verifyPlaybackToken(keys, access, video.id, purpose);
 }

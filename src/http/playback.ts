@@ -8,28 +8,38 @@
  * by a shared cache longer than the token allows.
  */
 
-import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rangeParser from 'range-parser';
 import type { AccessConfig, TranscodeConfig } from '../config.js';
 import { errors } from '../core/errors.js';
 import type { Db, ObjectStore } from '../core/ports.js';
-import { listSegments, outputKey } from '../db/outputs.js';
-import { getVideo, isPlayable, type VideoRow } from '../db/videos.js';
+import { listSegments } from '../db/outputs.js';
+import { isPlayable, type VideoRow } from '../db/videos.js';
 import { contentDisposition, DOWNLOAD_DIR } from '../media/downloadPlan.js';
 import { AUDIO_NAME, MEDIA_PLAYLIST } from '../media/ffmpegArgs.js';
 import { SEGMENT_SECONDS } from '../media/ladder.js';
 import { MASTER_PLAYLIST, renderMasterPlaylist, renderMediaPlaylist } from '../media/playlist.js';
 import { assertId } from '../storage/keys.js';
 import { authorisePlayback } from './authorisePlayback.js';
+import type { MediaCache } from './mediaCache.js';
 import { masterForSession, sessionExpiry } from './playbackSession.js';
+import {
+  encodeText,
+  fileETag,
+  type KeptText,
+  PlayCache,
+  type PlayFile,
+  type PlayVideo,
+  publishedETag,
+} from './playCache.js';
 import { renderCaptionFile } from './playCaptions.js';
 import { IMAGE_FILE, masterExtras, PUBLISHED_FILE, TEXT_FILE } from './playExtras.js';
 import { renderIFramePlaylist } from './playIFrames.js';
 import { renderStoryboardVtt } from './playStoryboard.js';
 import { serveImage } from './playThumbnails.js';
 import { errorRef, type PlaybackParams } from './schemas.js';
+import { VerifiedTokens } from './tokenCache.js';
 import { type PlaybackGrant, signSessionToken, type TokenKeys } from './tokens.js';
 
 export interface PlaybackDeps {
@@ -40,6 +50,12 @@ export interface PlaybackDeps {
   config: AccessConfig & Pick<TranscodeConfig, 'ffmpegPath' | 'thumbnailRenders' | 'thumbnailsKept'>;
   /** "redirect": media files on a store that can presign are served by a redirect to the store. */
   delivery?: 'proxy' | 'redirect';
+  /** Ready videos kept in memory (started by the caller); absent: every request reads the database. */
+  playCache?: PlayCache;
+  /** Hot media files kept in memory; absent: every file is read from the store. */
+  mediaCache?: MediaCache;
+  /** Verified tokens kept; absent: a list of this route's own. */
+  tokens?: VerifiedTokens;
 }
 
 /** Lifetime of a presigned media URL; the redirect itself is cached for less. */
@@ -156,6 +172,9 @@ function cors(reply: FastifyReply): void {
 
 export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void {
   const { db, store } = deps;
+  // Without a started cache (tests that register the route alone) every request reads the database.
+  const cache = deps.playCache ?? new PlayCache(db);
+  const tokens = deps.tokens ?? new VerifiedTokens(deps.tokenKeys);
 
   app.options('/play/*', { schema: { hide: true } }, async (_req, reply) => {
     cors(reply);
@@ -169,12 +188,19 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     cors(reply);
     const { videoId, access, '*': file } = req.params;
     assertId(videoId, 'video id');
-    const video = await getVideo(db, videoId);
-    if (!video) throw errors.videoNotFound(videoId);
+    const pv = await cache.video(videoId);
+    if (!pv) throw errors.videoNotFound(videoId);
+    const video = pv.row;
 
     const isMaster = file === MASTER_PLAYLIST;
     // Only a master starts a playback; everything else belongs to one under way.
-    const grant = await authorisePlayback(deps.tokenKeys, video, access, isMaster ? 'start' : 'media');
+    const grant = await authorisePlayback(
+      deps.tokenKeys,
+      video,
+      access,
+      isMaster ? 'start' : 'media',
+      tokens,
+    );
     if (video.output_prefix === null) {
       // Chunked: playable before it is ready; its playlists are rendered from what is published.
       if (!isPlayable(video)) throw errors.videoNotReady(videoId, video.status);
@@ -182,10 +208,16 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     const chunked = video.output_prefix === null;
     if (chunked && IMAGE_FILE.test(file)) return serveImage(req, reply, deps, video, file, grant);
     if (chunked && TEXT_FILE.test(file)) {
-      const { text, contentType, growing } = await renderText(deps, video, file);
-      reply.header('Content-Type', contentType);
+      let kept = pv.texts.get(file);
+      let growing = false;
+      if (!kept) {
+        const rendered = await renderText(deps, video, file);
+        growing = rendered.growing;
+        kept = growing ? encodeText(rendered.text) : cache.keepText(pv, file, rendered.text);
+      }
+      reply.header('Content-Type', textType(file));
       setCaching(req, reply, grant, growing ? 'growing' : 'playlist');
-      return sendPlaylist(reply, deps, video, undefined, text);
+      return sendText(req, reply, deps, pv, undefined, kept.text, kept);
     }
     if (!FILE.test(file) && !(chunked && PUBLISHED_FILE.test(file)))
       throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
@@ -196,15 +228,22 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
 
     let key: string;
     let size: number | undefined;
-    if (video.output_prefix === null) {
+    let published: PlayFile | null = null;
+    if (chunked) {
       if (ext === 'm3u8') {
-        const { text, growing } = await renderPlaylist(db, video, file);
+        let kept = pv.texts.get(file);
+        let growing = false;
+        if (!kept) {
+          const rendered = await renderPlaylist(db, video, file);
+          growing = rendered.growing;
+          kept = growing ? encodeText(rendered.text) : cache.keepText(pv, file, rendered.text);
+        }
         reply.header('Content-Type', CONTENT_TYPES.m3u8);
         setCaching(req, reply, grant, growing ? 'growing' : 'playlist', !(isMaster && grant));
-        return sendPlaylist(reply, deps, video, isMaster ? grant : undefined, text);
+        return sendText(req, reply, deps, pv, isMaster ? grant : undefined, kept.text, kept);
       }
       // A poster chosen after upload (http/videoPoster.ts) is served in place of the transcode's.
-      const published = file === 'poster.jpg' && video.poster_key ? null : await outputKey(db, videoId, file);
+      published = file === 'poster.jpg' && video.poster_key ? null : await cache.file(pv, file);
       if (published) {
         key = published.key;
         size = published.bytes;
@@ -219,9 +258,11 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     }
     if (size === undefined) {
       // Legacy: the store says whether the file exists. Chunked: the outputs row did, with its size.
-      const stat = await store.stat(key);
-      if (!stat) throw errors.objectNotFound(file);
-      size = stat.size;
+      const known = pv.stats.get(file);
+      const stat = known !== undefined ? known : ((await store.stat(key))?.size ?? null);
+      cache.keepStat(pv, file, stat);
+      if (stat === null) throw errors.objectNotFound(file);
+      size = stat;
     }
 
     reply.header('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
@@ -235,19 +276,30 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
 
     if (isMaster && grant) {
       const text = (await buffer(await store.get(key))).toString('utf8');
-      return sendPlaylist(reply, deps, video, grant, text);
+      return sendText(req, reply, deps, pv, grant, text);
     }
 
     reply.header('Accept-Ranges', 'bytes');
     // Legacy: the prefix's word characters (as before); chunked: a digest of the file's stable key.
-    const tag =
+    const etag =
       video.output_prefix !== null
-        ? video.output_prefix.replace(/\W/g, '')
-        : createHash('sha256').update(key).digest('base64url').slice(0, 22);
-    reply.header('ETag', `"${tag}-${size}"`);
+        ? `"${video.output_prefix.replace(/\W/g, '')}-${size}"`
+        : published
+          ? publishedETag(published)
+          : fileETag(key, size);
+    reply.header('ETag', etag);
+    if (pv.lastModified) reply.header('Last-Modified', pv.lastModified);
+    if (notModified(req, etag, pv.lastModified)) return reply.code(304).send();
+
+    // Hot media comes from memory (http/mediaCache.ts); the rest, and anything large, from the store.
+    const media = deps.mediaCache;
+    const body =
+      kind === 'media' && media?.keeps(size)
+        ? await media.get(key, async () => buffer(await store.get(key)))
+        : undefined;
 
     const rangeHeader = req.headers.range;
-    if (rangeHeader) {
+    if (rangeHeader && ifRangeHolds(req, etag, pv.lastModified)) {
       const ranges = rangeParser(size, rangeHeader, { combine: true });
       if (ranges === -1) {
         reply.header('Content-Range', `bytes */${size}`);
@@ -258,39 +310,84 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
         reply.code(206);
         reply.header('Content-Range', `bytes ${start}-${end}/${size}`);
         reply.header('Content-Length', end - start + 1);
-        return reply.send(await store.get(key, { start, end }));
+        return reply.send(body ? body.subarray(start, end + 1) : await store.get(key, { start, end }));
       }
     }
     reply.header('Content-Length', size);
-    return reply.send(await store.get(key));
+    return reply.send(body ?? (await store.get(key)));
   });
 }
 
 /**
- * Sends a playlist. A master fetched with a playback token starts a playback: its renditions go through a
- * session token that outlives the playback token for as long as the video needs. Every such answer carries
- * a new session, so no ETag.
+ * RFC 9110 §13.1: If-None-Match (weak comparison; `*`) decides when present, else If-Modified-Since
+ * against Last-Modified (whole seconds). Only GET/HEAD reach here.
  */
-async function sendPlaylist(
+export function notModified(
+  req: FastifyRequest,
+  etag: string | undefined,
+  lastModified: string | undefined,
+): boolean {
+  const inm = req.headers['if-none-match'];
+  if (inm !== undefined) {
+    if (!etag) return false;
+    const bare = etag.replace(/^W\//, '');
+    return inm
+      .split(',')
+      .map((t) => t.trim())
+      .some((t) => t === '*' || t.replace(/^W\//, '') === bare);
+  }
+  const ims = req.headers['if-modified-since'];
+  if (ims === undefined || !lastModified) return false;
+  const since = Date.parse(ims);
+  return Number.isFinite(since) && Date.parse(lastModified) <= since;
+}
+
+/** If-Range (RFC 9110 §13.1.5): the range applies only when the validator still matches (strong ETag or date). */
+function ifRangeHolds(req: FastifyRequest, etag: string, lastModified: string | undefined): boolean {
+  const ifRange = req.headers['if-range'];
+  if (ifRange === undefined) return true;
+  if (typeof ifRange !== 'string') return false;
+  if (ifRange.startsWith('"') || ifRange.startsWith('W/')) return ifRange === etag;
+  return lastModified !== undefined && Date.parse(ifRange) === Date.parse(lastModified);
+}
+
+function textType(file: string): string {
+  return file.endsWith('.m3u8') ? CONTENT_TYPES.m3u8! : 'text/vtt; charset=utf-8';
+}
+
+/**
+ * Sends a playlist or another text file. A master fetched with a playback token starts a playback: its
+ * renditions go through a session token that outlives the playback token for as long as the video needs.
+ * Every such answer carries a new session, so no validator; any other text has an ETag of its bytes (and
+ * a kept one is encoded once).
+ */
+async function sendText(
+  req: FastifyRequest,
   reply: FastifyReply,
   deps: PlaybackDeps,
-  video: VideoRow,
+  pv: PlayVideo,
   startGrant: PlaybackGrant | undefined,
   text: string,
+  kept?: KeptText,
 ): Promise<FastifyReply> {
-  let body = text;
+  // (kept: the text already encoded, with its ETag)
   if (startGrant) {
     const now = Math.floor(Date.now() / 1000);
     // A customer-signed token may be valid for years: its session is widened no further than Reel's own.
     const startExp = startGrant.customerKeyId
       ? Math.min(startGrant.exp, now + deps.config.tokenTtlSeconds)
       : startGrant.exp;
-    const exp = sessionExpiry(now, video.duration_ms, startExp, deps.config);
-    body = masterForSession(text, await signSessionToken(deps.tokenKeys, video.id, exp));
+    const exp = sessionExpiry(now, pv.row.duration_ms, startExp, deps.config);
+    const bytes = Buffer.from(masterForSession(text, await signSessionToken(deps.tokenKeys, pv.row.id, exp)));
+    reply.header('Content-Length', bytes.length);
+    return reply.send(bytes);
   }
-  const bytes = Buffer.from(body);
-  reply.header('Content-Length', bytes.length);
-  return reply.send(bytes);
+  const { body, etag } = kept ?? encodeText(text);
+  reply.header('ETag', etag);
+  if (pv.lastModified) reply.header('Last-Modified', pv.lastModified);
+  if (notModified(req, etag, pv.lastModified)) return reply.code(304).send();
+  reply.header('Content-Length', body.length);
+  return reply.send(body);
 }
 
 /**
@@ -309,10 +406,6 @@ async function renderPlaylist(
     return { text, growing: false };
   }
   const rendition = file.slice(0, file.indexOf('/'));
-  // A ready video's playlists never change: rendered once per process (keyed by when it became ready).
-  const cacheKey = complete ? `${video.id}/${rendition}/${new Date(video.ready_at ?? 0).getTime()}` : '';
-  const cached = complete ? vodPlaylists.get(cacheKey) : undefined;
-  if (cached !== undefined) return { text: cached, growing: false };
   // Audio: `audio`, and `audio_1`, `audio_2`, … when the video has several tracks.
   const isAudio =
     (rendition === AUDIO_NAME && video.audio !== null) ||
@@ -326,10 +419,6 @@ async function renderPlaylist(
   // target is 5 from the first reload on, since a target must not change while a playlist grows.
   const target = isAudio ? SEGMENT_SECONDS + 1 : SEGMENT_SECONDS;
   const text = renderMediaPlaylist({ segments, targetDuration: target, complete });
-  if (complete) {
-    if (vodPlaylists.size >= VOD_PLAYLISTS_KEPT) vodPlaylists.delete(vodPlaylists.keys().next().value!);
-    vodPlaylists.set(cacheKey, text);
-  }
   return { text, growing: !complete };
 }
 
@@ -355,7 +444,3 @@ async function renderText(
   const caption = await renderCaptionFile(deps.db, deps.store, video, file);
   return { ...caption, growing: false };
 }
-
-/** The VOD media playlists of ready chunked videos, oldest first (a few kB each). */
-const vodPlaylists = new Map<string, string>();
-const VOD_PLAYLISTS_KEPT = 2000;

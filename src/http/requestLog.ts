@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 
-const PLAY = /^(\/play\/[^/?]+\/)([^/?]+)/;
+const PLAY = /^(\/play(?:-auth)?\/[^/?]+\/)([^/?]+)/;
 /** An upload link's secret (/v1/upload-links/{secret}/…) is a credential too. */
 const UPLOAD_LINK = /^(\/v1\/upload-links\/)([^/?]+)/;
 
@@ -17,9 +17,17 @@ export function loggableUrl(url: string): string {
     .replace(UPLOAD_LINK, '$1…');
 }
 
+/**
+ * Playback answers that succeed are logged at debug: a viewer makes a request every few seconds and a
+ * busy play role answers thousands a second (a line each cost about a third of a playlist's time).
+ * Refusals and failures stay at info, like every other request.
+ */
 export function logRequests(app: FastifyInstance): void {
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info(
+    const quiet = reply.statusCode < 400 && req.url.startsWith('/play/');
+    if (quiet && (req.log as { isLevelEnabled?: (l: string) => boolean }).isLevelEnabled?.('debug') === false)
+      return;
+    req.log[quiet ? 'debug' : 'info'](
       {
         req: { method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip },
         res: { statusCode: reply.statusCode },

@@ -8,6 +8,9 @@ import { errors } from '../core/errors.js';
 import type { ByteRange, ObjectStore } from '../core/ports.js';
 import { assertSafeKey } from './keys.js';
 
+/** Bytes per read when an object is streamed (measured: `npm run bench:serve`). */
+const READ_CHUNK_BYTES = 256 * 1024;
+
 export function createFsStore(root: string): ObjectStore {
   const base = path.resolve(root);
   fs.mkdirSync(base, { recursive: true });
@@ -66,7 +69,8 @@ export function createFsStore(root: string): ObjectStore {
         await handle.close();
         throw errors.objectNotFound(key);
       }
-      return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+      // Large reads: a segment goes out in a few big writes rather than many 64 KiB ones.
+      return handle.createReadStream({ ...range, highWaterMark: READ_CHUNK_BYTES });
     },
     async stat(key) {
       try {

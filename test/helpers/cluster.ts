@@ -109,6 +109,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     PORT: '0',
     LOG_LEVEL: 'info',
     REEL_X264_PRESET: 'superfast',
+    REEL_PROCESSES: '1', // the HTTP process is one process: its pid is the one that serves
     ...opts.env,
     DATABASE_URL: opts.databaseUrl,
     REEL_DATA_DIR: dataDir,

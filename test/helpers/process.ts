@@ -27,7 +27,8 @@ export function spawnBuiltReel(args: string[], env: Record<string, string> = {})
 function spawnWith(nodeArgs: string[], env: Record<string, string>): ReelProcess {
   const child = spawn(process.execPath, nodeArgs, {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // One process, as these tests were written for (REEL_PROCESSES=auto would fork one per core on Postgres).
+    env: { REEL_PROCESSES: '1', ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loggableUrl } from '../../src/http/requestLog.js';
 import { newVideoId } from '../../src/storage/keys.js';
+import { publishFake } from '../helpers/publish.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
 
 describe('request logs', () => {
@@ -33,6 +34,29 @@ describe('request logs', () => {
     expect(urls).toContain(`/play/${id}/…/720p/index.m3u8`);
     expect(urls).toContain(`/play/${id}/public/master.m3u8`);
     expect(lines.find((l) => l.req?.url?.endsWith('index.m3u8'))?.res?.statusCode).toBe(404);
+  });
+
+  it('at info, a playback answer that succeeds is not logged; a refused one is', async () => {
+    const quiet = await startTestReel({ roles: 'upload,play', 'log-level': 'info' });
+    try {
+      const id = newVideoId();
+      await publishFake(quiet, id, 'public');
+      expect((await fetch(`${quiet.url}/play/${id}/public/720p/seg_00000.m4s`)).status).toBe(200);
+      expect((await fetch(`${quiet.url}/play/${id}/public/720p/seg_09999.m4s`)).status).toBe(404);
+      expect((await quiet.api('/v1/videos')).status).toBe(200);
+      const urls = fs
+        .readFileSync(quiet.logFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { msg?: string; req?: { url?: string } })
+        .filter((l) => l.msg === 'request completed')
+        .map((l) => l.req?.url);
+      expect(urls).toContain(`/play/${id}/public/720p/seg_09999.m4s`);
+      expect(urls).toContain('/v1/videos');
+      expect(urls).not.toContain(`/play/${id}/public/720p/seg_00000.m4s`);
+    } finally {
+      await quiet.close();
+    }
   });
 
   it('loggableUrl keeps everything but the secret parts', () => {
