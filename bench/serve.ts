@@ -2,8 +2,9 @@
  * `npm run bench:serve`: Reel's play role against nginx serving the same files, requests and bytes per
  * second from the same run (issue 15).
  *
- * Media: a 30 s 1080p30 clip (testsrc2, x264 ultrafast, the one bench:chunks makes), processed with the
- * ladder 1080 and x264 ultrafast by an in-process Reel, twice per database: one video public, one signed.
+ * Media: a 30 s 1080p30 clip (testsrc with a tone, made once), processed with the ladder 1080, x264
+ * ultrafast and CRF 16 (1080p segments of 200–400 kB, as a real 1080p video at a few Mbit/s would have) by an
+ * in-process Reel, twice per database: one video public, one signed.
  * For the signed one, several viewers each fetch a playback token (GET /v1/videos/{id}/playback, a second
  * apart so the tokens differ) and the master with it, as a player would; their session-token URLs are what
  * the load generator asks for. Then the processing Reel is closed and `reel serve --roles play` (bin/reel.js,
@@ -11,7 +12,8 @@
  *
  * Load: Debian's `wrk -t1 -c${BENCH_CONNECTIONS} -d${BENCH_SECONDS}s` (installed with apt-get when
  * missing) with a Lua script that rotates over a list of paths (the video's 1080p segments, the viewers'
- * tokens); a one-second warm-up before each row is not counted. A row with any non-2xx answer or socket
+ * tokens); a one-second warm-up before each row is not counted, and a fresh Reel first gets 3 s of every path.
+ * nginx's rows are measured at the start and again at the end: the mean of both is what Reel is compared with. A row with any non-2xx answer or socket
  * error is marked as failed rather than counted.
  *
  * Rows:
@@ -22,18 +24,20 @@
  *    master carries a start token and answers with a new session).
  * 3. Reel on Postgres (a private server, test/helpers/private-postgres.ts), one process and N processes
  *    (`reel serve --processes N`, N = BENCH_PROCESSES or os.availableParallelism()), public and signed.
- * 4. The edge: nginx with deploy/nginx/reel-edge.conf (started by test/helpers/nginx.ts) in front of Reel on
- *    Postgres with N processes; BENCH_EDGE_CONNECTIONS (200) viewers rotating over the signed video's
- *    segments and the viewers' session tokens, against plain nginx at the same concurrency; the origin hit
- *    ratio for segments is 1 − (segment requests Reel logged) / (segment requests wrk made at the edge),
- *    counted over the warm-up and the measured run together.
+ * 4. The edge: nginx with deploy/nginx/reel-edge.conf (test/helpers/nginx.ts startEdge, one worker like the
+ *    reference) in front of Reel on Postgres with N processes; BENCH_EDGE_CONNECTIONS (200) viewers rotating
+ *    over the signed video's segments and the viewers' session tokens, then over the public video's, against
+ *    plain nginx at the same concurrency. Origin hit ratio for segments: 1 − (segment requests that reached
+ *    Reel) / (segment requests made at the edge), counted over the checks, the warm-up and the measured run;
+ *    "reached Reel" is the larger of what Reel logged and what the edge's access log shows as not HIT.
  *
  * Aims (issue 15): the play role alone ≥ 50% of nginx's requests per second for segments and for media
  * playlists, token checks included (every Reel configuration, public and signed); through the edge ≥ 90%
  * of plain nginx; origin hit ratio ≥ 99%.
  *
  * BENCH_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_PROCESSES (cores), BENCH_SKIP_POSTGRES=1 (embedded only),
- * BENCH_VIEWERS (4), BENCH_EDGE_CONNECTIONS (200), BENCH_CLIP_SECONDS (30) change it.
+ * BENCH_VIEWERS (4), BENCH_EDGE_CONNECTIONS (200), BENCH_CLIP_SECONDS (30), BENCH_CRF (16) change it.
+ * Every process and temporary directory it makes is removed at the end, also on an error or Ctrl-C.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,6 +45,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FFMPEG, FIXTURES_DIR } from '../test/fixtures/generate.js';
+import { startEdge } from '../test/helpers/nginx.js';
 import { freePort, type PrivatePostgres, startPrivatePostgres } from '../test/helpers/private-postgres.js';
 import { startTestReel, waitUntilReady } from '../test/helpers/reel.js';
 import { tusUpload } from '../test/helpers/upload.js';
@@ -312,13 +317,6 @@ function remeasure(row: Row, base: string, paths: string[]): void {
     p99ms: Math.max(first.p99ms, again.p99ms),
   };
   console.log(`  ${row.name} (-c${row.connections}), again: ${num(rate(again))} req/s`);
-}
-
-function missing(name: string, kind: Kind, why: string, connections = CONNECTIONS): Row {
-  const row: Row = { name, kind, missing: why, connections };
-  rows.push(row);
-  console.log(`  ${name}: ${why}`);
-  return row;
 }
 
 const num = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -601,16 +599,6 @@ function mirror(p: Prepared): string {
 // ---------------------------------------------------------------------------------------------------------
 // Reel, the play role
 
-let processesFlag: boolean | undefined;
-
-/** Whether `reel serve` knows --processes (another branch adds it). */
-function knowsProcesses(): boolean {
-  processesFlag ??= execFileSync(process.execPath, [path.join(ROOT, 'bin/reel.js'), 'serve', '--help'], {
-    encoding: 'utf8',
-  }).includes('--processes');
-  return processesFlag;
-}
-
 interface Served {
   url: string;
   logFile: string;
@@ -633,7 +621,8 @@ async function serveReel(p: Prepared, processes: number): Promise<Served> {
     '--log-level',
     'info',
     ...(p.databaseUrl ? ['--database-url', p.databaseUrl] : []),
-    ...(knowsProcesses() ? ['--processes', String(processes)] : []),
+    '--processes',
+    String(processes),
   ];
   const proc = startProcess(process.execPath, args, logFile);
   const started = Date.now();
@@ -707,20 +696,9 @@ interface Edge {
   stop(): Promise<void>;
 }
 
-/**
- * nginx with the shipped edge configuration in front of `origin` (test/helpers/nginx.ts `startEdge`, one
- * worker like the reference), or why it cannot run here. Imported by path so that this file type-checks and
- * runs in a checkout without it.
- */
-async function startEdgeTier(origin: string): Promise<Edge | string> {
-  const helper = path.join(ROOT, 'test/helpers/nginx.ts');
-  if (!fs.existsSync(helper) || !fs.existsSync(path.join(ROOT, 'deploy/nginx/reel-edge.conf')))
-    return 'not available (no deploy/nginx/reel-edge.conf and test/helpers/nginx.ts in this checkout)';
-  const mod = (await import(helper)) as {
-    startEdge?: (opts: { upstreams: string[]; workers?: number }) => Promise<Edge>;
-  };
-  if (typeof mod.startEdge !== 'function') return 'not available (test/helpers/nginx.ts has no startEdge)';
-  const edge = await mod.startEdge({ upstreams: [new URL(origin).host], workers: 1 });
+/** nginx with the shipped edge configuration in front of `origin`, one worker like the reference. */
+async function startEdgeTier(origin: string): Promise<Edge> {
+  const edge = await startEdge({ upstreams: [new URL(origin).host], workers: 1 });
   return { url: edge.url, accessLog: edge.accessLog, stop: onCleanup(() => edge.stop()) };
 }
 
@@ -745,6 +723,43 @@ function originRequests(logFile: string): { segments: number; checks: number } {
     }
   }
   return { segments, checks };
+}
+
+/**
+ * The edge in front of `served`: plain nginx at the same concurrency, then the signed video's segments (every
+ * viewer's tokens) and the public one's through the edge. Segment requests that reached Reel: the larger of
+ * what Reel logged (a successful playback answer is logged at debug only, so usually none) and what the edge
+ * did not answer from its cache (nginx's access log: anything but HIT) — a hit ratio that errs low.
+ */
+async function edgeTier(n: number, served: Served, p: Prepared, nginxUrl: string, nginxPaths: string[]) {
+  const edge = await startEdgeTier(served.url);
+  const plain = await measure('nginx, segment', 'segment', nginxUrl, nginxPaths, {
+    connections: EDGE_CONNECTIONS,
+  });
+  for (const [access, paths] of [
+    ['signed', p.signedSegments],
+    ['public', p.publicSegments],
+  ] as const) {
+    const before = originRequests(served.logFile);
+    const logged = edgeLogLines(edge);
+    const row = await measure(`edge (nginx + ${n} Reel), ${access}, segment`, 'segment', edge.url, paths, {
+      reference: plain,
+      connections: EDGE_CONNECTIONS,
+      expectBytes: expectedSizes(p),
+    });
+    await sleep(500); // the last log lines
+    const after = originRequests(served.logFile);
+    const notHit = edgeLogLines(edge)
+      ?.slice(logged?.length ?? 0)
+      .filter((l) => /\.m4s(\?|$)/.test(l) && !l.startsWith('HIT ')).length;
+    const reel = after.segments - before.segments;
+    row.origin = { segments: Math.max(reel, notHit ?? 0), checks: after.checks - before.checks, notHit };
+    console.log(
+      `    ${row.origin.segments} of ${row.made} segment requests reached Reel (Reel's log: ${reel}, the edge's log: ${notHit ?? '?'} not HIT; ${row.origin.checks} access checks logged)`,
+    );
+  }
+  await edge.stop();
+  remeasure(plain, nginxUrl, nginxPaths);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -810,58 +825,13 @@ async function main(): Promise<void> {
     await served.stop();
   }
 
-  // 3. Reel on Postgres, one process and N.
+  // 3. Reel on Postgres, one process and N; 4. the edge in front of the last of them.
   if (onPostgres) {
     const counts = PROCESSES > 1 ? [1, PROCESSES] : [1];
-    // Until `reel serve --processes` exists, the edge stands in front of one process.
-    const edgeOn = PROCESSES > 1 && knowsProcesses() ? PROCESSES : 1;
     for (const n of counts) {
-      const label = `Reel Postgres, ${n} process${n > 1 ? 'es' : ''}`;
-      if (n > 1 && !knowsProcesses()) {
-        missing(label, 'segment', 'not available (reel serve has no --processes yet)');
-        continue;
-      }
       const served = await serveReel(onPostgres, n);
-      await reelRows(label, served.url, onPostgres, ref);
-      if (n === edgeOn) {
-        // 4. The edge in front of the last of them.
-        const edge = await startEdgeTier(served.url);
-        const edgeName = (access: string) => `edge (nginx + ${n} Reel), ${access}, segment`;
-        if (typeof edge === 'string') {
-          missing(edgeName('signed'), 'segment', edge, EDGE_CONNECTIONS);
-        } else {
-          const plain = await measure('nginx, segment', 'segment', nginx.url, embedded.publicSegments, {
-            connections: EDGE_CONNECTIONS,
-          });
-          for (const [access, paths] of [
-            ['signed', onPostgres.signedSegments],
-            ['public', onPostgres.publicSegments],
-          ] as const) {
-            const before = originRequests(served.logFile);
-            const logged = edgeLogLines(edge);
-            const row = await measure(edgeName(access), 'segment', edge.url, paths, {
-              reference: plain,
-              connections: EDGE_CONNECTIONS,
-              expectBytes: expectedSizes(onPostgres),
-            });
-            await sleep(500); // the last log lines
-            const after = originRequests(served.logFile);
-            const notHit = edgeLogLines(edge)
-              ?.slice(logged?.length ?? 0)
-              .filter((l) => /\.m4s(\?|$)/.test(l) && !l.startsWith('HIT ')).length;
-            row.origin = {
-              segments: after.segments - before.segments,
-              checks: after.checks - before.checks,
-              notHit,
-            };
-            console.log(
-              `    ${row.origin.segments} of ${row.made} segment requests reached Reel (${row.origin.checks} access checks; the edge's log: ${notHit ?? '?'} not HIT)`,
-            );
-          }
-          await edge.stop();
-          remeasure(plain, nginx.url, embedded.publicSegments);
-        }
-      }
+      await reelRows(`Reel Postgres, ${n} process${n > 1 ? 'es' : ''}`, served.url, onPostgres, ref);
+      if (n === counts.at(-1)) await edgeTier(n, served, onPostgres, nginx.url, embedded.publicSegments);
       await served.stop();
     }
   }
