@@ -749,14 +749,22 @@ async function edgeTier(n: number, served: Served, p: Prepared, nginxUrl: string
     });
     await sleep(500); // the last log lines
     const after = originRequests(served.logFile);
-    const notHit = edgeLogLines(edge)
+    const segmentLines = edgeLogLines(edge)
       ?.slice(logged?.length ?? 0)
-      .filter((l) => /\.m4s(\?|$)/.test(l) && !l.startsWith('HIT ')).length;
+      .filter((l) => /\.m4s(\?|$)/.test(l));
+    const notHit = segmentLines?.filter((l) => !l.startsWith('HIT ')).length;
+    // "$upstream_cache_status $status": how the edge answered, for a hit ratio that falls short.
+    const how = new Map<string, number>();
+    for (const l of segmentLines ?? []) {
+      const k = l.split(' ').slice(0, 2).join(' ');
+      how.set(k, (how.get(k) ?? 0) + 1);
+    }
     const reel = after.segments - before.segments;
     row.origin = { segments: Math.max(reel, notHit ?? 0), checks: after.checks - before.checks, notHit };
     console.log(
       `    ${row.origin.segments} of ${row.made} segment requests reached Reel (Reel's log: ${reel}, the edge's log: ${notHit ?? '?'} not HIT; ${row.origin.checks} access checks logged)`,
     );
+    console.log(`    the edge's answers: ${[...how].map(([k, v]) => `${k} ×${v}`).join(', ')}`);
   }
   await edge.stop();
   remeasure(plain, nginxUrl, nginxPaths);
