@@ -576,13 +576,20 @@ http {
   return { url, stop };
 }
 
-/** A tree mirroring the public video's URL paths: links to the store's files, the playlists as files. */
+/**
+ * A tree mirroring the public video's URL paths: the store's own files (hard links, the same inodes; symbolic
+ * links where the store is on another filesystem), the playlists as files.
+ */
 function mirror(p: Prepared): string {
   const root = tempDir('www');
   for (const [urlPath, { file }] of p.files) {
     const dest = path.join(root, urlPath);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.symlinkSync(file, dest);
+    try {
+      fs.linkSync(file, dest);
+    } catch {
+      fs.symlinkSync(file, dest);
+    }
   }
   for (const [urlPath, text] of [
     [p.publicMaster, p.masterText],
