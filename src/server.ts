@@ -181,7 +181,7 @@ export async function startReel(
         mediaCache: new MediaCache(config.playCacheMb * 1024 * 1024),
       });
       registerBeacons(app, { db, tokenKeys, config, log });
-      registerEdgeAuth(app, { db, tokenKeys });
+      registerEdgeAuth(app, { db, tokenKeys, playCache, tokens: verifiedTokens });
     }
   }
   const listen = async (server: FastifyInstance, port: number) => {

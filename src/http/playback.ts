@@ -73,11 +73,19 @@ export type Kind = 'playlist' | 'growing' | 'media';
 export const EDGE_HEADER = 'x-reel-edge';
 
 /**
- * Cache-Control for the viewer and, for a request from the edge (EDGE_HEADER), `X-Accel-Expires`: how
- * long the edge may keep ONE copy, keyed without the token, for every viewer. The edge checks each
- * viewer's token itself (auth_request to /play-auth, http/edgeAuth.ts), so a token URL's segment is shared
- * there although it is `private` to every other cache; nginx reads X-Accel-Expires before Cache-Control
- * and never passes it on. `shared: false` (a master that carries a new session token) is never kept.
+ * A public URL is not checked at the edge (no token to check): its copy is kept this long, then
+ * revalidated with Reel (If-None-Match → 304 from memory), so a delete or a switch to signed reaches the
+ * edge within this many seconds.
+ */
+export const EDGE_PUBLIC_SECONDS = 5;
+
+/**
+ * Cache-Control for the viewer and, for a request from the edge (EDGE_HEADER), `X-Accel-Expires` first
+ * (nginx before 1.23 lets a Cache-Control before it decide): how long the edge may keep ONE copy, keyed
+ * without the token, for every viewer. The edge checks each viewer's token itself (auth_request to
+ * /play-auth, http/edgeAuth.ts), so a token URL's segment is shared there although it is `private` to every
+ * other cache; nginx never passes X-Accel-Expires on. A public URL's copy is revalidated every
+ * EDGE_PUBLIC_SECONDS instead. `shared: false` (a master that carries a new session token) is never kept.
  */
 export function setCaching(
   req: FastifyRequest,
@@ -86,12 +94,13 @@ export function setCaching(
   kind: Kind,
   shared = true,
 ): void {
-  reply.header('Cache-Control', cacheControl(grant, kind));
   if (req.headers[EDGE_HEADER] === '1') {
     const seconds =
       kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
-    reply.header('X-Accel-Expires', shared ? seconds : 0);
+    const kept = grant ? seconds : Math.min(seconds, EDGE_PUBLIC_SECONDS);
+    reply.header('X-Accel-Expires', shared ? kept : 0);
   }
+  reply.header('Cache-Control', cacheControl(grant, kind));
 }
 
 /**
