@@ -12,7 +12,7 @@ import type { Db, ObjectStore } from './core/ports.js';
 import { countActiveApiKeys, createApiKey } from './db/apiKeys.js';
 import { expireLeasesOfDeadProcess } from './db/jobs.js';
 import { openDb } from './db/open.js';
-import { createHttpApp } from './http/app.js';
+import { createHttpApp, type FrontDoor } from './http/app.js';
 import { apiKeyAuth, needScope } from './http/auth.js';
 import { registerBeacons } from './http/beacons.js';
 import { registerEdgeAuth } from './http/edgeAuth.js';
@@ -22,6 +22,7 @@ import { MediaCache } from './http/mediaCache.js';
 import { registerMultipart, registerMultipartUnavailable } from './http/multipart.js';
 import { registerPlayback } from './http/playback.js';
 import { PlayCache } from './http/playCache.js';
+import { createPlayFastPath } from './http/playFastPath.js';
 import { registerSigningKeys } from './http/signingKeys.js';
 import { VerifiedTokens } from './http/tokenCache.js';
 import { openTokenKeys } from './http/tokenKeyRing.js';
@@ -118,6 +119,8 @@ export async function startReel(
   let url: string | undefined;
   let metricsUrl: string | undefined;
   const httpRoles = roles.has('upload') || roles.has('play');
+  // The play role's fast path answers what memory holds before Fastify (http/playFastPath.ts).
+  const front: FrontDoor = {};
   const requireApiKey = apiKeyAuth(db, config.apiKey);
   // Revoked keys: their open live feeds end at once, in this process and (NOTIFY on Postgres) every other.
   const revocations = new KeyRevocations();
@@ -126,7 +129,7 @@ export async function startReel(
   const scrape = async (_req: FastifyRequest, reply: FastifyReply) =>
     reply.type(metrics.contentType).send(await metrics.render());
   if (httpRoles) {
-    app = createHttpApp(log, config);
+    app = createHttpApp(log, config, front);
     // The public port shows process internals (memory, descriptors, worker ids) only to an API key.
     app.get(
       '/metrics',
@@ -170,6 +173,7 @@ export async function startReel(
       registerWebhooks(app, { db, config, log, requireApiKey });
     }
     if (roles.has('play')) {
+      const mediaCache = new MediaCache(config.playCacheMb * 1024 * 1024);
       registerPlayback(app, {
         db,
         store,
@@ -178,10 +182,12 @@ export async function startReel(
         delivery: config.playbackDelivery,
         playCache,
         tokens: verifiedTokens,
-        mediaCache: new MediaCache(config.playCacheMb * 1024 * 1024),
+        mediaCache,
       });
+      if (playCache && verifiedTokens)
+        front.handle = createPlayFastPath({ playCache, tokens: verifiedTokens, mediaCache, log });
       registerBeacons(app, { db, tokenKeys, config, log });
-      registerEdgeAuth(app, { db, tokenKeys });
+      registerEdgeAuth(app, { db, tokenKeys, playCache, tokens: verifiedTokens });
     }
   }
   const listen = async (server: FastifyInstance, port: number) => {
@@ -241,6 +247,7 @@ export async function startReel(
       closed = true;
       for (const t of timers) clearInterval(t);
       tokenKeys.stop();
+      front.handle = undefined; // closing: Fastify answers 503 from here on
       await app?.close();
       await playCache?.stop();
       await metricsApp?.close();

@@ -1,4 +1,5 @@
 /** The Fastify application: one error format for everything, and the routes of the roles this process runs. */
+import http from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { HttpConfig } from '../config.js';
@@ -7,8 +8,27 @@ import { isConnectionError } from '../db/postgres.js';
 import { limitConnections } from './connectionLimits.js';
 import { logRequests } from './requestLog.js';
 
-export function createHttpApp(log: Logger, config: HttpConfig): FastifyInstance {
+/**
+ * What may answer a request before Fastify sees it (the play role's fast path, http/playFastPath.ts):
+ * set once the roles are registered; false from it passes the request on to Fastify.
+ */
+export interface FrontDoor {
+  handle?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+}
+
+export function createHttpApp(log: Logger, config: HttpConfig, front?: FrontDoor): FastifyInstance {
   const app = Fastify({
+    // Fastify's own server, with a look at the front door first (the timeouts as Fastify would set them).
+    serverFactory: (handler, opts) => {
+      const server = http.createServer((req, res) => {
+        if (!front?.handle?.(req, res)) handler(req, res);
+      });
+      const o = opts as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      server.keepAliveTimeout = o.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = o.requestTimeout ?? 0;
+      server.setTimeout(o.connectionTimeout ?? 0);
+      return server;
+    },
     loggerInstance: log,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 2048 },

@@ -15,12 +15,17 @@ import type { Db } from '../core/ports.js';
 import { getVideo, isPlayable } from '../db/videos.js';
 import { assertId } from '../storage/keys.js';
 import { authorisePlayback } from './authorisePlayback.js';
+import type { PlayCache } from './playCache.js';
 import { errorRef, noContent } from './schemas.js';
+import type { VerifiedTokens } from './tokenCache.js';
 import type { TokenKeys } from './tokens.js';
 
 export interface EdgeAuthDeps {
   db: Db;
   tokenKeys: TokenKeys;
+  /** The play role's caches (as /play): ready videos and verified tokens from memory. */
+  playCache?: PlayCache;
+  tokens?: VerifiedTokens;
 }
 
 /** The longest the edge keeps an allowed answer: a delete or a switch to signed reaches it this fast. */
@@ -32,7 +37,7 @@ export type EdgePurpose = 'start' | 'media';
 
 /**
  * The decision, in one place: how many seconds the edge may keep "allowed" for this access, or the
- * ReelError /play would answer. (Its look-ups may later come from an in-memory cache.)
+ * ReelError /play would answer. Ready videos and verified tokens come from the play role's memory.
  */
 export async function edgeDecision(
   deps: EdgeAuthDeps,
@@ -41,9 +46,11 @@ export async function edgeDecision(
   purpose: EdgePurpose,
 ): Promise<number> {
   assertId(videoId, 'video id');
-  const video = await getVideo(deps.db, videoId);
+  const video = deps.playCache
+    ? (await deps.playCache.video(videoId))?.row
+    : await getVideo(deps.db, videoId);
   if (!video) throw errors.videoNotFound(videoId);
-  const grant = await authorisePlayback(deps.tokenKeys, video, access, purpose);
+  const grant = await authorisePlayback(deps.tokenKeys, video, access, purpose, deps.tokens);
   // As /play: a chunked video plays once playable, a legacy one (output_prefix) once ready.
   if (video.output_prefix === null ? !isPlayable(video) : video.status !== 'ready')
     throw errors.videoNotReady(videoId, video.status);

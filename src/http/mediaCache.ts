@@ -27,15 +27,20 @@ export class MediaCache {
     return size > 0 && size <= this.maxObjectBytes;
   }
 
-  /** The object's bytes: kept, or read with `read` (once for concurrent callers) and kept. */
-  get(key: string, read: () => Promise<Buffer>): Buffer | Promise<Buffer> {
+  /** The object's bytes when kept (most recently used from now on). */
+  peek(key: string): Buffer | undefined {
     const hit = this.entries.get(key);
     if (hit) {
-      // Most recently used last.
       this.entries.delete(key);
       this.entries.set(key, hit);
-      return hit;
     }
+    return hit;
+  }
+
+  /** The object's bytes: kept, or read with `read` (once for concurrent callers) and kept. */
+  get(key: string, read: () => Promise<Buffer>): Buffer | Promise<Buffer> {
+    const hit = this.peek(key);
+    if (hit) return hit;
     const pending = this.loading.get(key);
     if (pending) return pending;
     const p = read().then(

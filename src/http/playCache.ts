@@ -114,6 +114,11 @@ export class PlayCache {
     return entry.promise;
   }
 
+  /** A kept video, or undefined (not kept, or announcements not heard now): the fast path's look-up. */
+  peek(id: string): PlayVideo | undefined {
+    return this.live ? this.videos.get(id) : undefined;
+  }
+
   /** The object that answers a published path of a chunked video, or null. */
   async file(v: PlayVideo, path: string): Promise<PlayFile | null> {
     if (v.files) return v.files.get(path) ?? null;

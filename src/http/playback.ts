@@ -72,12 +72,28 @@ export type Kind = 'playlist' | 'growing' | 'media';
 /** The header the shipped edge (deploy/nginx) adds to every request it forwards to Reel. */
 export const EDGE_HEADER = 'x-reel-edge';
 
+/** The edge's X-Accel-Expires for an answer (see setCaching). */
+export function edgeExpires(grant: PlaybackGrant | undefined, kind: Kind, shared = true): number {
+  if (!shared) return 0;
+  const seconds =
+    kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
+  return grant ? seconds : Math.min(seconds, EDGE_PUBLIC_SECONDS);
+}
+
 /**
- * Cache-Control for the viewer and, for a request from the edge (EDGE_HEADER), `X-Accel-Expires`: how
- * long the edge may keep ONE copy, keyed without the token, for every viewer. The edge checks each
- * viewer's token itself (auth_request to /play-auth, http/edgeAuth.ts), so a token URL's segment is shared
- * there although it is `private` to every other cache; nginx reads X-Accel-Expires before Cache-Control
- * and never passes it on. `shared: false` (a master that carries a new session token) is never kept.
+ * A public URL is not checked at the edge (no token to check): its copy is kept this long, then
+ * revalidated with Reel (If-None-Match → 304 from memory), so a delete or a switch to signed reaches the
+ * edge within this many seconds.
+ */
+export const EDGE_PUBLIC_SECONDS = 5;
+
+/**
+ * Cache-Control for the viewer and, for a request from the edge (EDGE_HEADER), `X-Accel-Expires` first
+ * (nginx before 1.23 lets a Cache-Control before it decide): how long the edge may keep ONE copy, keyed
+ * without the token, for every viewer. The edge checks each viewer's token itself (auth_request to
+ * /play-auth, http/edgeAuth.ts), so a token URL's segment is shared there although it is `private` to every
+ * other cache; nginx never passes X-Accel-Expires on. A public URL's copy is revalidated every
+ * EDGE_PUBLIC_SECONDS instead. `shared: false` (a master that carries a new session token) is never kept.
  */
 export function setCaching(
   req: FastifyRequest,
@@ -86,12 +102,8 @@ export function setCaching(
   kind: Kind,
   shared = true,
 ): void {
+  if (req.headers[EDGE_HEADER] === '1') reply.header('X-Accel-Expires', edgeExpires(grant, kind, shared));
   reply.header('Cache-Control', cacheControl(grant, kind));
-  if (req.headers[EDGE_HEADER] === '1') {
-    const seconds =
-      kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
-    reply.header('X-Accel-Expires', shared ? seconds : 0);
-  }
 }
 
 /**
@@ -110,7 +122,7 @@ export function cacheControl(grant: PlaybackGrant | undefined, kind: Kind): stri
 /** The files a published ladder holds; anything else is 404 without touching the store. */
 const FILE = /^(?:master\.m3u8|poster\.jpg|[A-Za-z0-9_-]{1,32}\/(?:index\.m3u8|init\.mp4|seg_\d{1,6}\.m4s))$/;
 
-const CONTENT_TYPES: Record<string, string> = {
+export const CONTENT_TYPES: Record<string, string> = {
   m3u8: 'application/vnd.apple.mpegurl',
   m4s: 'video/iso.segment',
   mp4: 'video/mp4',
@@ -164,10 +176,15 @@ const DOCUMENTED = {
 
 type PlayParams = PlaybackParams & { '*': string };
 
+/** CORS on every /play answer: any page may play (the access segment is the credential). */
+export const PLAY_CORS: Record<string, string> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'Content-Length, Content-Range, Accept-Ranges',
+  'Timing-Allow-Origin': '*',
+};
+
 function cors(reply: FastifyReply): void {
-  reply.header('Access-Control-Allow-Origin', '*');
-  reply.header('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges');
-  reply.header('Timing-Allow-Origin', '*');
+  reply.headers(PLAY_CORS);
 }
 
 export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void {
@@ -351,7 +368,7 @@ function ifRangeHolds(req: FastifyRequest, etag: string, lastModified: string | 
   return lastModified !== undefined && Date.parse(ifRange) === Date.parse(lastModified);
 }
 
-function textType(file: string): string {
+export function textType(file: string): string {
   return file.endsWith('.m3u8') ? CONTENT_TYPES.m3u8! : 'text/vtt; charset=utf-8';
 }
 

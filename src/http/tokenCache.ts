@@ -70,6 +70,19 @@ export class VerifiedTokens {
     return grant;
   }
 
+  /**
+   * The grant of a kept token for a request of a playback under way (not a master), when everything can
+   * be told without waiting: kept, for this video, not expired, its Reel key still held. Anything else
+   * (customer tokens included) is undefined, and `verify` decides.
+   */
+  peekMedia(token: string, videoId: string): PlaybackGrant | undefined {
+    const e = this.entries.get(token);
+    const now = Date.now();
+    if (!e || e.videoId !== videoId || now >= e.expiresAtMs || now >= e.dropAtMs) return undefined;
+    if (e.grant.customerKeyId || !this.keys.current().some((k) => k.kid === e.kid)) return undefined;
+    return e.grant;
+  }
+
   /** Forgets every token (the signing keys changed). */
   clear(): void {
     this.entries.clear();
