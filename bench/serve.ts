@@ -13,7 +13,8 @@
  * Load: Debian's `wrk -t1 -c${BENCH_CONNECTIONS} -d${BENCH_SECONDS}s` (installed with apt-get when
  * missing) with a Lua script that rotates over a list of paths (the video's 1080p segments, the viewers'
  * tokens); a one-second warm-up before each row is not counted, and a fresh Reel first gets 3 s of every path.
- * nginx's rows are measured at the start and again at the end: the mean of both is what Reel is compared with. A row with any non-2xx answer or socket
+ * nginx's rows are measured right before each Reel configuration's rows and again right after them: the mean
+ * of both is what those rows are compared with. A row with any non-2xx answer or socket
  * error is marked as failed rather than counted.
  *
  * Rows:
@@ -299,8 +300,8 @@ async function measure(
 }
 
 /**
- * Measures a reference row again (warm-up included) and merges both runs into it, so that Reel's rows, measured
- * in between, are compared with the reference's mean over the whole run rather than with its first minute.
+ * Measures a reference row again (warm-up included) and merges both runs into it, so that the rows measured
+ * in between are compared with the reference's mean over that time.
  */
 function remeasure(row: Row, base: string, paths: string[]): void {
   const first = row.load!;
@@ -355,7 +356,7 @@ function table(): string {
       r === undefined ? '' : `${(r * 100).toFixed(0)}%`,
       [
         failed(l) ? `FAILED: ${l.non2xx} non-2xx, ${l.errors} socket errors` : '',
-        row.runs ? `mean of runs at start and end: ${row.runs.map(num).join(', ')}` : '',
+        row.runs ? `mean of the runs before and after: ${row.runs.map(num).join(', ')}` : '',
         row.origin
           ? `${row.origin.segments} of ${row.made} reached Reel, ${row.origin.checks} checks; ${row.origin.notHit ?? '?'} not HIT at the edge`
           : '',
@@ -821,39 +822,44 @@ async function main(): Promise<void> {
     `media: ${embedded.publicSegments.length} segments of 1080p (${num(Math.min(...sizes) / 1000)}–${num(Math.max(...sizes) / 1000)} kB, mean ${num(sizes.reduce((a, b) => a + b, 0) / sizes.length / 1000)} kB), ${VIEWERS} viewers' tokens; processed in ${processing.toFixed(0)} s`,
   );
 
-  // 1. nginx, the reference.
+  // 1. nginx, the reference: measured again around each Reel configuration (right before its rows and right
+  // after them; the mean counts), so that a change in the machine's load weighs on both sides alike.
   const www = mirror(embedded);
   const nginx = await startNginx(www);
   const expect = new Map([...embedded.files].map(([k, v]) => [k, v.bytes]));
-  const ref: Record<Kind, Row> = {
-    segment: await measure('nginx, segment', 'segment', nginx.url, embedded.publicSegments, {
-      expectBytes: expect,
-    }),
-    playlist: await measure('nginx, media playlist', 'playlist', nginx.url, [embedded.publicMedia]),
-    master: await measure('nginx, master', 'master', nginx.url, [embedded.publicMaster]),
+  const bracketed = async (run: (ref: Record<Kind, Row>) => Promise<void>) => {
+    const ref: Record<Kind, Row> = {
+      segment: await measure('nginx, segment', 'segment', nginx.url, embedded.publicSegments, {
+        expectBytes: expect,
+      }),
+      playlist: await measure('nginx, media playlist', 'playlist', nginx.url, [embedded.publicMedia]),
+      master: await measure('nginx, master', 'master', nginx.url, [embedded.publicMaster]),
+    };
+    await run(ref);
+    remeasure(ref.segment, nginx.url, embedded.publicSegments);
+    remeasure(ref.playlist, nginx.url, [embedded.publicMedia]);
+    remeasure(ref.master, nginx.url, [embedded.publicMaster]);
   };
 
   // 2. Reel embedded, one process.
-  {
+  await bracketed(async (ref) => {
     const served = await serveReel(embedded, 1);
     await reelRows('Reel embedded, 1 process', served.url, embedded, ref);
     await served.stop();
-  }
+  });
 
   // 3. Reel on Postgres, one process and N; 4. the edge in front of the last of them.
   if (onPostgres) {
     const counts = PROCESSES > 1 ? [1, PROCESSES] : [1];
     for (const n of counts) {
       const served = await serveReel(onPostgres, n);
-      await reelRows(`Reel Postgres, ${n} process${n > 1 ? 'es' : ''}`, served.url, onPostgres, ref);
+      await bracketed((ref) =>
+        reelRows(`Reel Postgres, ${n} process${n > 1 ? 'es' : ''}`, served.url, onPostgres, ref),
+      );
       if (n === counts.at(-1)) await edgeTier(n, served, onPostgres, nginx.url, embedded.publicSegments);
       await served.stop();
     }
   }
-  // The references again: the machine's load may have changed since the start.
-  remeasure(ref.segment, nginx.url, embedded.publicSegments);
-  remeasure(ref.playlist, nginx.url, [embedded.publicMedia]);
-  remeasure(ref.master, nginx.url, [embedded.publicMaster]);
   await nginx.stop();
 
   console.log(`\nmachine at the end: ${machine()}\n`);
