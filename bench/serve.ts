@@ -263,7 +263,7 @@ interface Row {
   runs?: number[];
   /**
    * Edge rows: segment requests that reached Reel and access checks (/play-auth) that did, from Reel's log;
-   * segment requests the edge did not answer from its cache (not HIT), from nginx's access log, as a check.
+   * segment requests the edge did not answer from its cache, from nginx's access log, as a check.
    */
   origin?: { segments: number; checks: number; notHit?: number };
 }
