@@ -9,7 +9,7 @@ import { openPostgres } from './postgres.js';
 export async function openDb(config: StorageConfig): Promise<Db> {
   const db = config.databaseUrl
     ? await openPostgres(config.databaseUrl)
-    : await openPglite(path.join(config.dataDir, 'pg'));
+    : await openPglite(path.join(config.dataDir, 'pg'), { initInChild: true });
   await migrate(db);
   return db;
 }

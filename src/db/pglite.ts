@@ -1,12 +1,69 @@
 /** Embedded Postgres (PGlite, WebAssembly) in the data directory: the zero-install default. */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import v8 from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Queryable } from '../core/ports.js';
 
-/** `loadDataDir`: a tarball of a data directory (PGlite's dumpDataDir) to start from, when `dir` is new. */
-export async function openPglite(dir: string | undefined, opts: { loadDataDir?: Blob } = {}): Promise<Db> {
+/**
+ * Postgres settings on top of PGlite's own start parameters. Its shared memory lives in the WebAssembly
+ * memory and is resident from the start: initdb's shared_buffers=128MB alone made ~145 MB of an idle
+ * embedded server. Reel's metadata is small and the data files stay in the OS page cache, so 16 MB of
+ * buffers (wal_buffers follows: 1/32 of it) is enough; `bench:memory` measures it.
+ */
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
+/**
+ * PGlite's WebAssembly runs on V8's baseline compiler only: optimising its 9 MB module kept ~50 MB resident
+ * (an idle embedded `reel serve` 246 → 195 MB, `npm run bench:memory`), and was not faster here: 4,500
+ * small queries took 5.3–6.6 s with it off against 6.7–8.3 s on (the optimiser competes for the cores).
+ * Process-wide (Node's other WebAssembly, fetch's HTTP parser, runs the same way); set before any module
+ * is compiled.
+ */
+v8.setFlagsFromString('--liftoff-only');
+
+/**
+ * Makes a new data directory (initdb) in a child process. initdb runs a second WebAssembly instance whose
+ * memory this process would keep until it exits: a first `reel serve` idled at 250 MB against 183 MB for
+ * every later start (`npm run bench:memory`).
+ */
+async function initInChild(dir: string): Promise<void> {
+  const entry = import.meta.resolve('@electric-sql/pglite');
+  const code = [
+    `const { PGlite } = await import(${JSON.stringify(entry)});`,
+    `const pg = new PGlite(${JSON.stringify(dir)}, { startParams: ${JSON.stringify(START_PARAMS)} });`,
+    'await pg.waitReady;',
+    'await pg.close();',
+  ].join('\n');
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--liftoff-only', '--input-type=module', '-e', code],
+      { timeout: 120_000 },
+      (err, _stdout, stderr) =>
+        err
+          ? reject(new Error(`creating the embedded database in ${dir} failed: ${stderr || err.message}`))
+          : resolve(),
+    );
+  });
+}
+
+/**
+ * `loadDataDir`: a tarball of a data directory (PGlite's dumpDataDir) to start from, when `dir` is new.
+ * `initInChild`: a new `dir` is made by a child process (the server's own data directory).
+ */
+export async function openPglite(
+  dir: string | undefined,
+  opts: { loadDataDir?: Blob; initInChild?: boolean } = {},
+): Promise<Db> {
   if (dir) fs.mkdirSync(dir, { recursive: true });
-  const pg = new PGlite(dir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
+  if (dir && opts.initInChild && !opts.loadDataDir && !fs.existsSync(path.join(dir, 'PG_VERSION')))
+    await initInChild(dir);
+  const pg = new PGlite(dir, {
+    startParams: START_PARAMS,
+    ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+  });
   await pg.waitReady;
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
     async query<T>(sql: string, params?: unknown[]) {
