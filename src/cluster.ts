@@ -32,8 +32,14 @@ const CLOSE_TIMEOUT_MS = 30_000;
 type ChildMessage = { reel: 'ready'; url: string } | { reel: 'failed'; reason: string };
 
 /**
+ * `auto` runs at most this many: each process holds up to 12 Postgres connections (its pool and its
+ * listeners), and Postgres' default max_connections is 100. More: set REEL_PROCESSES.
+ */
+const AUTO_MAX = 8;
+
+/**
  * How many HTTP processes `reel serve` runs: 1 without an HTTP role and in embedded mode (where an explicit
- * number above 1 is refused, with the way out), else REEL_PROCESSES (auto: one per core).
+ * number above 1 is refused, with the way out), else REEL_PROCESSES (auto: one per core, at most AUTO_MAX).
  */
 export function httpProcesses(
   config: Pick<Config, 'processes' | 'roles' | 'databaseUrl'>,
@@ -46,7 +52,7 @@ export function httpProcesses(
       `--processes (REEL_PROCESSES) is ${config.processes}, but embedded mode runs one process: its database, PGlite, can be opened by one process only. Set DATABASE_URL (--database-url) to a Postgres database to run ${config.processes} HTTP processes, or set REEL_PROCESSES to 1 or auto.`,
     );
   }
-  return config.processes === 'auto' ? cores : config.processes;
+  return config.processes === 'auto' ? Math.min(cores, AUTO_MAX) : config.processes;
 }
 
 /** True in a process forked by startCluster. */

@@ -98,7 +98,7 @@ export const SETTINGS = [
     env: 'REEL_PROCESSES',
     default: 'auto',
     description:
-      'HTTP processes (the upload and play roles) sharing the port: a whole number, or auto (one per core on Postgres); embedded (no DATABASE_URL) runs one, as PGlite is a single-process database: set DATABASE_URL to run more',
+      'HTTP processes (the upload and play roles) sharing the port: a whole number, or auto (one per core on Postgres, at most 8); embedded (no DATABASE_URL) runs one, as PGlite is a single-process database: set DATABASE_URL to run more',
     parse: (raw, name): number | 'auto' => (raw.trim() === 'auto' ? 'auto' : int(1, 1024)(raw.trim(), name)),
   }),
   setting({

@@ -142,6 +142,8 @@ describe('configuration', () => {
     const pg = 'postgres://db/reel';
     const cfg = (env: Record<string, string>) => loadConfig({}, env);
     expect(httpProcesses(cfg({ DATABASE_URL: pg }), 6)).toBe(6);
+    expect(httpProcesses(cfg({ DATABASE_URL: pg }), 64)).toBe(8); // auto: at most 8 (connections)
+    expect(httpProcesses(cfg({ DATABASE_URL: pg, REEL_PROCESSES: '12' }), 64)).toBe(12);
     expect(httpProcesses(cfg({ DATABASE_URL: pg, REEL_PROCESSES: '3' }), 6)).toBe(3);
     expect(httpProcesses(cfg({}), 6)).toBe(1);
     expect(httpProcesses(cfg({ REEL_PROCESSES: '1' }), 6)).toBe(1);

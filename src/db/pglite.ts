@@ -1,7 +1,6 @@
 /** Embedded Postgres (PGlite, WebAssembly) in the data directory: the zero-install default. */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import v8 from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Queryable } from '../core/ports.js';
@@ -18,10 +17,10 @@ const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
  * PGlite's WebAssembly runs on V8's baseline compiler only: optimising its 9 MB module kept ~50 MB resident
  * (an idle embedded `reel serve` 246 → 195 MB, `npm run bench:memory`), and was not faster here: 4,500
  * small queries took 5.3–6.6 s with it off against 6.7–8.3 s on (the optimiser competes for the cores).
- * Process-wide (Node's other WebAssembly, fetch's HTTP parser, runs the same way); set before any module
- * is compiled.
+ * Process-wide (Node's other WebAssembly, fetch's HTTP parser, runs the same way): set when the first
+ * PGlite opens (never in Postgres mode), before its module is compiled.
  */
-v8.setFlagsFromString('--liftoff-only');
+let baselineOnly = false;
 
 /**
  * Makes a new data directory (initdb) in a child process. initdb runs a second WebAssembly instance whose
@@ -29,6 +28,15 @@ v8.setFlagsFromString('--liftoff-only');
  * every later start (`npm run bench:memory`).
  */
 async function initInChild(dir: string): Promise<void> {
+  // Made beside it and renamed into place: an initdb cut short leaves no half-made directory behind.
+  const tmp = `${dir}.new-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  await runInitdb(tmp);
+  fs.rmdirSync(dir); // empty (see openPglite)
+  fs.renameSync(tmp, dir);
+}
+
+async function runInitdb(dir: string): Promise<void> {
   const entry = import.meta.resolve('@electric-sql/pglite');
   const code = [
     `const { PGlite } = await import(${JSON.stringify(entry)});`,
@@ -57,8 +65,13 @@ export async function openPglite(
   dir: string | undefined,
   opts: { loadDataDir?: Blob; initInChild?: boolean } = {},
 ): Promise<Db> {
+  if (!baselineOnly) {
+    v8.setFlagsFromString('--liftoff-only');
+    baselineOnly = true;
+  }
   if (dir) fs.mkdirSync(dir, { recursive: true });
-  if (dir && opts.initInChild && !opts.loadDataDir && !fs.existsSync(path.join(dir, 'PG_VERSION')))
+  // Only a directory with nothing in it yet (anything else is PGlite's to open as it is).
+  if (dir && opts.initInChild && !opts.loadDataDir && fs.readdirSync(dir).length === 0)
     await initInChild(dir);
   const pg = new PGlite(dir, {
     startParams: START_PARAMS,

@@ -62,6 +62,10 @@ export function createHttpApp(log: Logger, config: HttpConfig, front?: FrontDoor
       req.log.error({ err }, 'request failed');
       e = errors.internal();
     }
+    // A route may have set how long its answer may be kept, and its validators, before it failed: an error
+    // is never kept (an edge would serve it to every viewer of that file for as long as a segment lives).
+    for (const h of ['X-Accel-Expires', 'Cache-Control', 'ETag', 'Last-Modified', 'Content-Disposition'])
+      reply.removeHeader(h);
     return reply.code(e.statusCode).type('application/json').send(e.toBody());
   });
 

@@ -43,6 +43,10 @@ export interface PlayVideo {
   stats: Map<string, number | null>;
   /** `Last-Modified` of everything the ready video serves: when it became ready. */
   lastModified: string | undefined;
+  /** When it was read (Date.now()); kept at most MAX_AGE_MS. */
+  readAt: number;
+  /** Bytes of its kept texts. */
+  textBytes: number;
 }
 
 /** At most this many published files are kept over all videos (about 150 bytes each). */
@@ -51,12 +55,29 @@ const FILES_KEPT = 300_000;
 const VIDEOS_KEPT = 2_000;
 /** Rendered texts and legacy stats per video. */
 const TEXTS_PER_VIDEO = 200;
+/** And at most this many bytes of rendered texts over all videos (a 10-hour video's playlists are ~1 MB). */
+const TEXT_BYTES_KEPT = 64 * 1024 * 1024;
+/**
+ * A kept video is read again after this long whatever was heard: a bound on anything the announcements
+ * missed (a change made with triggers off, a connection that died without a word).
+ */
+const MAX_AGE_MS = 60_000;
+/** Postgres: the listening connection is proven alive this often by a NOTIFY it must hear back. */
+const PING_EVERY_MS = 5_000;
+/** Not heard back within this: the connection is treated as lost (nothing served from memory). */
+const PING_TIMEOUT_MS = 3_000;
+const PING = 'ping:';
 
 export class PlayCache {
   private readonly videos = new Map<string, PlayVideo>();
   private readonly loading = new Map<string, { promise: Promise<PlayVideo | null>; stale: boolean }>();
   private filesKept = 0;
+  private textBytesKept = 0;
   private live = false;
+  private connected = false;
+  private awaiting = '';
+  private heard = '';
+  private pingTimer: NodeJS.Timeout | undefined;
   private stopListening: (() => Promise<void>) | undefined;
   private listener: ChannelListener | undefined;
 
@@ -65,31 +86,64 @@ export class PlayCache {
   /** Starts hearing the announcements; until then (and whenever they cannot be heard) nothing is kept. */
   async start(databaseUrl: string | undefined, log: Logger): Promise<void> {
     if (databaseUrl) {
-      this.listener = listenOnChannel(
-        databaseUrl,
-        PLAY_CHANNEL,
-        {
-          onNotify: (id) => this.forget(id),
-          onConnect: () => {
-            this.clear();
-            this.live = true;
-          },
-          onDisconnect: () => {
-            this.live = false;
-            this.clear();
-          },
-          label: 'play cache announcements',
-        },
-        log,
-      );
+      this.listenOn(databaseUrl, log);
+      // A connection can die without a word (a NAT timeout, a failover): each ping must come back over it.
+      this.pingTimer = setInterval(() => this.ping(databaseUrl, log), PING_EVERY_MS);
+      this.pingTimer.unref();
     } else if (this.db.listen) {
       this.stopListening = await this.db.listen(PLAY_CHANNEL, (id) => this.forget(id));
       this.live = true;
     }
   }
 
+  private listenOn(databaseUrl: string, log: Logger): void {
+    this.listener = listenOnChannel(
+      databaseUrl,
+      PLAY_CHANNEL,
+      {
+        onNotify: (payload) => {
+          // Every play process pings on this channel: only this one's own counts.
+          if (payload.startsWith(PING)) {
+            if (payload === PING + this.awaiting) this.heard = this.awaiting;
+          } else this.forget(payload);
+        },
+        onConnect: () => {
+          this.clear();
+          this.connected = true;
+          this.live = true;
+        },
+        onDisconnect: () => {
+          this.connected = false;
+          this.live = false;
+          this.clear();
+        },
+        label: 'play cache announcements',
+      },
+      log,
+    );
+  }
+
+  private ping(databaseUrl: string, log: Logger): void {
+    if (!this.connected) return;
+    const nonce = Math.random().toString(36).slice(2);
+    this.awaiting = nonce;
+    const listener = this.listener;
+    this.db.query('SELECT pg_notify($1, $2)', [PLAY_CHANNEL, PING + nonce]).catch(() => undefined);
+    setTimeout(() => {
+      if (this.heard === nonce || listener !== this.listener || !this.connected) return;
+      log.warn('play cache: the listening connection did not hear its own ping; reconnecting');
+      this.connected = false;
+      this.live = false;
+      this.clear();
+      void listener?.close();
+      this.listenOn(databaseUrl, log);
+    }, PING_TIMEOUT_MS).unref();
+  }
+
   async stop(): Promise<void> {
     this.live = false;
+    this.connected = false;
+    clearInterval(this.pingTimer);
     this.clear();
     await this.stopListening?.();
     await this.listener?.close();
@@ -97,7 +151,7 @@ export class PlayCache {
 
   /** The video as the play route needs it, or null when there is no such video. */
   video(id: string): Promise<PlayVideo | null> | PlayVideo {
-    const hit = this.live ? this.videos.get(id) : undefined;
+    const hit = this.peek(id);
     if (hit) return hit;
     const pending = this.loading.get(id);
     if (pending) return pending.promise;
@@ -116,7 +170,13 @@ export class PlayCache {
 
   /** A kept video, or undefined (not kept, or announcements not heard now): the fast path's look-up. */
   peek(id: string): PlayVideo | undefined {
-    return this.live ? this.videos.get(id) : undefined;
+    if (!this.live) return undefined;
+    const v = this.videos.get(id);
+    if (v && Date.now() - v.readAt >= MAX_AGE_MS) {
+      this.forget(id);
+      return undefined;
+    }
+    return v;
   }
 
   /** The object that answers a published path of a chunked video, or null. */
@@ -128,7 +188,12 @@ export class PlayCache {
   /** A rendered text, encoded once; remembered when the video is kept (the route renders it once). */
   keepText(v: PlayVideo, path: string, text: string): KeptText {
     const kept = encodeText(text);
-    if (v.cached && v.texts.size < TEXTS_PER_VIDEO) v.texts.set(path, kept);
+    if (v.cached && v.texts.size < TEXTS_PER_VIDEO && this.videos.get(v.row.id) === v) {
+      v.texts.set(path, kept);
+      v.textBytes += kept.body.length;
+      this.textBytesKept += kept.body.length;
+      this.evict(v.row.id);
+    }
     return kept;
   }
 
@@ -143,6 +208,7 @@ export class PlayCache {
     if (v) {
       this.videos.delete(id);
       this.filesKept -= v.files?.size ?? 0;
+      this.textBytesKept -= v.textBytes;
     }
     const pending = this.loading.get(id);
     if (pending) {
@@ -156,6 +222,7 @@ export class PlayCache {
     this.loading.clear();
     this.videos.clear();
     this.filesKept = 0;
+    this.textBytesKept = 0;
   }
 
   get size(): number {
@@ -182,6 +249,8 @@ export class PlayCache {
       texts: new Map(),
       stats: new Map(),
       lastModified: ready && row.ready_at ? new Date(row.ready_at).toUTCString() : undefined,
+      readAt: Date.now(),
+      textBytes: 0,
     };
   }
 
@@ -189,9 +258,18 @@ export class PlayCache {
     this.forget(id);
     this.videos.set(id, v);
     this.filesKept += v.files?.size ?? 0;
-    while (this.videos.size > VIDEOS_KEPT || this.filesKept > FILES_KEPT) {
+    this.evict(id);
+  }
+
+  /** Forgets the oldest videos (not `keep`) until the bounds hold. */
+  private evict(keep: string): void {
+    while (
+      this.videos.size > VIDEOS_KEPT ||
+      this.filesKept > FILES_KEPT ||
+      this.textBytesKept > TEXT_BYTES_KEPT
+    ) {
       const oldest = this.videos.keys().next().value;
-      if (oldest === undefined || oldest === id) break;
+      if (oldest === undefined || oldest === keep) break;
       this.forget(oldest);
     }
   }
@@ -199,14 +277,13 @@ export class PlayCache {
 
 /** A text file as sent: its bytes and their ETag. */
 export interface KeptText {
-  text: string;
   body: Buffer;
   etag: string;
 }
 
 export function encodeText(text: string): KeptText {
   const body = Buffer.from(text);
-  return { text, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+  return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
 }
 
 /** A published file's ETag: a digest of its object's key (the key never changes its bytes) and its size. */

@@ -234,7 +234,7 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
       }
       reply.header('Content-Type', textType(file));
       setCaching(req, reply, grant, growing ? 'growing' : 'playlist');
-      return sendText(req, reply, deps, pv, undefined, kept.text, kept);
+      return sendText(req, reply, deps, pv, undefined, kept);
     }
     if (!FILE.test(file) && !(chunked && PUBLISHED_FILE.test(file)))
       throw errors.objectNotFound(`/play/${videoId}/…/${file.slice(0, 100)}`);
@@ -257,7 +257,7 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
         }
         reply.header('Content-Type', CONTENT_TYPES.m3u8);
         setCaching(req, reply, grant, growing ? 'growing' : 'playlist', !(isMaster && grant));
-        return sendText(req, reply, deps, pv, isMaster ? grant : undefined, kept.text, kept);
+        return sendText(req, reply, deps, pv, isMaster ? grant : undefined, kept);
       }
       // A poster chosen after upload (http/videoPoster.ts) is served in place of the transcode's.
       published = file === 'poster.jpg' && video.poster_key ? null : await cache.file(pv, file);
@@ -293,7 +293,7 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
 
     if (isMaster && grant) {
       const text = (await buffer(await store.get(key))).toString('utf8');
-      return sendText(req, reply, deps, pv, grant, text);
+      return sendText(req, reply, deps, pv, grant, encodeText(text));
     }
 
     reply.header('Accept-Ranges', 'bytes');
@@ -308,14 +308,17 @@ export function registerPlayback(app: FastifyInstance, deps: PlaybackDeps): void
     if (pv.lastModified) reply.header('Last-Modified', pv.lastModified);
     if (notModified(req, etag, pv.lastModified)) return reply.code(304).send();
 
-    // Hot media comes from memory (http/mediaCache.ts); the rest, and anything large, from the store.
+    // Hot media of ready videos comes from memory (http/mediaCache.ts); the rest, anything large, and a
+    // range of a file not kept already, from the store.
     const media = deps.mediaCache;
+    const rangeHeader = req.headers.range;
     const body =
-      kind === 'media' && media?.keeps(size)
-        ? await media.get(key, async () => buffer(await store.get(key)))
+      kind === 'media' && pv.cached && media?.keeps(size)
+        ? rangeHeader
+          ? media.peek(key)
+          : await media.get(key, async () => buffer(await store.get(key)))
         : undefined;
 
-    const rangeHeader = req.headers.range;
     if (rangeHeader && ifRangeHolds(req, etag, pv.lastModified)) {
       const ranges = rangeParser(size, rangeHeader, { combine: true });
       if (ranges === -1) {
@@ -384,10 +387,8 @@ async function sendText(
   deps: PlaybackDeps,
   pv: PlayVideo,
   startGrant: PlaybackGrant | undefined,
-  text: string,
-  kept?: KeptText,
+  kept: KeptText,
 ): Promise<FastifyReply> {
-  // (kept: the text already encoded, with its ETag)
   if (startGrant) {
     const now = Math.floor(Date.now() / 1000);
     // A customer-signed token may be valid for years: its session is widened no further than Reel's own.
@@ -395,11 +396,12 @@ async function sendText(
       ? Math.min(startGrant.exp, now + deps.config.tokenTtlSeconds)
       : startGrant.exp;
     const exp = sessionExpiry(now, pv.row.duration_ms, startExp, deps.config);
-    const bytes = Buffer.from(masterForSession(text, await signSessionToken(deps.tokenKeys, pv.row.id, exp)));
+    const session = await signSessionToken(deps.tokenKeys, pv.row.id, exp);
+    const bytes = Buffer.from(masterForSession(kept.body.toString(), session));
     reply.header('Content-Length', bytes.length);
     return reply.send(bytes);
   }
-  const { body, etag } = kept ?? encodeText(text);
+  const { body, etag } = kept;
   reply.header('ETag', etag);
   if (pv.lastModified) reply.header('Last-Modified', pv.lastModified);
   if (notModified(req, etag, pv.lastModified)) return reply.code(304).send();

@@ -48,11 +48,12 @@ export class VerifiedTokens {
     const now = Date.now();
     const hit = this.entries.get(token);
     if (hit && now < hit.dropAtMs && (await this.keyStillHeld(hit))) {
-      if (hit.videoId !== videoId) throw errors.tokenForOtherVideo();
+      // In jose's order: expiry before the subject.
       if (now >= hit.expiresAtMs) {
         this.entries.delete(token);
         throw errors.expiredToken();
       }
+      if (hit.videoId !== videoId) throw errors.tokenForOtherVideo();
       if (purpose === 'start') {
         if (hit.grant.kind === 'session') throw errors.sessionTokenCannotStart();
         const customer = hit.grant.customerKeyId;

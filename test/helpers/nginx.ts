@@ -116,7 +116,7 @@ http {
   default_type application/octet-stream;
   gzip on;
   log_format edge '$upstream_cache_status $status $request_uri';
-  access_log ${opts.accessLog === false ? 'off' : `${accessLog} edge`};
+  access_log ${opts.accessLog === false ? 'off' : `${accessLog} edge buffer=64k flush=200ms`};
   client_body_temp_path ${temp('client')};
   proxy_temp_path ${temp('proxy')};
   fastcgi_temp_path ${temp('fastcgi')};

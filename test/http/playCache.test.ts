@@ -243,6 +243,35 @@ describe.each(['embedded', 'postgres'] as const)('the play cache (%s)', (backend
   });
 
   it.runIf(backend === 'postgres')(
+    'a listening connection that hears nothing (its own pings lost) is given up: answers come from the database',
+    async () => {
+      const id = newVideoId();
+      await publishReady(api, id, 'public');
+      await watch(id, 'public');
+      await watch(id, 'public');
+      // The play process's pings go out through its pool: drop them, as a dead connection would lose them.
+      const db = play.reel.db as { query: (sql: string, params?: unknown[]) => Promise<unknown> };
+      const query = db.query.bind(db);
+      db.query = (sql, params) =>
+        String(params?.[1] ?? '').startsWith('ping:') ? Promise.resolve([]) : query(sql, params);
+      try {
+        await waitFor(
+          'the play cache to give up its connection',
+          async () => readFile(play.logFile, 'utf8').then((l) => l.includes('did not hear its own ping')),
+          15_000,
+          200,
+        );
+        // Given up: the next request reads the database.
+        const before = queries.n;
+        await watch(id, 'public');
+        expect(queries.n).toBeGreaterThan(before);
+      } finally {
+        db.query = query;
+      }
+    },
+  );
+
+  it.runIf(backend === 'postgres')(
     'while its LISTEN connection is down the play process reads the database; a delete still counts',
     async () => {
       const id = newVideoId();
@@ -277,7 +306,30 @@ describe('hostile requests against the caches', () => {
   });
   afterAll(() => t?.close());
 
-  it('a token kept for one video opens no other; a made-up file of a kept video is 404', async () => {
+  it('an error is never kept: no X-Accel-Expires, no long Cache-Control, no validators on a failed answer', async () => {
+    const id = newVideoId();
+    await publishReady(t, id, 'public');
+    // The object of a segment is gone from the store (a failing disk, an S3 hiccup): its row says it exists.
+    await t.reel.store.delete(`videos/${id}/chunked/180p/seg_00000.m4s`);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${t.url}/play/${id}/public/180p/seg_00000.m4s`, {
+        headers: { 'X-Reel-Edge': '1' },
+      });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      await res.arrayBuffer();
+      expect(res.headers.get('x-accel-expires')).toBeNull();
+      expect(res.headers.get('cache-control') ?? '').not.toMatch(/max-age=[1-9]/);
+      expect(res.headers.get('etag')).toBeNull();
+      expect(res.headers.get('last-modified')).toBeNull();
+    }
+    // A file that is there: the edge may keep it (a public copy: revalidated every 5 s).
+    const ok = await fetch(`${t.url}/play/${id}/public/180p/init.mp4`, { headers: { 'X-Reel-Edge': '1' } });
+    expect(ok.status).toBe(200);
+    await ok.arrayBuffer();
+    expect(ok.headers.get('x-accel-expires')).toBe('5');
+  });
+
+  it('a token kept for one video; a made-up file of a kept video is 404', async () => {
     const a = newVideoId();
     const b = newVideoId();
     await publishReady(t, a, 'signed');
