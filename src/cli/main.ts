@@ -1,5 +1,6 @@
 /** The `reel` command line: serve, worker, upload, keys. */
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { httpProcesses, isClusterChild, startCluster, startHttpChild } from '../cluster.js';
 import { loadCliConfig, loadConfig, SETTINGS, settingsHelp } from '../config.js';
 import { createLogger } from '../log.js';
@@ -106,7 +107,18 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * Embedded `reel serve`: WebAssembly (PGlite's Postgres) runs on V8's baseline compiler only. Optimising
+ * PGlite's 9 MB module kept about 50 MB resident (idle 246 → 195 MB, `npm run bench:memory`); queries are
+ * slower for it (a PGlite-heavy test file: 37.8 → 43.9 s), and playback does not query (http/playCache.ts).
+ * Process-wide, so only here, before the first module is compiled: never in tests, never on Postgres.
+ */
+function baselineWasmOnly(config: ReturnType<typeof loadConfig>): void {
+  if (!config.databaseUrl) v8.setFlagsFromString('--liftoff-only');
+}
+
 async function serve(config: ReturnType<typeof loadConfig>): Promise<void> {
+  baselineWasmOnly(config);
   const log = createLogger(config.logLevel);
   if (isClusterChild()) {
     // The primary stops its children (with SIGTERM): Ctrl-C, which reaches the whole process group, is

@@ -1,7 +1,6 @@
 /** Embedded Postgres (PGlite, WebAssembly) in the data directory: the zero-install default. */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import v8 from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Queryable } from '../core/ports.js';
 
@@ -12,15 +11,6 @@ import type { Db, Queryable } from '../core/ports.js';
  * buffers (wal_buffers follows: 1/32 of it) is enough; `bench:memory` measures it.
  */
 const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
-
-/**
- * PGlite's WebAssembly runs on V8's baseline compiler only: optimising its 9 MB module kept ~50 MB resident
- * (an idle embedded `reel serve` 246 → 195 MB, `npm run bench:memory`), and was not faster here: 4,500
- * small queries took 5.3–6.6 s with it off against 6.7–8.3 s on (the optimiser competes for the cores).
- * Process-wide (Node's other WebAssembly, fetch's HTTP parser, runs the same way): set when the first
- * PGlite opens (never in Postgres mode), before its module is compiled.
- */
-let baselineOnly = false;
 
 /**
  * Makes a new data directory (initdb) in a child process. initdb runs a second WebAssembly instance whose
@@ -47,7 +37,7 @@ async function runInitdb(dir: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--liftoff-only', '--input-type=module', '-e', code],
+      ['--input-type=module', '-e', code],
       { timeout: 120_000 },
       (err, _stdout, stderr) =>
         err
@@ -65,10 +55,6 @@ export async function openPglite(
   dir: string | undefined,
   opts: { loadDataDir?: Blob; initInChild?: boolean } = {},
 ): Promise<Db> {
-  if (!baselineOnly) {
-    v8.setFlagsFromString('--liftoff-only');
-    baselineOnly = true;
-  }
   if (dir) fs.mkdirSync(dir, { recursive: true });
   // Only a directory with nothing in it yet (anything else is PGlite's to open as it is).
   if (dir && opts.initInChild && !opts.loadDataDir && fs.readdirSync(dir).length === 0)

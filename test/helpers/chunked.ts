@@ -129,3 +129,24 @@ export const markReady = (t: TestReel, ladder: ChunkedLadder, id: string) =>
     `UPDATE videos SET status = 'ready', ready_at = now(), progress = 1, renditions = $2::jsonb WHERE id = $1`,
     [id, JSON.stringify(ladder.measured)],
   );
+
+/** A ready chunked video: these segments of every rendition (and the init segments), the poster, ready. */
+export async function publishReadyVideo(
+  t: TestReel,
+  ladder: ChunkedLadder,
+  id: string,
+  policy: 'public' | 'signed',
+  seqs: number[],
+): Promise<void> {
+  await insertChunkedVideo(t, ladder, id, policy);
+  await publishSegments(t, ladder, id, seqs);
+  await publishOutput(t, ladder, id, 'poster.jpg');
+  await markPlayable(t, id);
+  await markReady(t, ladder, id);
+}
+
+/** A signed video's playback token, from its playback URL (/play/{id}/{token}/master.m3u8). */
+export async function playbackToken(t: Pick<TestReel, 'api'>, id: string): Promise<string> {
+  const { url } = (await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string };
+  return new URL(url).pathname.split('/')[3]!;
+}

@@ -13,12 +13,9 @@ import { errors } from '../../src/core/errors.js';
 import { newVideoId } from '../../src/storage/keys.js';
 import {
   type ChunkedLadder,
-  insertChunkedVideo,
   makeChunkedLadder,
-  markPlayable,
-  markReady,
-  publishOutput,
-  publishSegments,
+  playbackToken,
+  publishReadyVideo,
 } from '../helpers/chunked.js';
 import { postgresDb, type TestDb } from '../helpers/db.js';
 import { startTestReel, type TestReel, waitFor } from '../helpers/reel.js';
@@ -41,25 +38,15 @@ function countQueries(t: TestReel): { readonly n: number } {
   return counter;
 }
 
-async function publishReady(t: TestReel, id: string, policy: 'public' | 'signed') {
-  await insertChunkedVideo(t, ladder, id, policy);
-  const seqs = [...ladder.files.values()].filter((f) => f.rendition === '180p' && f.seq !== null);
-  await publishSegments(
+/** Every segment of the ladder's 180p timeline, ready. */
+const publishReady = (t: TestReel, id: string, policy: 'public' | 'signed') =>
+  publishReadyVideo(
     t,
     ladder,
     id,
-    seqs.map((f) => f.seq!),
+    policy,
+    [...ladder.files.values()].filter((f) => f.rendition === '180p' && f.seq !== null).map((f) => f.seq!),
   );
-  await publishOutput(t, ladder, id, 'poster.jpg');
-  await markPlayable(t, id);
-  await markReady(t, ladder, id);
-}
-
-/** The playback token of a signed video, from its playback URL (/play/{id}/{token}/master.m3u8). */
-async function playbackToken(t: TestReel, id: string): Promise<string> {
-  const { url } = (await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string };
-  return new URL(url).pathname.split('/')[3]!;
-}
 
 describe.each(['embedded', 'postgres'] as const)('the play cache (%s)', (backend) => {
   let pgDb: TestDb | undefined;

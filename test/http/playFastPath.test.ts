@@ -12,12 +12,9 @@ import { errors } from '../../src/core/errors.js';
 import { newVideoId } from '../../src/storage/keys.js';
 import {
   type ChunkedLadder,
-  insertChunkedVideo,
   makeChunkedLadder,
-  markPlayable,
-  markReady,
-  publishOutput,
-  publishSegments,
+  playbackToken,
+  publishReadyVideo,
 } from '../helpers/chunked.js';
 import { startTestReel, type TestReel } from '../helpers/reel.js';
 
@@ -34,19 +31,9 @@ afterAll(async () => {
   await ladder?.cleanup();
 });
 
-async function publishReady(id: string, policy: 'public' | 'signed') {
-  await insertChunkedVideo(t, ladder, id, policy);
-  await publishSegments(t, ladder, id, [0]);
-  await publishOutput(t, ladder, id, 'poster.jpg');
-  await markPlayable(t, id);
-  await markReady(t, ladder, id);
-}
-
-/** A signed video's playback token, from its playback URL (/play/{id}/{token}/master.m3u8). */
-async function tokenOf(id: string): Promise<string> {
-  const { url } = (await (await t.api(`/v1/videos/${id}/playback`)).json()) as { url: string };
-  return new URL(url).pathname.split('/')[3]!;
-}
+const publishReady = (id: string, policy: 'public' | 'signed') =>
+  publishReadyVideo(t, ladder, id, policy, [0]);
+const tokenOf = (id: string) => playbackToken(t, id);
 
 /** Requests answered by the fast path so far (its debug lines say `fast: true`). */
 function fastAnswers(): number {
