@@ -187,12 +187,7 @@ export function addToDay(day: DayTotals, rows: readonly FoldedBeacon[], newViewe
       if (r.referrer) out.referrers[r.referrer] = (out.referrers[r.referrer] ?? 0) + 1;
     }
     out.watchMs += r.playingMs;
-    out.bitrateBits += r.bitrateBits;
-    out.bitrateMs += r.bitrateMs;
-    out.rebuffers += r.rebuffers;
-    out.rebufferMs += r.rebufferMs;
-    out.switches += r.switches;
-    out.errors += r.errors;
+    addCounts(out, r);
     for (let i = 0; i < RETENTION_POINTS; i++) if (r.reached & (1 << i)) out.retention[i]!++;
   }
   out.referrers = topReferrers(out.referrers);
@@ -218,6 +213,13 @@ export function histogramQuantile(hist: readonly number[], q: number): number | 
   return STARTUP_EDGES_MS[STARTUP_EDGES_MS.length - 1]!;
 }
 
+/** The counts a raw event and a day's totals both carry, added the same way. */
+const COUNTS = ['bitrateBits', 'bitrateMs', 'rebuffers', 'rebufferMs', 'switches', 'errors'] as const;
+
+function addCounts(out: DayTotals, from: Readonly<Record<(typeof COUNTS)[number], number>>): void {
+  for (const k of COUNTS) out[k] += from[k];
+}
+
 /** Several days (or videos) added up. */
 export function sumDays(days: readonly DayTotals[]): DayTotals {
   const out = emptyDay();
@@ -225,12 +227,7 @@ export function sumDays(days: readonly DayTotals[]): DayTotals {
     out.views += d.views;
     out.uniqueViewers += d.uniqueViewers;
     out.watchMs += d.watchMs;
-    out.rebuffers += d.rebuffers;
-    out.rebufferMs += d.rebufferMs;
-    out.bitrateBits += d.bitrateBits;
-    out.bitrateMs += d.bitrateMs;
-    out.switches += d.switches;
-    out.errors += d.errors;
+    addCounts(out, d);
     const hist = sized(d.startupHist, STARTUP_BUCKETS);
     for (let i = 0; i < STARTUP_BUCKETS; i++) out.startupHist[i]! += hist[i]!;
     const ret = sized(d.retention, RETENTION_POINTS);

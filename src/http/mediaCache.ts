@@ -58,10 +58,6 @@ export class MediaCache {
     return p;
   }
 
-  get size(): { objects: number; bytes: number } {
-    return { objects: this.entries.size, bytes: this.bytes };
-  }
-
   private keep(key: string, buf: Buffer): void {
     if (!this.keeps(buf.length) || this.entries.has(key)) return;
     this.entries.set(key, buf);

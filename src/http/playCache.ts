@@ -225,10 +225,6 @@ export class PlayCache {
     this.textBytesKept = 0;
   }
 
-  get size(): number {
-    return this.videos.size;
-  }
-
   private async load(id: string): Promise<PlayVideo | null> {
     const row = await getVideo(this.db, id);
     if (!row) return null;

@@ -75,9 +75,7 @@ export const EDGE_HEADER = 'x-reel-edge';
 /** The edge's X-Accel-Expires for an answer (see setCaching). */
 export function edgeExpires(grant: PlaybackGrant | undefined, kind: Kind, shared = true): number {
   if (!shared) return 0;
-  const seconds =
-    kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
-  return grant ? seconds : Math.min(seconds, EDGE_PUBLIC_SECONDS);
+  return grant ? maxAge(kind) : Math.min(maxAge(kind), EDGE_PUBLIC_SECONDS);
 }
 
 /**
@@ -111,12 +109,19 @@ export function setCaching(
  * after the token expires or the video is deleted), and not kept past the token's expiry.
  */
 export function cacheControl(grant: PlaybackGrant | undefined, kind: Kind): string {
-  const maxAge =
-    kind === 'media' ? SEGMENT_MAX_AGE : kind === 'growing' ? GROWING_PLAYLIST_MAX_AGE : PLAYLIST_MAX_AGE;
   const tail = kind === 'media' ? ', immutable' : '';
-  if (!grant) return `public, max-age=${maxAge}${tail}`;
+  if (!grant) return `public, max-age=${maxAge(kind)}${tail}`;
   const left = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
-  return `private, max-age=${Math.min(maxAge, left)}${tail}`;
+  return `private, max-age=${Math.min(maxAge(kind), left)}${tail}`;
+}
+
+/** How long an answer of this kind may be kept at most. */
+function maxAge(kind: Kind): number {
+  return kind === 'media'
+    ? SEGMENT_MAX_AGE
+    : kind === 'growing'
+      ? GROWING_PLAYLIST_MAX_AGE
+      : PLAYLIST_MAX_AGE;
 }
 
 /** The files a published ladder holds; anything else is 404 without touching the store. */

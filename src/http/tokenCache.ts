@@ -89,10 +89,6 @@ export class VerifiedTokens {
     this.entries.clear();
   }
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   private async keyStillHeld(e: Entry): Promise<boolean> {
     if (e.grant.customerKeyId) return (await this.keys.customer?.find(e.kid)) !== undefined;
     return this.keys.current().some((k) => k.kid === e.kid);
