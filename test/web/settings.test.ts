@@ -120,6 +120,11 @@ describe('the settings page in Chromium', () => {
     await secretInput.waitFor();
     const secret = await secretInput.inputValue();
     expect(secret).toMatch(/^reel_/);
+    // The page moves focus to the new key once it has shown it (a moment after the field appears; under
+    // load the check once came first).
+    await page.waitForFunction(() => document.activeElement?.id === 'key-secret', undefined, {
+      timeout: 5000,
+    });
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('key-secret');
     expect(await page.locator('#key-created h3').textContent()).toMatch(/you won’t see it again/);
     await page.getByRole('button', { name: 'Copy key' }).click();
